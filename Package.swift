@@ -1,0 +1,66 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Modules, each depending only on the ones listed before it:
+//   DNSWire       the DNS wire codec (RFC 1035, EDNS0); no I/O
+//   SkyDNSConfig  SkyDNS's flags, environment variables and defaults
+//   SkyDNSStore   SkyDNS record values, the name trie, snapshots and answer building
+//   EtcdClient    etcd v2/v3 over libcurl: initial read, watch, failover
+//   SkyDNSServer  UDP/TCP sockets, the query loop, wiring etcd into the store
+//   skydns        the executable
+let package = Package(
+    name: "swift-skydns",
+    products: [
+        .executable(name: "skydns", targets: ["skydns"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .target(name: "DNSWire"),
+        .target(name: "SkyDNSConfig", dependencies: ["DNSWire"]),
+        .target(
+            name: "SkyDNSStore",
+            dependencies: [
+                "DNSWire",
+                .product(name: "HashTreeCollections", package: "swift-collections"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]
+        ),
+        .systemLibrary(
+            name: "CLibCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
+        .target(name: "CSystemShim"),
+        .target(
+            name: "EtcdClient",
+            dependencies: [
+                "CLibCurl",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "SkyDNSServer",
+            dependencies: [
+                "DNSWire", "SkyDNSConfig", "SkyDNSStore", "EtcdClient", "CSystemShim",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Atomics", package: "swift-atomics"),
+            ]
+        ),
+        .executableTarget(
+            name: "skydns",
+            dependencies: [
+                "SkyDNSServer", "SkyDNSConfig",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
+        .testTarget(name: "SkyDNSConfigTests", dependencies: ["SkyDNSConfig"]),
+        .testTarget(name: "SkyDNSStoreTests", dependencies: ["SkyDNSStore", "DNSWire"]),
+        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient"]),
+        .testTarget(name: "SkyDNSServerTests", dependencies: ["SkyDNSServer", "DNSWire"]),
+    ]
+)

@@ -1,0 +1,61 @@
+#define _GNU_SOURCE
+#include "CSystemShim.h"
+#include <sys/uio.h>
+#include <errno.h>
+
+// Large enough for any batch the server asks for; the kernel caps vlen at UIO_MAXIOV anyway.
+#define SKYDNS_MAX_BATCH 64
+
+int skydns_recv_batch(int fd, skydns_dgram *slots, unsigned int count) {
+    struct mmsghdr msgs[SKYDNS_MAX_BATCH];
+    struct iovec iov[SKYDNS_MAX_BATCH];
+    if (count > SKYDNS_MAX_BATCH) count = SKYDNS_MAX_BATCH;
+    for (unsigned int i = 0; i < count; i++) {
+        iov[i].iov_base = slots[i].buf;
+        iov[i].iov_len = slots[i].cap;
+        msgs[i].msg_hdr.msg_name = &slots[i].peer;
+        msgs[i].msg_hdr.msg_namelen = sizeof(slots[i].peer);
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_control = NULL;
+        msgs[i].msg_hdr.msg_controllen = 0;
+        msgs[i].msg_hdr.msg_flags = 0;
+        msgs[i].msg_len = 0;
+    }
+    int n = recvmmsg(fd, msgs, count, MSG_WAITFORONE, NULL);
+    for (int i = 0; i < n; i++) {
+        slots[i].len = msgs[i].msg_len;
+        slots[i].peer_len = msgs[i].msg_hdr.msg_namelen;
+    }
+    return n;
+}
+
+int skydns_send_batch(int fd, skydns_dgram *slots, unsigned int count) {
+    struct mmsghdr msgs[SKYDNS_MAX_BATCH];
+    struct iovec iov[SKYDNS_MAX_BATCH];
+    if (count > SKYDNS_MAX_BATCH) count = SKYDNS_MAX_BATCH;
+    for (unsigned int i = 0; i < count; i++) {
+        iov[i].iov_base = slots[i].buf;
+        iov[i].iov_len = slots[i].len;
+        msgs[i].msg_hdr.msg_name = &slots[i].peer;
+        msgs[i].msg_hdr.msg_namelen = slots[i].peer_len;
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+        msgs[i].msg_hdr.msg_control = NULL;
+        msgs[i].msg_hdr.msg_controllen = 0;
+        msgs[i].msg_hdr.msg_flags = 0;
+        msgs[i].msg_len = 0;
+    }
+    unsigned int sent = 0;
+    while (sent < count) {
+        int n = sendmmsg(fd, msgs + sent, count - sent, 0);
+        if (n < 0) {
+            if (errno == EINTR) continue;
+            // Skip the datagram that failed (e.g. an unreachable peer) so the rest still go out.
+            sent++;
+            continue;
+        }
+        sent += (unsigned int)n;
+    }
+    return (int)sent;
+}

@@ -1,0 +1,21 @@
+#ifndef SKYDNS_CSYSTEMSHIM_H
+#define SKYDNS_CSYSTEMSHIM_H
+#include <stddef.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+
+// One datagram slot for batched receive/send: recvmmsg and sendmmsg need _GNU_SOURCE, which
+// Swift's Glibc module does not define, so the batching lives here.
+typedef struct skydns_dgram {
+    struct sockaddr_storage peer;
+    socklen_t peer_len;
+    unsigned char *buf;
+    size_t cap;
+    size_t len;
+} skydns_dgram;
+
+/// Receives up to `count` datagrams; blocks for the first one. Returns the number received, or -1 with errno.
+int skydns_recv_batch(int fd, skydns_dgram *slots, unsigned int count);
+/// Sends `count` datagrams, each to its `peer`. Returns the number sent, or -1 with errno.
+int skydns_send_batch(int fd, skydns_dgram *slots, unsigned int count);
+#endif
