@@ -15,7 +15,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-atomics", from: "1.3.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
@@ -26,7 +25,6 @@ let package = Package(
             dependencies: [
                 "DNSWire",
                 .product(name: "HashTreeCollections", package: "swift-collections"),
-                .product(name: "Atomics", package: "swift-atomics"),
             ]
         ),
         .systemLibrary(
@@ -47,7 +45,6 @@ let package = Package(
             dependencies: [
                 "DNSWire", "SkyDNSConfig", "SkyDNSStore", "EtcdClient", "CSystemShim",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Atomics", package: "swift-atomics"),
             ]
         ),
         .executableTarget(

@@ -1,0 +1,86 @@
+/// A whole DNS message. This is the general codec used for building and checking messages off
+/// the hot path; the query loop reads queries with `QueryView` instead.
+public struct Message: Equatable, Sendable {
+    public var header: Header
+    public var questions: [Question]
+    public var answers: [ResourceRecord]
+    public var authorities: [ResourceRecord]
+    public var additionals: [ResourceRecord]
+    public var edns: EDNS?
+
+    public init(header: Header = Header(), questions: [Question] = [], answers: [ResourceRecord] = [],
+                authorities: [ResourceRecord] = [], additionals: [ResourceRecord] = [], edns: EDNS? = nil) {
+        self.header = header
+        self.questions = questions
+        self.answers = answers
+        self.authorities = authorities
+        self.additionals = additionals
+        self.edns = edns
+    }
+
+    public init(parsing bytes: [UInt8]) throws {
+        var reader = WireReader(bytes)
+        header = try Header.read(from: &reader)
+        questions = try (0..<Int(header.questionCount)).map { _ in try Question.read(from: &reader) }
+        answers = try (0..<Int(header.answerCount)).map { _ in try ResourceRecord.read(from: &reader).record }
+        authorities = try (0..<Int(header.authorityCount)).map { _ in try ResourceRecord.read(from: &reader).record }
+        additionals = []
+        edns = nil
+        for _ in 0..<Int(header.additionalCount) {
+            let (record, type, rawClass) = try ResourceRecord.read(from: &reader)
+            guard type == .opt else {
+                additionals.append(record)
+                continue
+            }
+            guard edns == nil else { throw WireError.multipleOPT }
+            guard record.name.isRoot else { throw WireError.badOPTOwner }
+            guard case .unknown(_, let data) = record.data else { throw WireError.badRDataLength }
+            edns = try EDNS(rawClass: rawClass, ttl: record.ttl, data: data)
+        }
+        guard reader.remaining == 0 else { throw WireError.trailingData }
+    }
+
+    /// Encodes the message into at most `maxSize` bytes. When it does not fit, the additional
+    /// section goes first; then as many whole answer and authority records as fit are kept and
+    /// TC is set. The OPT record is always kept.
+    public func encode(maxSize: Int = 65535) -> [UInt8] {
+        var writer = WireWriter(capacity: min(maxSize, 4096))
+        encode(into: &writer, maxSize: maxSize)
+        return writer.bytes
+    }
+
+    public func encode(into writer: inout WireWriter, maxSize: Int = 65535) {
+        writer.reset()
+        var header = self.header
+        header.write(to: &writer)
+        for question in questions { question.write(to: &writer) }
+        let limit = maxSize - (edns?.encodedLength ?? 0)
+
+        func writeSection(_ records: [ResourceRecord]) -> (written: Int, complete: Bool) {
+            for (index, record) in records.enumerated() {
+                let mark = writer.mark
+                record.write(to: &writer)
+                if writer.count > limit {
+                    writer.rollBack(to: mark)
+                    return (index, false)
+                }
+            }
+            return (records.count, true)
+        }
+
+        let answers = writeSection(self.answers)
+        let authorities = answers.complete ? writeSection(self.authorities) : (written: 0, complete: false)
+        let additionals = authorities.complete ? writeSection(self.additionals) : (written: 0, complete: false)
+        header.questionCount = UInt16(questions.count)
+        header.answerCount = UInt16(answers.written)
+        header.authorityCount = UInt16(authorities.written)
+        header.additionalCount = UInt16(additionals.written + (edns == nil ? 0 : 1))
+        if !authorities.complete { header.isTruncated = true }
+        edns?.write(to: &writer)
+        writer.setUInt16(header.flags, at: 2)
+        writer.setUInt16(header.questionCount, at: 4)
+        writer.setUInt16(header.answerCount, at: 6)
+        writer.setUInt16(header.authorityCount, at: 8)
+        writer.setUInt16(header.additionalCount, at: 10)
+    }
+}

@@ -1,0 +1,15 @@
+public struct AAAARecord: Equatable, Sendable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    public init?(_ text: String) {
+        guard let bytes = parseIPv6(text) else { return nil }
+        self.bytes = bytes
+    }
+
+    init(from reader: inout WireReader, length: Int) throws {
+        guard length == 16 else { throw WireError.badRDataLength }
+        bytes = try reader.readBytes(16)
+    }
+
+    public var description: String { formatAddress(bytes, family: .v6) }
+}

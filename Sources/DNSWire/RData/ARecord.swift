@@ -1,0 +1,15 @@
+public struct ARecord: Equatable, Sendable, CustomStringConvertible {
+    public let bytes: [UInt8]
+
+    public init?(_ text: String) {
+        guard let bytes = parseIPv4(text) else { return nil }
+        self.bytes = bytes
+    }
+
+    init(from reader: inout WireReader, length: Int) throws {
+        guard length == 4 else { throw WireError.badRDataLength }
+        bytes = try reader.readBytes(4)
+    }
+
+    public var description: String { formatAddress(bytes, family: .v4) }
+}

@@ -1,0 +1,40 @@
+public struct ResourceRecord: Equatable, Sendable {
+    public var name: DomainName
+    public var recordClass: RecordClass
+    public var ttl: UInt32
+    public var data: RData
+
+    public init(name: DomainName, recordClass: RecordClass = .in, ttl: UInt32, data: RData) {
+        self.name = name
+        self.recordClass = recordClass
+        self.ttl = ttl
+        self.data = data
+    }
+
+    public var type: RecordType { data.type }
+
+    /// Reads one record; OPT is returned as `.unknown` data with its raw fields (see `EDNS`).
+    public static func read(from reader: inout WireReader) throws -> (record: ResourceRecord, rawType: RecordType, rawClass: UInt16) {
+        let name = try reader.readName()
+        let type = RecordType(try reader.readUInt16())
+        let rawClass = try reader.readUInt16()
+        let ttl = try reader.readUInt32()
+        let length = Int(try reader.readUInt16())
+        guard reader.remaining >= length else { throw WireError.truncated }
+        let end = reader.offset + length
+        let data = try RData.read(type: type, from: &reader, length: length)
+        guard reader.offset == end else { throw WireError.badRDataLength }
+        return (ResourceRecord(name: name, recordClass: RecordClass(rawValue: rawClass), ttl: ttl, data: data), type, rawClass)
+    }
+
+    public func write(to writer: inout WireWriter) {
+        writer.writeName(name)
+        writer.writeUInt16(type.rawValue)
+        writer.writeUInt16(recordClass.rawValue)
+        writer.writeUInt32(ttl)
+        let lengthOffset = writer.count
+        writer.writeUInt16(0)
+        data.write(to: &writer)
+        writer.setUInt16(UInt16(writer.count - lengthOffset - 2), at: lengthOffset)
+    }
+}

@@ -1,0 +1,37 @@
+/// DNS over TCP prefixes every message with its length in two bytes (RFC 1035 §4.2.2,
+/// RFC 7766). The deframer takes bytes as they arrive and yields whole messages.
+public struct TCPDeframer: Sendable {
+    private var buffer: [UInt8] = []
+    private var consumed = 0
+
+    public init() {}
+
+    public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
+        if consumed > 0 && consumed == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+            consumed = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// The next complete message, or nil until more bytes arrive.
+    public mutating func nextMessage() -> ArraySlice<UInt8>? {
+        let available = buffer.count - consumed
+        guard available >= 2 else { return nil }
+        let length = Int(buffer[consumed]) << 8 | Int(buffer[consumed + 1])
+        guard available >= 2 + length else { return nil }
+        let start = consumed + 2
+        consumed = start + length
+        return buffer[start..<consumed]
+    }
+
+    /// Bytes received that do not yet form a whole message.
+    public var pendingByteCount: Int { buffer.count - consumed }
+}
+
+public enum TCPFraming {
+    public static func frame(_ message: [UInt8]) -> [UInt8] {
+        precondition(message.count <= 65535, "a DNS message over TCP is at most 65535 bytes")
+        return [UInt8(message.count >> 8), UInt8(message.count & 0xFF)] + message
+    }
+}

@@ -1,0 +1,72 @@
+/// Reads big-endian integers and compressed names from a message, bounds-checked at every step.
+public struct WireReader: Sendable {
+    public let bytes: [UInt8]
+    public var offset: Int
+
+    public init(_ bytes: [UInt8], offset: Int = 0) {
+        self.bytes = bytes
+        self.offset = offset
+    }
+
+    public var remaining: Int { bytes.count - offset }
+
+    public mutating func readUInt8() throws -> UInt8 {
+        guard offset < bytes.count else { throw WireError.truncated }
+        defer { offset += 1 }
+        return bytes[offset]
+    }
+
+    public mutating func readUInt16() throws -> UInt16 {
+        guard offset + 2 <= bytes.count else { throw WireError.truncated }
+        defer { offset += 2 }
+        return UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
+    }
+
+    public mutating func readUInt32() throws -> UInt32 {
+        guard offset + 4 <= bytes.count else { throw WireError.truncated }
+        defer { offset += 4 }
+        return bytes[offset..<offset + 4].reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    public mutating func readBytes(_ count: Int) throws -> [UInt8] {
+        guard count >= 0, offset + count <= bytes.count else { throw WireError.truncated }
+        defer { offset += count }
+        return Array(bytes[offset..<offset + count])
+    }
+
+    /// Reads a possibly compressed name (RFC 1035 §4.1.4). A pointer must point strictly before
+    /// the label that holds it, which alone rules out loops; labels over 63 bytes, the reserved
+    /// label types and names over 255 bytes are rejected.
+    public mutating func readName() throws -> DomainName {
+        var wire: [UInt8] = []
+        var position = offset
+        var endAfterFirstPointer: Int?
+        while true {
+            guard position < bytes.count else { throw WireError.truncated }
+            let length = bytes[position]
+            switch length & 0xC0 {
+            case 0x00:
+                if length == 0 {
+                    wire.append(0)
+                    guard wire.count <= DomainName.maxLength else { throw WireError.nameTooLong }
+                    offset = endAfterFirstPointer ?? position + 1
+                    return DomainName(uncheckedWire: wire)
+                }
+                let end = position + 1 + Int(length)
+                guard end <= bytes.count else { throw WireError.truncated }
+                wire.append(contentsOf: bytes[position..<end])
+                guard wire.count < DomainName.maxLength else { throw WireError.nameTooLong }
+                position = end
+            case 0xC0:
+                guard position + 1 < bytes.count else { throw WireError.truncated }
+                let target = Int(length & 0x3F) << 8 | Int(bytes[position + 1])
+                if target == position { throw WireError.pointerLoop }
+                guard target < position else { throw WireError.forwardPointer }
+                if endAfterFirstPointer == nil { endAfterFirstPointer = position + 2 }
+                position = target
+            default:
+                throw WireError.badLabelType(length)
+            }
+        }
+    }
+}

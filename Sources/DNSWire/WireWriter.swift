@@ -1,0 +1,110 @@
+/// Appends big-endian integers and names to a message, compressing names against those already
+/// written. The buffer and the compression table keep their capacity across `reset()`, so a
+/// writer that lives as long as a worker allocates nothing per message once warmed up.
+public struct WireWriter: Sendable {
+    public private(set) var bytes: [UInt8]
+    /// Offsets of every name suffix written so far that a pointer can reach.
+    private var suffixOffsets: [UInt16]
+    private static let maxSuffixes = 256
+
+    public init(capacity: Int = 512) {
+        bytes = []
+        bytes.reserveCapacity(capacity)
+        suffixOffsets = []
+        suffixOffsets.reserveCapacity(Self.maxSuffixes)
+    }
+
+    public var count: Int { bytes.count }
+
+    public mutating func reset() {
+        bytes.removeAll(keepingCapacity: true)
+        suffixOffsets.removeAll(keepingCapacity: true)
+    }
+
+    /// A point to roll back to when a record turns out not to fit.
+    public struct Mark: Sendable {
+        let byteCount: Int
+        let suffixCount: Int
+    }
+
+    public var mark: Mark { Mark(byteCount: bytes.count, suffixCount: suffixOffsets.count) }
+
+    public mutating func rollBack(to mark: Mark) {
+        bytes.removeSubrange(mark.byteCount...)
+        suffixOffsets.removeSubrange(mark.suffixCount...)
+    }
+
+    public mutating func writeUInt8(_ value: UInt8) { bytes.append(value) }
+
+    public mutating func writeUInt16(_ value: UInt16) {
+        bytes.append(UInt8(value >> 8))
+        bytes.append(UInt8(value & 0xFF))
+    }
+
+    public mutating func writeUInt32(_ value: UInt32) {
+        bytes.append(UInt8(value >> 24))
+        bytes.append(UInt8((value >> 16) & 0xFF))
+        bytes.append(UInt8((value >> 8) & 0xFF))
+        bytes.append(UInt8(value & 0xFF))
+    }
+
+    public mutating func writeBytes<C: Collection>(_ data: C) where C.Element == UInt8 {
+        bytes.append(contentsOf: data)
+    }
+
+    public mutating func setUInt16(_ value: UInt16, at offset: Int) {
+        bytes[offset] = UInt8(value >> 8)
+        bytes[offset + 1] = UInt8(value & 0xFF)
+    }
+
+    /// Writes `name`, replacing its longest suffix already in the message by a pointer when
+    /// `compress` is true. Suffixes are remembered either way, so later names can point here.
+    public mutating func writeName(_ name: DomainName, compress: Bool = true) {
+        name.wire.withUnsafeBufferPointer { writeName(wire: $0, compress: compress) }
+    }
+
+    public mutating func writeName(wire: UnsafeBufferPointer<UInt8>, compress: Bool = true) {
+        var index = 0
+        while wire[index] != 0 {
+            if compress, let target = findSuffix(wire, from: index) {
+                writeUInt16(0xC000 | target)
+                return
+            }
+            if bytes.count < 0x4000 && suffixOffsets.count < Self.maxSuffixes {
+                suffixOffsets.append(UInt16(bytes.count))
+            }
+            let length = Int(wire[index])
+            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: wire[index...(index + length)]))
+            index += length + 1
+        }
+        bytes.append(0)
+    }
+
+    private func findSuffix(_ wire: UnsafeBufferPointer<UInt8>, from start: Int) -> UInt16? {
+        for offset in suffixOffsets where nameInMessage(at: Int(offset), equals: wire, from: start) {
+            return offset
+        }
+        return nil
+    }
+
+    /// Compares the (possibly compressed) name at `position` in the message with the uncompressed
+    /// suffix of `wire` starting at `start`, ignoring ASCII case.
+    private func nameInMessage(at position: Int, equals wire: UnsafeBufferPointer<UInt8>, from start: Int) -> Bool {
+        var position = position
+        var index = start
+        while true {
+            var length = bytes[position]
+            while length & 0xC0 == 0xC0 {
+                position = Int(length & 0x3F) << 8 | Int(bytes[position + 1])
+                length = bytes[position]
+            }
+            guard length == wire[index] else { return false }
+            if length == 0 { return true }
+            for step in 1...Int(length) where asciiLowercase(bytes[position + step]) != asciiLowercase(wire[index + step]) {
+                return false
+            }
+            position += Int(length) + 1
+            index += Int(length) + 1
+        }
+    }
+}
