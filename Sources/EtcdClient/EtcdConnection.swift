@@ -1,0 +1,137 @@
+import Foundation
+
+/// The endpoint list of one watcher and which one is in use. Shared by the watcher's threads
+/// so that a failover found by one of them is used by all.
+final class EndpointRing: @unchecked Sendable {
+    // Safe to share: `index` is only read and written under `lock`; `endpoints` is immutable.
+    private let lock = NSLock()
+    private let endpoints: [String]
+    private var index = 0
+
+    init(_ endpoints: [String]) {
+        let trimmed = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }.filter { !$0.isEmpty }
+        self.endpoints = trimmed.isEmpty ? ["http://127.0.0.1:2379"] : trimmed
+    }
+
+    var count: Int { endpoints.count }
+
+    func current() -> (index: Int, url: String) {
+        lock.withLock { (index, endpoints[index]) }
+    }
+
+    /// Moves on to the next endpoint, unless another thread already moved on from `failed`.
+    func advance(past failed: Int) {
+        lock.withLock {
+            if index == failed { index = (index + 1) % endpoints.count }
+        }
+    }
+}
+
+/// Sends etcd requests for one thread: picks the current endpoint, adds v3 auth, and
+/// turns HTTP failures into `EtcdError`.
+final class EtcdConnection {
+    let config: EtcdClientConfig
+    private let endpoints: EndpointRing
+    private let transport: HTTPTransport
+    private var usedEndpoint = 0
+    /// The v3 gateway takes a token from /v3/auth/authenticate instead of basic auth;
+    /// "" when credentials are configured but etcd has auth disabled.
+    private var v3Token: String?
+
+    init(config: EtcdClientConfig, endpoints: EndpointRing, isCancelled: @escaping @Sendable () -> Bool) {
+        self.config = config
+        self.endpoints = endpoints
+        self.transport = HTTPTransport(
+            options: HTTPTransportOptions(
+                caCertPath: config.caCertPath, tlsCertPath: config.tlsCertPath, tlsKeyPath: config.tlsKeyPath,
+                username: config.username, password: config.password),
+            isCancelled: isCancelled)
+    }
+
+    var endpoint: String { endpoints.current().url }
+
+    /// Call after a failed exchange so the next request goes to another endpoint.
+    func failover() {
+        endpoints.advance(past: usedEndpoint)
+        v3Token = nil
+    }
+
+    /// - Parameter path: path and query, e.g. "/v2/keys/skydns?recursive=true".
+    func send(
+        method: String = "GET", path: String, json: [String: Any]? = nil,
+        totalTimeout: Double?, idleTimeout: Double? = nil,
+        onData: ((UnsafeRawBufferPointer) -> Bool)? = nil
+    ) throws -> HTTPResponse {
+        let (index, base) = endpoints.current()
+        usedEndpoint = index
+        var headers: [String] = []
+        if path.hasPrefix("/v3/"), let token = try v3AuthToken(base: base), !token.isEmpty {
+            headers.append("Authorization: \(token)")
+        }
+        let request = HTTPRequest(
+            method: method, url: base + path, body: json.map(encodeJSON), headers: headers,
+            connectTimeout: config.requestTimeout, totalTimeout: totalTimeout, idleTimeout: idleTimeout)
+        let response = try transport.perform(request, onData: onData)
+        if response.status >= 500 {
+            throw EtcdError.server(status: response.status, message: bodySummary(response.body))
+        }
+        if path.hasPrefix("/v3/") && response.status == 401 {
+            v3Token = nil  // expired token: authenticate again on the retry
+        }
+        return response
+    }
+
+    private func v3AuthToken(base: String) throws -> String? {
+        guard let name = config.username else { return nil }
+        if let token = v3Token { return token }
+        let request = HTTPRequest(
+            method: "POST", url: base + "/v3/auth/authenticate",
+            body: encodeJSON(["name": name, "password": config.password ?? ""]),
+            connectTimeout: config.requestTimeout, totalTimeout: config.requestTimeout)
+        let response = try transport.perform(request)
+        let object = decodeJSONObject(response.body)
+        if response.status == 200, let token = object?["token"] as? String {
+            v3Token = token
+        } else if bodySummary(response.body).contains("authentication is not enabled") {
+            v3Token = ""
+        } else {
+            throw EtcdError.server(status: response.status, message: "v3 authentication failed: \(bodySummary(response.body))")
+        }
+        return v3Token
+    }
+}
+
+// MARK: - JSON helpers shared by the v2 and v3 codecs
+
+func decodeJSONObject(_ bytes: [UInt8]) -> [String: Any]? {
+    guard !bytes.isEmpty else { return nil }
+    return (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
+}
+
+func encodeJSON(_ object: [String: Any]) -> [UInt8] {
+    // Only ever called with strings, numbers and booleans, which JSONSerialization accepts.
+    [UInt8]((try? JSONSerialization.data(withJSONObject: object)) ?? Data("{}".utf8))
+}
+
+/// etcd's v3 gateway writes 64-bit integers as JSON strings; v2 writes numbers.
+func jsonInt64(_ value: Any?) -> Int64? {
+    switch value {
+    case let s as String: return Int64(s)
+    case let n as NSNumber: return n.int64Value
+    default: return nil
+    }
+}
+
+func jsonBool(_ value: Any?) -> Bool {
+    switch value {
+    case let b as Bool: return b
+    case let n as NSNumber: return n.boolValue
+    default: return false
+    }
+}
+
+/// The start of a body, for log and error messages.
+func bodySummary(_ body: [UInt8]) -> String {
+    let text = String(decoding: body.prefix(300), as: UTF8.self)
+    return text.trimmingCharacters(in: .whitespacesAndNewlines)
+}

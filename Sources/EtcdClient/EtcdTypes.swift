@@ -1,0 +1,100 @@
+/// Which etcd keyspace SkyDNS records live in: the v2 store or the v3 MVCC store.
+public enum EtcdAPI: String, Sendable {
+    case v2, v3
+}
+
+public struct EtcdKeyValue: Sendable, Equatable {
+    /// Full key, e.g. "/skydns/sohu/domeos/kafka-1-wkfa1/19d074a1".
+    public var key: String
+    /// Raw value bytes (SkyDNS JSON, not parsed here).
+    public var value: [UInt8]
+    /// Remaining v2 node TTL or v3 lease TTL in seconds, nil if none.
+    public var ttl: UInt32?
+
+    public init(key: String, value: [UInt8], ttl: UInt32? = nil) {
+        self.key = key
+        self.value = value
+        self.ttl = ttl
+    }
+}
+
+public enum EtcdEvent: Sendable, Equatable {
+    /// The complete contents of the prefix: replaces everything known before
+    /// (first read, and full resync after a compaction / "event index cleared" / reconnect gap).
+    case snapshot([EtcdKeyValue])
+    case put(EtcdKeyValue)
+    /// Removes the record at exactly this key.
+    case delete(key: String)
+    /// Removes this key and everything below it (v2 directory delete/expire).
+    case deleteTree(key: String)
+}
+
+public struct EtcdClientConfig: Sendable {
+    /// e.g. ["http://127.0.0.1:2379"], from SkyDNS's -machines.
+    public var endpoints: [String]
+    /// "/skydns" (no trailing slash).
+    public var prefix: String
+    /// nil = detect which keyspace holds the records.
+    public var api: EtcdAPI?
+    public var caCertPath: String?
+    public var tlsCertPath: String?
+    public var tlsKeyPath: String?
+    public var username: String?
+    public var password: String?
+    /// Seconds for non-watch requests.
+    public var requestTimeout: Double
+    /// Seconds a watch may go without receiving a byte before it is re-issued from the last
+    /// applied revision/index; this is also the v2 long-poll length.
+    public var watchIdleTimeout: Double
+
+    public init(
+        endpoints: [String] = ["http://127.0.0.1:2379"],
+        prefix: String = "/skydns",
+        api: EtcdAPI? = nil,
+        caCertPath: String? = nil,
+        tlsCertPath: String? = nil,
+        tlsKeyPath: String? = nil,
+        username: String? = nil,
+        password: String? = nil,
+        requestTimeout: Double = 5,
+        watchIdleTimeout: Double = 60
+    ) {
+        self.endpoints = endpoints
+        self.prefix = prefix
+        self.api = api
+        self.caCertPath = caCertPath
+        self.tlsCertPath = tlsCertPath
+        self.tlsKeyPath = tlsKeyPath
+        self.username = username
+        self.password = password
+        self.requestTimeout = requestTimeout
+        self.watchIdleTimeout = watchIdleTimeout
+    }
+}
+
+public enum EtcdConnectionState: Sendable, Equatable {
+    case connecting
+    case connected(EtcdAPI)
+    case disconnected(reason: String)
+}
+
+/// Why a request to etcd failed; every case leads to a retry on the next endpoint.
+enum EtcdError: Error, CustomStringConvertible {
+    /// No HTTP exchange happened (refused, DNS, TLS, timeout before the response).
+    case transport(String)
+    /// etcd answered with a status or error body this client cannot use.
+    case server(status: Int, message: String)
+    /// etcd answered 200 with a body of an unexpected shape.
+    case malformed(String)
+    /// stop() was called while the request ran.
+    case cancelled
+
+    var description: String {
+        switch self {
+        case .transport(let m): return "transport error: \(m)"
+        case .server(let status, let m): return "HTTP \(status): \(m)"
+        case .malformed(let m): return "unexpected response: \(m)"
+        case .cancelled: return "cancelled"
+        }
+    }
+}

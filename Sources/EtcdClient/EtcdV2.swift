@@ -1,0 +1,140 @@
+import Foundation
+
+/// v2 error codes the watcher reacts to (etcd's Documentation/v2/errorcode.md).
+enum V2ErrorCode {
+    static let keyNotFound = 100
+    static let eventIndexCleared = 401
+}
+
+/// Every leaf (a node with a value) at or below `node`; directory nodes themselves are skipped.
+func v2Leaves(of node: [String: Any]) -> [EtcdKeyValue] {
+    if jsonBool(node["dir"]) || node["nodes"] != nil {
+        return (node["nodes"] as? [Any] ?? []).flatMap { child -> [EtcdKeyValue] in
+            guard let child = child as? [String: Any] else { return [] }
+            return v2Leaves(of: child)
+        }
+    }
+    guard let key = node["key"] as? String, let value = node["value"] as? String else { return [] }
+    return [EtcdKeyValue(key: key, value: Array(value.utf8), ttl: v2TTL(node["ttl"]))]
+}
+
+private func v2TTL(_ raw: Any?) -> UInt32? {
+    guard let ttl = jsonInt64(raw), ttl >= 0 else { return nil }
+    return UInt32(clamping: ttl)
+}
+
+/// The event a v2 watch action means for the record store; nil for changes to directories
+/// themselves (creating an empty directory adds no record).
+func v2Event(action: String, node: [String: Any]) -> EtcdEvent? {
+    guard let key = node["key"] as? String else { return nil }
+    let isDir = jsonBool(node["dir"])
+    switch action {
+    case "set", "create", "update", "compareAndSwap":
+        guard !isDir, let value = node["value"] as? String else { return nil }
+        return .put(EtcdKeyValue(key: key, value: Array(value.utf8), ttl: v2TTL(node["ttl"])))
+    case "delete", "expire", "compareAndDelete":
+        return isDir ? .deleteTree(key: key) : .delete(key: key)
+    default:
+        return nil
+    }
+}
+
+/// The answer to a recursive GET of one key.
+struct V2Tree: Equatable {
+    var kvs: [EtcdKeyValue]
+    /// X-Etcd-Index: the store index the read reflects; a watch from index + 1 misses nothing.
+    var index: Int64
+    var exists: Bool
+
+    static func parse(status: Int, body: [UInt8], etcdIndex: Int64?) throws -> V2Tree {
+        guard let object = decodeJSONObject(body) else {
+            throw EtcdError.server(status: status, message: "v2 read: \(bodySummary(body))")
+        }
+        if let code = jsonInt64(object["errorCode"]) {
+            if code == V2ErrorCode.keyNotFound {
+                return V2Tree(kvs: [], index: etcdIndex ?? jsonInt64(object["index"]) ?? 0, exists: false)
+            }
+            throw EtcdError.server(status: status, message: "v2 read: \(bodySummary(body))")
+        }
+        guard let node = object["node"] as? [String: Any] else {
+            throw EtcdError.malformed("v2 read without node: \(bodySummary(body))")
+        }
+        let kvs = v2Leaves(of: node)
+        guard let index = etcdIndex ?? maxModifiedIndex(node) else {
+            throw EtcdError.malformed("v2 read without X-Etcd-Index")
+        }
+        return V2Tree(kvs: kvs, index: index, exists: true)
+    }
+
+    private static func maxModifiedIndex(_ node: [String: Any]) -> Int64? {
+        let children = (node["nodes"] as? [Any] ?? []).compactMap { ($0 as? [String: Any]).flatMap(maxModifiedIndex) }
+        return (children + [jsonInt64(node["modifiedIndex"])].compactMap { $0 }).max()
+    }
+}
+
+/// How one v2 long-poll ended.
+enum V2WaitResult: Equatable {
+    /// A change at `index`; `event` is nil when it does not touch any record.
+    case change(EtcdEvent?, index: Int64)
+    /// The wait index fell out of etcd's 1000-event history: only a full re-read can catch up.
+    case outdated
+    /// No change before the long-poll ended. Nothing under the key changed up to `etcdIndex`
+    /// (etcd's index when the wait started), if etcd sent it.
+    case idle(etcdIndex: Int64?)
+
+    static func parse(status: Int, body: [UInt8]) throws -> V2WaitResult {
+        guard let object = decodeJSONObject(body) else {
+            throw EtcdError.server(status: status, message: "v2 watch: \(bodySummary(body))")
+        }
+        if let code = jsonInt64(object["errorCode"]) {
+            if code == V2ErrorCode.eventIndexCleared { return .outdated }
+            throw EtcdError.server(status: status, message: "v2 watch: \(bodySummary(body))")
+        }
+        guard let action = object["action"] as? String, let node = object["node"] as? [String: Any],
+            let index = jsonInt64(node["modifiedIndex"])
+        else {
+            throw EtcdError.malformed("v2 watch: \(bodySummary(body))")
+        }
+        return .change(v2Event(action: action, node: node), index: index)
+    }
+}
+
+/// Percent-encodes a key for a /v2/keys URL, keeping "/" as the path separator.
+func v2KeyPath(_ key: String) -> String {
+    var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)..<Unicode.Scalar(128)))
+    allowed.insert(charactersIn: "/-._~")
+    return key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key
+}
+
+/// The v2 keys API operations the watcher needs.
+struct EtcdV2 {
+    let connection: EtcdConnection
+
+    func readTree(_ key: String, timeout: Double? = nil) throws -> V2Tree {
+        let response = try connection.send(
+            path: "/v2/keys" + v2KeyPath(key) + "?recursive=true",
+            totalTimeout: timeout ?? connection.config.requestTimeout)
+        return try V2Tree.parse(
+            status: response.status, body: response.body, etcdIndex: response.header("X-Etcd-Index").flatMap { Int64($0) })
+    }
+
+    /// Long-polls for the first change at or below `key` with index >= `waitIndex`.
+    func wait(_ key: String, waitIndex: Int64, timeout: Double) throws -> V2WaitResult {
+        var body: [UInt8] = []
+        let response = try connection.send(
+            path: "/v2/keys" + v2KeyPath(key) + "?wait=true&recursive=true&waitIndex=\(waitIndex)",
+            totalTimeout: timeout
+        ) { chunk in
+            body += chunk
+            return true
+        }
+        let nothingReceived = body.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") }
+        if response.ending == .timedOut || nothingReceived {
+            // A half-received event may be older than the start index, so only an empty
+            // wait proves nothing changed up to it.
+            let etcdIndex = response.header("X-Etcd-Index").flatMap { Int64($0) }
+            return .idle(etcdIndex: response.status == 200 && nothingReceived ? etcdIndex : nil)
+        }
+        return try V2WaitResult.parse(status: response.status, body: body)
+    }
+}

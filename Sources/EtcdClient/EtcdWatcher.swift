@@ -1,0 +1,390 @@
+import Foundation
+import Logging
+
+/// Keeps a local copy of everything under the configured prefix current: one full read
+/// (`.snapshot`), then a watch, with failover between endpoints, reconnects that resume from
+/// the last applied revision, and a fresh snapshot whenever etcd cannot replay the gap.
+public final class EtcdWatcher: @unchecked Sendable {
+    // Safe to share between threads: the mutable fields below are only touched under
+    // `condition`; `onEvents` calls are serialised by `deliveryLock`; everything else is
+    // immutable or Sendable. Each background thread owns its own connection.
+    private let config: EtcdClientConfig
+    private let logger: Logger
+    private let onEvents: @Sendable ([EtcdEvent]) -> Void
+    private let onStateChange: @Sendable (EtcdConnectionState) -> Void
+    private let endpoints: EndpointRing
+    private let condition = NSCondition()
+    /// Recursive so that a consumer calling stop() from inside onEvents does not deadlock.
+    private let deliveryLock = NSRecursiveLock()
+
+    private var started = false
+    private var stopped = false
+    private var api: EtcdAPI?
+    private var lastState: EtcdConnectionState?
+    /// Paths fetched by fetchHidden and watched since; v2 snapshots re-read them because a
+    /// recursive listing of the prefix leaves them out.
+    private var hiddenPaths: Set<String> = []
+
+    /// How often an empty keyspace is re-checked against the other API when detecting.
+    static let probeInterval = 1.0
+    /// fetchHidden watches at most this many paths; each one holds a thread and a connection.
+    static let maxHiddenWatches = 256
+
+    public init(
+        config: EtcdClientConfig, logger: Logger,
+        onEvents: @escaping @Sendable ([EtcdEvent]) -> Void,
+        onStateChange: @escaping @Sendable (EtcdConnectionState) -> Void = { _ in }
+    ) {
+        var config = config
+        while config.prefix.hasSuffix("/") { config.prefix.removeLast() }
+        self.config = config
+        self.logger = logger
+        self.onEvents = onEvents
+        self.onStateChange = onStateChange
+        self.endpoints = EndpointRing(config.endpoints)
+        self.api = config.api
+    }
+
+    /// Spawns the background thread; returns immediately. The first `.snapshot` arrives
+    /// through onEvents as soon as the initial read completes.
+    public func start() {
+        let first = locked { () -> Bool in
+            defer { started = true }
+            return !started && !stopped
+        }
+        guard first else { return }
+        report(.connecting)
+        let thread = Thread { [self] in runMain() }
+        thread.name = "etcd-watch"
+        thread.start()
+    }
+
+    /// Ends all background work. No onEvents call starts after this returns.
+    public func stop() {
+        deliveryLock.withLock {
+            locked {
+                stopped = true
+                condition.broadcast()
+            }
+        }
+    }
+
+    /// The API in use once chosen.
+    public var activeAPI: EtcdAPI? { locked { api } }
+
+    /// etcd v2 hides keys whose label starts with "_" from recursive listings and recursive
+    /// watches. Fetches exactly `key` (recursively), blocking at most `timeout` seconds.
+    /// Returns nil on timeout/error, [] when absent. After a successful v2 fetch the path is
+    /// kept current by a background watch whose changes arrive through onEvents.
+    public func fetchHidden(key: String, timeout: Double) -> [EtcdKeyValue]? {
+        let deadline = Date().addingTimeInterval(timeout)
+        let connection = makeConnection()
+        for _ in 0..<endpoints.count {
+            let remaining = deadline.timeIntervalSinceNow
+            guard remaining > 0, !isStopped else { return nil }
+            do {
+                if activeAPI == .v3 {
+                    // v3 hides nothing: the prefix watch already keeps these keys current.
+                    return try EtcdV3(connection: connection).readTree(key, timeout: remaining)
+                }
+                let tree = try EtcdV2(connection: connection).readTree(key, timeout: remaining)
+                watchHidden(key, after: tree.index)
+                return tree.kvs
+            } catch {
+                logger.debug("etcd: fetching hidden \(key) from \(connection.endpoint) failed: \(error)")
+                connection.failover()
+            }
+        }
+        return nil
+    }
+
+    // MARK: - Main watch loop
+
+    /// State of the main watch that survives reconnects; used by the main thread only.
+    private final class Progress {
+        var needsSnapshot = true
+        /// v3 revision or v2 index up to which every change has been delivered.
+        var applied: Int64 = 0
+        /// Whether the watched keyspace has held a record; until then detection keeps
+        /// checking the other API.
+        var hasRecords = false
+        var backoff = Backoff()
+    }
+
+    private func runMain() {
+        let connection = makeConnection()
+        let progress = Progress()
+        while !isStopped {
+            do {
+                switch try chosenAPI(connection) {
+                case .v3: try followV3(connection, progress)
+                case .v2: try followV2(connection, progress)
+                }
+            } catch EtcdError.cancelled {
+                break
+            } catch {
+                guard !isStopped else { break }
+                let failed = connection.endpoint
+                connection.failover()
+                report(.disconnected(reason: "\(failed): \(error)"))
+                let delay = progress.backoff.next()
+                logger.debug("etcd: \(failed) failed (\(error)); trying \(connection.endpoint) in \(Int(delay * 1000)) ms")
+                pause(delay)
+            }
+        }
+    }
+
+    private func chosenAPI(_ connection: EtcdConnection) throws -> EtcdAPI {
+        if let api = activeAPI { return api }
+        let chosen: EtcdAPI
+        if try v3HasRecords(connection) {
+            chosen = .v3
+        } else if try EtcdV2(connection: connection).readTreeIfServed(config.prefix)?.exists ?? false {
+            chosen = .v2
+        } else {
+            chosen = .v3
+        }
+        logger.info("etcd: using the \(chosen.rawValue) API for \(config.prefix)")
+        locked { api = chosen }
+        return chosen
+    }
+
+    private func followV3(_ connection: EtcdConnection, _ progress: Progress) throws {
+        let v3 = EtcdV3(connection: connection)
+        let keyPrefix = config.prefix + "/"
+        if progress.needsSnapshot {
+            let (kvs, revision) = try v3.readPrefix(keyPrefix)
+            progress.applied = revision
+            progress.needsSnapshot = false
+            progress.hasRecords = progress.hasRecords || !kvs.isEmpty
+            deliver([.snapshot(kvs)])
+            connected(.v3, progress)
+        }
+        while !isStopped {
+            let probing = config.api == nil && !progress.hasRecords
+            let end = try v3.watch(
+                prefix: keyPrefix, from: progress.applied + 1,
+                maxDuration: probing ? Self.probeInterval : nil, idleTimeout: config.watchIdleTimeout
+            ) { message in
+                switch message {
+                case .created:
+                    self.connected(.v3, progress)
+                case .events(let events, let revision):
+                    self.deliver(events)
+                    progress.applied = max(progress.applied, revision)
+                    if events.contains(where: { if case .put = $0 { true } else { false } }) {
+                        progress.hasRecords = true
+                    }
+                case .progress(let revision):
+                    progress.applied = max(progress.applied, revision)
+                case .compacted, .canceled:
+                    break  // handled by watch()
+                }
+            }
+            switch end {
+            case .compacted:
+                logger.info("etcd: revision \(progress.applied + 1) was compacted; re-reading \(config.prefix)")
+                progress.needsSnapshot = true
+                return
+            case .idle:
+                if probing, try EtcdV2(connection: connection).readTreeIfServed(config.prefix)?.kvs.isEmpty == false {
+                    switchAPI(to: .v2, progress)
+                    return
+                }
+            }
+        }
+    }
+
+    private func followV2(_ connection: EtcdConnection, _ progress: Progress) throws {
+        let v2 = EtcdV2(connection: connection)
+        if progress.needsSnapshot {
+            let tree = try v2.readTree(config.prefix)
+            var kvs = tree.kvs
+            for path in locked({ hiddenPaths }).sorted() {
+                do {
+                    kvs += try v2.readTree(path).kvs
+                } catch {
+                    logger.debug("etcd: re-reading hidden \(path) failed: \(error)")
+                }
+            }
+            progress.applied = tree.index
+            progress.needsSnapshot = false
+            progress.hasRecords = progress.hasRecords || !tree.kvs.isEmpty
+            deliver([.snapshot(kvs)])
+            connected(.v2, progress)
+        }
+        while !isStopped {
+            let probing = config.api == nil && !progress.hasRecords
+            let result = try v2.wait(
+                config.prefix, waitIndex: progress.applied + 1,
+                timeout: probing ? Self.probeInterval : config.watchIdleTimeout)
+            connected(.v2, progress)
+            switch result {
+            case .change(let event, let index):
+                if let event {
+                    deliver([event])
+                    if case .put = event { progress.hasRecords = true }
+                }
+                progress.applied = max(progress.applied, index)
+            case .outdated:
+                logger.info("etcd: index \(progress.applied + 1) is no longer in etcd's v2 history; re-reading \(config.prefix)")
+                progress.needsSnapshot = true
+                return
+            case .idle(let etcdIndex):
+                // Skipping ahead keeps a quiet prefix from falling out of the 1000-event history.
+                if let etcdIndex { progress.applied = max(progress.applied, etcdIndex) }
+                if probing, try v3HasRecords(connection) {
+                    switchAPI(to: .v3, progress)
+                    return
+                }
+            }
+        }
+    }
+
+    private func v3HasRecords(_ connection: EtcdConnection) throws -> Bool {
+        do {
+            return try EtcdV3(connection: connection).hasKeys(prefix: config.prefix + "/")
+        } catch EtcdError.server(let status, _) where status < 500 {
+            return false  // a member without the v3 gateway
+        }
+    }
+
+    private func switchAPI(to newAPI: EtcdAPI, _ progress: Progress) {
+        logger.info("etcd: records appeared under \(config.prefix) in the \(newAPI.rawValue) API; switching to it")
+        locked { api = newAPI }
+        progress.needsSnapshot = true
+        progress.applied = 0
+    }
+
+    private func connected(_ api: EtcdAPI, _ progress: Progress) {
+        progress.backoff.reset()
+        report(.connected(api))
+    }
+
+    // MARK: - Hidden paths (v2)
+
+    private func watchHidden(_ key: String, after index: Int64) {
+        let isNew = locked { () -> Bool in
+            guard !stopped, !hiddenPaths.contains(key) else { return false }
+            guard hiddenPaths.count < Self.maxHiddenWatches else {
+                logger.warning("etcd: not watching hidden \(key): already watching \(Self.maxHiddenWatches) hidden paths")
+                return false
+            }
+            hiddenPaths.insert(key)
+            return true
+        }
+        guard isNew else { return }
+        let thread = Thread { [self] in followHidden(key, from: index + 1) }
+        thread.name = "etcd-watch-hidden"
+        thread.start()
+    }
+
+    private func followHidden(_ key: String, from firstIndex: Int64) {
+        let connection = makeConnection()
+        let v2 = EtcdV2(connection: connection)
+        var waitIndex = firstIndex
+        var backoff = Backoff()
+        while !isStopped {
+            do {
+                switch try v2.wait(key, waitIndex: waitIndex, timeout: config.watchIdleTimeout) {
+                case .change(let event, let index):
+                    if let event { deliver([event]) }
+                    waitIndex = max(waitIndex, index + 1)
+                case .idle(let etcdIndex):
+                    if let etcdIndex { waitIndex = max(waitIndex, etcdIndex + 1) }
+                case .outdated:
+                    let tree = try v2.readTree(key)
+                    deliver([.deleteTree(key: key)] + tree.kvs.map { .put($0) })
+                    waitIndex = tree.index + 1
+                }
+                backoff.reset()
+            } catch EtcdError.cancelled {
+                break
+            } catch {
+                guard !isStopped else { break }
+                logger.debug("etcd: watch of hidden \(key) on \(connection.endpoint) failed: \(error)")
+                connection.failover()
+                pause(backoff.next())
+            }
+        }
+    }
+
+    // MARK: - Plumbing
+
+    private var isStopped: Bool { locked { stopped } }
+
+    private func makeConnection() -> EtcdConnection {
+        EtcdConnection(config: config, endpoints: endpoints) { [weak self] in self?.isStopped ?? true }
+    }
+
+    private func deliver(_ events: [EtcdEvent]) {
+        deliveryLock.withLock {
+            guard !events.isEmpty, !isStopped else { return }
+            onEvents(events)
+        }
+    }
+
+    /// Reports a change of connection state once, not on every retry.
+    private func report(_ state: EtcdConnectionState) {
+        let changed = locked { () -> Bool in
+            let same: Bool
+            switch (lastState, state) {
+            case (.disconnected?, .disconnected): same = true
+            default: same = lastState == state
+            }
+            lastState = state
+            return !same
+        }
+        guard changed else { return }
+        switch state {
+        case .connecting: logger.info("etcd: connecting to \(config.endpoints.joined(separator: ","))")
+        case .connected(let api): logger.info("etcd: connected to \(endpoints.current().url) (\(api.rawValue))")
+        case .disconnected(let reason): logger.warning("etcd: disconnected: \(reason); retrying")
+        }
+        onStateChange(state)
+    }
+
+    /// Sleeps up to `seconds`, waking early on stop().
+    private func pause(_ seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
+        condition.lock()
+        while !stopped && condition.wait(until: deadline) {}
+        condition.unlock()
+    }
+
+    private func locked<T>(_ body: () throws -> T) rethrows -> T {
+        condition.lock()
+        defer { condition.unlock() }
+        return try body()
+    }
+}
+
+/// Capped exponential backoff with jitter, so members coming back are not hit in lockstep.
+struct Backoff {
+    static let initial = 0.1
+    static let maximum = 5.0
+    private var ceiling = Backoff.initial
+
+    /// A delay between half and all of the current ceiling, which then doubles up to the cap.
+    mutating func next() -> Double {
+        let delay = ceiling / 2 + Double.random(in: 0...(ceiling / 2))
+        ceiling = min(ceiling * 2, Backoff.maximum)
+        return delay
+    }
+
+    mutating func reset() {
+        ceiling = Backoff.initial
+    }
+}
+
+extension EtcdV2 {
+    /// Like readTree, but nil when the member does not serve the v2 API (etcd 3.4 without
+    /// --enable-v2 answers 404 with a plain-text body).
+    func readTreeIfServed(_ key: String) throws -> V2Tree? {
+        do {
+            return try readTree(key)
+        } catch EtcdError.server(let status, _) where status < 500 {
+            return nil
+        }
+    }
+}
