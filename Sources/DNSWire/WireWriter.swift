@@ -25,6 +25,11 @@ public struct WireWriter: Sendable {
     public struct Mark: Sendable {
         let byteCount: Int
         let suffixCount: Int
+
+        public init(byteCount: Int, suffixCount: Int) {
+            self.byteCount = byteCount
+            self.suffixCount = suffixCount
+        }
     }
 
     public var mark: Mark { Mark(byteCount: bytes.count, suffixCount: suffixOffsets.count) }
@@ -50,6 +55,37 @@ public struct WireWriter: Sendable {
 
     public mutating func writeBytes<C: Collection>(_ data: C) where C.Element == UInt8 {
         bytes.append(contentsOf: data)
+    }
+
+    public mutating func setUInt32(_ value: UInt32, at offset: Int) {
+        setUInt16(UInt16(value >> 16), at: offset)
+        setUInt16(UInt16(value & 0xFFFF), at: offset + 2)
+    }
+
+    public func uint16(at offset: Int) -> UInt16 {
+        UInt16(bytes[offset]) << 8 | UInt16(bytes[offset + 1])
+    }
+
+    public func uint32(at offset: Int) -> UInt32 {
+        bytes[offset..<offset + 4].reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    /// Rotates the bytes in `range` left by `shift`, in place (used to rotate equal-sized records).
+    public mutating func rotateLeft(_ range: Range<Int>, by shift: Int) {
+        guard shift > 0, shift < range.count else { return }
+        bytes.withUnsafeMutableBufferPointer { buffer in
+            func reverse(_ lower: Int, _ upper: Int) {
+                var (low, high) = (lower, upper - 1)
+                while low < high {
+                    buffer.swapAt(low, high)
+                    low += 1
+                    high -= 1
+                }
+            }
+            reverse(range.lowerBound, range.lowerBound + shift)
+            reverse(range.lowerBound + shift, range.upperBound)
+            reverse(range.lowerBound, range.upperBound)
+        }
     }
 
     public mutating func setUInt16(_ value: UInt16, at offset: Int) {

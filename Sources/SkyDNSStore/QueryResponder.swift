@@ -1,0 +1,238 @@
+import DNSWire
+
+/// Answers one query from a snapshot, writing the response straight into a reused buffer. One
+/// responder per worker: it owns the scratch space, so answering allocates nothing once warm.
+public final class QueryResponder {
+    public enum Outcome: Sendable {
+        /// A response is in the writer.
+        case answered(ResponseCode)
+        /// Nothing to say (a response, or less than a header).
+        case drop
+        /// The name is outside the served domain; the caller forwards it or refuses it.
+        case outsideZone(QueryView)
+    }
+
+    /// The UDP size we advertise in our OPT record (the DNS flag day 2020 value).
+    public static let advertisedUDPSize: UInt16 = 1232
+    private static let maxLabels = 128
+
+    /// Whether responses say recursion is available (true when the server forwards).
+    public var recursionAvailable: Bool
+    private let name: UnsafeMutablePointer<UInt8>
+    private let labelOffsets: UnsafeMutablePointer<Int>
+    private var rotation = 0
+
+    public init(recursionAvailable: Bool = false) {
+        self.recursionAvailable = recursionAvailable
+        name = .allocate(capacity: QueryParser.nameBufferSize)
+        labelOffsets = .allocate(capacity: Self.maxLabels)
+    }
+
+    deinit {
+        name.deallocate()
+        labelOffsets.deallocate()
+    }
+
+    /// - Parameter maxSize: the client's UDP limit, or 65535 over TCP.
+    public func respond(to packet: UnsafeRawBufferPointer, snapshot: Snapshot, maxSize: Int,
+                        into writer: inout WireWriter) -> Outcome {
+        switch QueryParser.parse(packet, lowercasedName: name) {
+        case .drop:
+            return .drop
+        case .reject(let id, let flags, let rcode):
+            writer.reset()
+            Header(id: id, flags: responseFlags(query: flags, rcode: rcode, authoritative: false)).write(to: &writer)
+            return .answered(rcode)
+        case .query(let query):
+            return answer(query, packet: packet, snapshot: snapshot, maxSize: maxSize, into: &writer)
+        }
+    }
+
+    /// Writes the header and the client's question (with its own casing) for `query`.
+    public func beginResponse(_ query: QueryView, packet: UnsafeRawBufferPointer, rcode: ResponseCode,
+                              authoritative: Bool, into writer: inout WireWriter) {
+        writer.reset()
+        Header(id: query.id, flags: responseFlags(query: query.flags, rcode: rcode, authoritative: authoritative),
+               questionCount: 1).write(to: &writer)
+        writer.writeBytes(UnsafeRawBufferPointer(rebasing: packet[Header.size..<query.questionEnd]))
+    }
+
+    /// Finishes a response begun with `beginResponse`: counts, TC and the OPT record.
+    public func endResponse(_ query: QueryView, answers: Int, authorities: Int, additionals: Int, truncated: Bool,
+                            into writer: inout WireWriter) {
+        var additionalCount = additionals
+        if let edns = query.edns {
+            EDNS(udpPayloadSize: Self.advertisedUDPSize, dnssecOK: edns.dnssecOK).write(to: &writer)
+            additionalCount += 1
+        }
+        if truncated { writer.setUInt16(writer.uint16(at: 2) | Header.tcBit, at: 2) }
+        writer.setUInt16(UInt16(answers), at: 6)
+        writer.setUInt16(UInt16(authorities), at: 8)
+        writer.setUInt16(UInt16(additionalCount), at: 10)
+    }
+
+    private func responseFlags(query flags: UInt16, rcode: ResponseCode, authoritative: Bool) -> UInt16 {
+        var response = Header.qrBit | (flags & (0x7800 | Header.rdBit | Header.cdBit)) | UInt16(rcode.rawValue)
+        if authoritative { response |= Header.aaBit }
+        if recursionAvailable { response |= Header.raBit }
+        return response
+    }
+
+    private func answer(_ query: QueryView, packet: UnsafeRawBufferPointer, snapshot: Snapshot, maxSize: Int,
+                        into writer: inout WireWriter) -> Outcome {
+        let zone = snapshot.zone
+        guard let labelsBelowApex = labelsBelow(zone.domain, nameLength: query.nameLength) else {
+            return .outsideZone(query)
+        }
+        if query.edns.map({ $0.version > 0 }) == true {
+            // RFC 6891 §6.1.3: BADVERS (16) is 1 in the OPT's extended RCODE, 0 in the header.
+            beginResponse(query, packet: packet, rcode: .noError, authoritative: false, into: &writer)
+            EDNS(udpPayloadSize: Self.advertisedUDPSize, extendedRCode: 1).write(to: &writer)
+            writer.setUInt16(1, at: 10)
+            return .answered(ResponseCode(rawValue: 16))
+        }
+        guard query.recordClass == .in, snapshot.isSynced else {
+            beginResponse(query, packet: packet, rcode: .refused, authoritative: false, into: &writer)
+            endResponse(query, answers: 0, authorities: 0, additionals: 0, truncated: false, into: &writer)
+            return .answered(.refused)
+        }
+
+        let limit = maxSize - (query.edns == nil ? 0 : 11)
+        let node = lookup(snapshot, labelsBelowApex: labelsBelowApex)
+        guard let node else {
+            return negative(query, packet: packet, snapshot: snapshot, rcode: .nxDomain, labelsBelowApex: labelsBelowApex,
+                            limit: limit, into: &writer)
+        }
+        beginResponse(query, packet: packet, rcode: .noError, authoritative: true, into: &writer)
+        var answers = 0
+        var truncated = false
+        switch query.type {
+        case .a, .aaaa:
+            (answers, truncated) = writeAddresses(node, type: query.type, zone: zone, limit: limit, into: &writer)
+        case .soa where labelsBelowApex == 0:
+            writeSOA(snapshot, ownerOffset: Header.size + query.nameLength - zone.domain.wire.count, into: &writer)
+            answers = 1
+        default:
+            break
+        }
+        guard answers > 0 || truncated else {
+            return negative(query, packet: packet, snapshot: snapshot, rcode: .noError, labelsBelowApex: labelsBelowApex,
+                            limit: limit, into: &writer)
+        }
+        endResponse(query, answers: answers, authorities: 0, additionals: 0, truncated: truncated, into: &writer)
+        return .answered(.noError)
+    }
+
+    /// NXDOMAIN or NODATA: the SOA in authority, TTL `-min-ttl`, AA set.
+    private func negative(_ query: QueryView, packet: UnsafeRawBufferPointer, snapshot: Snapshot, rcode: ResponseCode,
+                          labelsBelowApex: Int, limit: Int, into writer: inout WireWriter) -> Outcome {
+        beginResponse(query, packet: packet, rcode: rcode, authoritative: true, into: &writer)
+        writeSOA(snapshot, ownerOffset: Header.size + query.nameLength - snapshot.zone.domain.wire.count, into: &writer)
+        endResponse(query, answers: 0, authorities: 1, additionals: 0, truncated: false, into: &writer)
+        return .answered(rcode)
+    }
+
+    private func writeSOA(_ snapshot: Snapshot, ownerOffset: Int, into writer: inout WireWriter) {
+        let zone = snapshot.zone
+        writer.writeUInt16(0xC000 | UInt16(ownerOffset))
+        writer.writeUInt16(RecordType.soa.rawValue)
+        writer.writeUInt16(RecordClass.in.rawValue)
+        writer.writeUInt32(zone.minTTL)
+        let lengthOffset = writer.count
+        writer.writeUInt16(0)
+        let soa = zone.soa(serial: snapshot.serial)
+        writer.writeName(soa.mname, compress: false)
+        writer.writeName(soa.rname, compress: false)
+        for value in [soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum] { writer.writeUInt32(value) }
+        writer.setUInt16(UInt16(writer.count - lengthOffset - 2), at: lengthOffset)
+    }
+
+    /// Every address of the query's family at or below `node`, owned by the query name
+    /// (a pointer to the question), duplicates answered once, rotated for round robin, all with
+    /// the smallest TTL among them (capped by `-ttl`).
+    private func writeAddresses(_ node: TrieNode, type: RecordType, zone: Zone, limit: Int,
+                                into writer: inout WireWriter) -> (count: Int, truncated: Bool) {
+        let size = type == .a ? 4 : 16
+        let recordSize = 12 + size
+        let start = writer.count
+        var count = 0
+        var truncated = false
+        var ttl = zone.defaultTTL
+        node.forEachRecord { record in
+            let address: [UInt8]
+            switch record.target {
+            case .ipv4(let bytes) where size == 4: address = bytes
+            case .ipv6(let bytes) where size == 16: address = bytes
+            default: return true
+            }
+            if isDuplicate(address, in: writer, from: start, count: count, recordSize: recordSize) { return true }
+            guard writer.count + recordSize <= limit else {
+                truncated = true
+                return false
+            }
+            writer.writeUInt16(0xC000 | UInt16(Header.size))
+            writer.writeUInt16(type.rawValue)
+            writer.writeUInt16(RecordClass.in.rawValue)
+            writer.writeUInt32(0)
+            writer.writeUInt16(UInt16(size))
+            writer.writeBytes(address)
+            ttl = min(ttl, record.ttl)
+            count += 1
+            return true
+        }
+        for index in 0..<count {
+            writer.setUInt32(ttl, at: start + index * recordSize + 6)
+        }
+        if zone.roundRobin && count > 1 {
+            rotation &+= 1
+            writer.rotateLeft(start..<writer.count, by: (rotation % count) * recordSize)
+        }
+        return (count, truncated)
+    }
+
+    private func isDuplicate(_ address: [UInt8], in writer: WireWriter, from start: Int, count: Int,
+                             recordSize: Int) -> Bool {
+        let dataOffset = recordSize - address.count
+        for index in 0..<count {
+            let offset = start + index * recordSize + dataOffset
+            if writer.bytes[offset..<offset + address.count].elementsEqual(address) { return true }
+        }
+        return false
+    }
+
+    /// The number of labels of the query name below `domain`, or nil when the name is not in it.
+    /// Records where each label starts in `labelOffsets`.
+    private func labelsBelow(_ domain: DomainName, nameLength: Int) -> Int? {
+        let domainLength = domain.wire.count
+        guard nameLength >= domainLength else { return nil }
+        var offset = 0
+        var count = 0
+        let apexOffset = nameLength - domainLength
+        while offset < apexOffset {
+            guard count < Self.maxLabels else { return nil }
+            labelOffsets[count] = offset
+            count += 1
+            offset += Int(name[offset]) + 1
+        }
+        guard offset == apexOffset else { return nil }
+        let matches = domain.wire.withUnsafeBufferPointer { wire in
+            (0..<domainLength).allSatisfy { name[apexOffset + $0] == wire[$0] }
+        }
+        return matches ? count : nil
+    }
+
+    /// Walks from the apex down the query's labels (nearest the apex first).
+    private func lookup(_ snapshot: Snapshot, labelsBelowApex: Int) -> TrieNode? {
+        guard var node = snapshot.apex else { return labelsBelowApex == 0 ? TrieNode() : nil }
+        var index = labelsBelowApex - 1
+        while index >= 0 {
+            let offset = labelOffsets[index]
+            let label = String(decoding: UnsafeBufferPointer(start: name + offset + 1, count: Int(name[offset])),
+                               as: UTF8.self)
+            guard let child = node.children[label] else { return nil }
+            node = child
+            index -= 1
+        }
+        return node
+    }
+}

@@ -1,0 +1,111 @@
+/// A change to the records, as the etcd watcher reports it.
+public enum StoreChange: Sendable {
+    /// The complete contents of the prefix, replacing everything known before.
+    case replaceAll([KeyValue])
+    case put(KeyValue)
+    /// Removes the record at exactly this key.
+    case delete(key: String)
+    /// Removes this key and everything below it.
+    case deleteTree(key: String)
+}
+
+public struct KeyValue: Sendable {
+    public var key: String
+    public var value: [UInt8]
+    /// The key's own TTL in etcd (v2 node TTL, v3 lease), if it has one.
+    public var ttl: UInt32?
+
+    public init(key: String, value: [UInt8], ttl: UInt32? = nil) {
+        self.key = key
+        self.value = value
+        self.ttl = ttl
+    }
+}
+
+/// A key left out of the answers, and why; the caller logs it.
+public struct RejectedRecord: Sendable, Equatable {
+    public var key: String
+    public var error: RecordError
+}
+
+/// The writer side of the store. One thread (the etcd watcher's) applies changes; every call to
+/// `apply` publishes one new snapshot, so a batch of events costs one publication.
+public final class RecordStore: @unchecked Sendable {
+    // Only the watcher thread calls `apply` and `markSynced`; readers see published snapshots only.
+    public let publisher: SnapshotPublisher
+    public let keys: RecordKeyMapper
+    private var zone: Zone
+    private var root = TrieNode()
+    private var isSynced = false
+    private var serial: UInt32
+
+    public init(zone: Zone, pathPrefix: String, clock: @escaping @Sendable () -> UInt32 = { currentUnixTime() }) {
+        self.zone = zone
+        keys = RecordKeyMapper(pathPrefix: pathPrefix)
+        self.clock = clock
+        serial = clock()
+        publisher = SnapshotPublisher(Snapshot(zone: zone, root: root, isSynced: false, serial: serial))
+    }
+
+    private let clock: @Sendable () -> UInt32
+
+    /// Applies `changes` in order and publishes the result. A `replaceAll` marks the store synced.
+    @discardableResult
+    public func apply(_ changes: [StoreChange]) -> [RejectedRecord] {
+        var rejected: [RejectedRecord] = []
+        for change in changes {
+            switch change {
+            case .replaceAll(let all):
+                root = TrieNode()
+                for keyValue in all {
+                    if let error = put(keyValue) { rejected.append(RejectedRecord(key: keyValue.key, error: error)) }
+                }
+                isSynced = true
+            case .put(let keyValue):
+                // A bad new value leaves the key's last good record in place: serving slightly old
+                // data beats losing the name.
+                if let error = put(keyValue) { rejected.append(RejectedRecord(key: keyValue.key, error: error)) }
+            case .delete(let key):
+                if let path = try? keys.path(forKey: key) { root.remove(at: path[...]) }
+            case .deleteTree(let key):
+                if let path = try? keys.path(forKey: key) { root.removeSubtree(at: path[...]) }
+            }
+        }
+        publish()
+        return rejected
+    }
+
+    /// The number of records being served.
+    public var recordCount: Int { root.recordCount }
+
+    private func put(_ keyValue: KeyValue) -> RecordError? {
+        if keyValue.key == keys.configKey { return nil }
+        do {
+            let path = try keys.path(forKey: keyValue.key)
+            let service = try ServiceRecord.decode(keyValue.value)
+            let record = try StoredRecord(key: keyValue.key, service: service, keyTTL: keyValue.ttl,
+                                          defaultTTL: zone.defaultTTL)
+            root.insert(record, at: path[...])
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    private func publish() {
+        // The serial follows the clock but never repeats or goes back, so secondaries and caches
+        // always see a change.
+        serial = max(serial &+ 1, clock())
+        publisher.publish(Snapshot(zone: zone, root: root, isSynced: isSynced, serial: serial))
+    }
+}
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+public func currentUnixTime() -> UInt32 {
+    UInt32(truncatingIfNeeded: time(nil))
+}

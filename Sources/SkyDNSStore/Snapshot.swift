@@ -1,0 +1,70 @@
+import DNSWire
+import Synchronization
+
+/// What the answers are made from: the settings of the served zone and one immutable version of
+/// the trie. Workers hold a snapshot for as long as they like; writers publish new ones.
+public final class Snapshot: Sendable {
+    public let zone: Zone
+    public let root: TrieNode
+    /// The node of the zone's apex, found once per snapshot instead of once per query.
+    public let apex: TrieNode?
+    /// False until the first complete read of etcd: the zone is then answered REFUSED.
+    public let isSynced: Bool
+    /// The SOA serial: changes whenever the data changes.
+    public let serial: UInt32
+
+    public init(zone: Zone, root: TrieNode, isSynced: Bool, serial: UInt32) {
+        self.zone = zone
+        self.root = root
+        self.apex = root.node(at: zone.apexPath)
+        self.isSynced = isSynced
+        self.serial = serial
+    }
+
+    public var recordCount: Int { root.recordCount }
+}
+
+/// Hands the newest snapshot to workers. Readers check one atomic counter per batch of queries
+/// and take the lock only when it moved, so in steady state they share no written cache line.
+public final class SnapshotPublisher: Sendable {
+    private let latest: Mutex<Snapshot>
+    private let generation = Atomic<UInt64>(0)
+
+    public init(_ initial: Snapshot) {
+        latest = Mutex(initial)
+    }
+
+    public func publish(_ snapshot: Snapshot) {
+        latest.withLock { $0 = snapshot }
+        generation.add(1, ordering: .releasing)
+    }
+
+    public var current: Snapshot { latest.withLock { $0 } }
+
+    public func makeReader() -> SnapshotReader { SnapshotReader(publisher: self) }
+
+    fileprivate var currentGeneration: UInt64 { generation.load(ordering: .acquiring) }
+}
+
+/// A worker's own view of the newest snapshot.
+public struct SnapshotReader: Sendable {
+    private let publisher: SnapshotPublisher
+    private var generation: UInt64
+    public private(set) var snapshot: Snapshot
+
+    init(publisher: SnapshotPublisher) {
+        self.publisher = publisher
+        generation = publisher.currentGeneration
+        snapshot = publisher.current
+    }
+
+    /// Picks up a newer snapshot if one was published; cheap when none was.
+    public mutating func refresh() -> Snapshot {
+        let published = publisher.currentGeneration
+        if published != generation {
+            generation = published
+            snapshot = publisher.current
+        }
+        return snapshot
+    }
+}

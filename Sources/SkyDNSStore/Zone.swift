@@ -1,0 +1,35 @@
+import DNSWire
+
+/// The served domain and the settings that shape its answers (SkyDNS's flags).
+public struct Zone: Sendable {
+    public let domain: DomainName
+    /// The apex as a trie path, top-level label first.
+    public let apexPath: [String]
+    public let defaultTTL: UInt32
+    public let minTTL: UInt32
+    public let defaultPriority: UInt16
+    public let roundRobin: Bool
+    public let hostmaster: DomainName
+    public let nameServer: DomainName
+
+    /// - Parameter domain: e.g. `domeos.sohu.`; case is ignored.
+    public init(domain: String, defaultTTL: UInt32 = 3600, minTTL: UInt32 = 60, defaultPriority: UInt16 = 10,
+                roundRobin: Bool = true, hostmaster: String? = nil) throws {
+        let domain = try DomainName(domain).lowercased()
+        self.domain = domain
+        apexPath = domain.labels.reversed().map { String(decoding: $0, as: UTF8.self) }
+        self.defaultTTL = defaultTTL
+        self.minTTL = minTTL
+        self.defaultPriority = defaultPriority
+        self.roundRobin = roundRobin
+        self.hostmaster = try hostmaster.map { try DomainName($0) }
+            ?? DomainName(labels: [Array("hostmaster".utf8)] + domain.labels.map(Array.init))
+        nameServer = try DomainName(labels: [Array("ns".utf8), Array("dns".utf8)] + domain.labels.map(Array.init))
+    }
+
+    /// SkyDNS's SOA timers; the minimum (negative-answer TTL) is `-min-ttl`.
+    public func soa(serial: UInt32) -> SOARecord {
+        SOARecord(mname: nameServer, rname: hostmaster, serial: serial, refresh: 28800, retry: 7200,
+                  expire: 604800, minimum: minTTL)
+    }
+}
