@@ -33,8 +33,8 @@ public final class QueryResponder {
         labelOffsets.deallocate()
     }
 
-    /// - Parameter maxSize: the client's UDP limit, or 65535 over TCP.
-    public func respond(to packet: UnsafeRawBufferPointer, snapshot: Snapshot, maxSize: Int,
+    /// - Parameter maxUDPSize: the server's cap on UDP responses; nil over TCP (64 KiB).
+    public func respond(to packet: UnsafeRawBufferPointer, snapshot: Snapshot, maxUDPSize: Int?,
                         into writer: inout WireWriter) -> Outcome {
         switch QueryParser.parse(packet, lowercasedName: name) {
         case .drop:
@@ -44,6 +44,7 @@ public final class QueryResponder {
             Header(id: id, flags: responseFlags(query: flags, rcode: rcode, authoritative: false)).write(to: &writer)
             return .answered(rcode)
         case .query(let query):
+            let maxSize = maxUDPSize.map { min($0, query.udpLimit) } ?? 65535
             return answer(query, packet: packet, snapshot: snapshot, maxSize: maxSize, into: &writer)
         }
     }
@@ -69,6 +70,13 @@ public final class QueryResponder {
         writer.setUInt16(UInt16(answers), at: 6)
         writer.setUInt16(UInt16(authorities), at: 8)
         writer.setUInt16(UInt16(additionalCount), at: 10)
+    }
+
+    /// The lower-cased question name of the last query parsed, in wire form.
+    public var lastQueryName: UnsafeBufferPointer<UInt8> {
+        var length = 0
+        while name[length] != 0 { length += Int(name[length]) + 1 }
+        return UnsafeBufferPointer(start: name, count: length + 1)
     }
 
     private func responseFlags(query flags: UInt16, rcode: ResponseCode, authoritative: Bool) -> UInt16 {

@@ -1,1 +1,75 @@
-print("skydns")
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import Logging
+import SkyDNSConfig
+import SkyDNSServer
+
+let version = "0.1.0"
+
+func printError(_ text: String) {
+    var bytes = Array(text.utf8)
+    bytes.withUnsafeMutableBytes { _ = write(2, $0.baseAddress, $0.count) }
+}
+
+func fail(_ message: String) -> Never {
+    printError("\(message)\n")
+    exit(2)
+}
+
+let environment: [String: String] = {
+    var variables: [String: String] = [:]
+    var pointer = environ
+    while let entry = pointer.pointee {
+        let text = String(cString: entry)
+        if let equals = text.firstIndex(of: "=") {
+            variables[String(text[..<equals])] = String(text[text.index(after: equals)...])
+        }
+        pointer += 1
+    }
+    return variables
+}()
+
+let configuration: SkyDNSConfiguration
+do {
+    switch try CommandLineParser.parse(Array(CommandLine.arguments.dropFirst()), environment: environment) {
+    case .help(let usage):
+        printError(usage)
+        exit(0)
+    case .run(let parsed):
+        configuration = parsed
+    }
+} catch {
+    fail("\(error)\n\(CommandLineParser.usage())")
+}
+
+if configuration.version {
+    print("skydns (swift-skydns) \(version)")
+    exit(0)
+}
+
+LoggingSystem.bootstrap { label in
+    var handler = StreamLogHandler.standardError(label: label)
+    handler.logLevel = .info
+    return handler
+}
+let logger = Logger(label: "skydns")
+logger.info("swift-skydns \(version) starting: \(configuration.summary())")
+for flag in configuration.notYetSupported {
+    logger.warning("flag -\(flag) is accepted for SkyDNS compatibility but not supported yet; ignoring it")
+}
+
+// A peer that closes a TCP connection mid-answer must not kill the server.
+signal(SIGPIPE, SIG_IGN)
+
+do {
+    let service = try SkyDNSService(configuration: configuration, logger: logger)
+    try service.start()
+} catch {
+    logger.critical("cannot start: \(error)")
+    exit(1)
+}
+
+while true { pause() }

@@ -1,0 +1,171 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import DNSWire
+import EtcdClient
+import Logging
+import Synchronization
+import SkyDNSStore
+
+/// etcd v2 leaves keys whose label starts with `_` out of recursive listings and watches, and
+/// kube2sky keeps its named-port SRV records exactly there. A query for such a name that the
+/// store cannot answer is parked here; one thread fetches that exact path from etcd (bounded
+/// wait), stores it, and answers the parked queries. The watcher then keeps the path current,
+/// and paths found absent are remembered briefly, so later queries answer from memory.
+final class HiddenKeyResolver: Sendable {
+    static let fetchTimeout = 0.3
+    static let absentSeconds: Int64 = 5
+
+    private struct Parked {
+        var path: [String]
+        var packet: [UInt8]
+        var peer: sockaddr_storage
+        var peerLength: socklen_t
+        var fd: Int32
+    }
+
+    private enum PathState { case fetched, absent(until: Int64) }
+
+    private let watcher: EtcdWatcher
+    private let apply: @Sendable ([StoreChange]) -> Void
+    private let publisher: SnapshotPublisher
+    private let logger: Logger
+    private let keys: RecordKeyMapper
+    private let known = Mutex<[String: PathState]>([:])
+    private let queue = Mutex<[Parked]>([])
+    private let wakeup = Condition()
+
+    init(watcher: EtcdWatcher, keys: RecordKeyMapper, publisher: SnapshotPublisher, logger: Logger,
+         apply: @escaping @Sendable ([StoreChange]) -> Void) {
+        self.watcher = watcher
+        self.keys = keys
+        self.publisher = publisher
+        self.logger = logger
+        self.apply = apply
+        spawnThread { [self] in run() }
+    }
+
+    /// The key path to fetch for a name the store did not have: up to its deepest `_` label,
+    /// when etcd v2 is in use and the path is neither known nor recently found absent.
+    func pathToFetch(lowercasedName name: UnsafeBufferPointer<UInt8>, zone: Zone) -> [String]? {
+        guard watcher.activeAPI == .v2 else { return nil }
+        var labels: [String] = []
+        var offset = 0
+        while name[offset] != 0 {
+            let length = Int(name[offset])
+            labels.append(String(decoding: UnsafeBufferPointer(rebasing: name[(offset + 1)..<(offset + 1 + length)]), as: UTF8.self))
+            offset += length + 1
+        }
+        guard let deepest = labels.firstIndex(where: { $0.hasPrefix("_") }) else { return nil }
+        let path = Array(labels[deepest...].reversed())
+        let key = keys.prefix + path.joined(separator: "/")
+        let now = monotonicSeconds()
+        return known.withLock { known in
+            switch known[key] {
+            case .fetched: return nil
+            case .absent(let until) where until > now: return nil
+            default: return path
+            }
+        }
+    }
+
+    func park(path: [String], packet: UnsafeRawBufferPointer, peer: sockaddr_storage, peerLength: socklen_t, fd: Int32) {
+        queue.withLock { $0.append(Parked(path: path, packet: Array(packet), peer: peer, peerLength: peerLength, fd: fd)) }
+        wakeup.signal()
+    }
+
+    /// For TCP, whose connection thread may simply wait.
+    func fetchNow(path: [String]) {
+        fetch(keys.prefix + path.joined(separator: "/"))
+    }
+
+    private func run() {
+        let responder = QueryResponder()
+        var writer = WireWriter(capacity: UDPWorker.maxResponseSize)
+        while true {
+            wakeup.wait { queue.withLock { !$0.isEmpty } }
+            let batch = queue.withLock { queue in
+                defer { queue.removeAll() }
+                return queue
+            }
+            for key in Set(batch.map { keys.prefix + $0.path.joined(separator: "/") }) {
+                fetch(key)
+            }
+            let snapshot = publisher.current
+            for var parked in batch {
+                let outcome = parked.packet.withUnsafeBytes {
+                    responder.respond(to: $0, snapshot: snapshot, maxUDPSize: UDPWorker.maxResponseSize, into: &writer)
+                }
+                guard case .answered = outcome else { continue }
+                _ = writer.bytes.withUnsafeBytes { bytes in
+                    withUnsafePointer(to: &parked.peer) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            sendto(parked.fd, bytes.baseAddress, bytes.count, 0, $0, parked.peerLength)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func fetch(_ key: String) {
+        let isKnown = known.withLock { known -> Bool in
+            if case .fetched = known[key] { return true }
+            return false
+        }
+        if isKnown { return }
+        guard let found = watcher.fetchHidden(key: key, timeout: Self.fetchTimeout) else {
+            logger.debug("etcd v2: hidden key \(key) not fetched in time")
+            known.withLock { $0[key] = .absent(until: monotonicSeconds() + 1) }
+            return
+        }
+        if found.isEmpty {
+            known.withLock { $0[key] = .absent(until: monotonicSeconds() + Self.absentSeconds) }
+            return
+        }
+        apply(found.map { .put(KeyValue(key: $0.key, value: $0.value, ttl: $0.ttl)) })
+        known.withLock { $0[key] = .fetched }
+    }
+}
+
+func monotonicSeconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Int64(now.tv_sec)
+}
+
+/// A condition variable for the resolver's queue (pthread, to stay off Foundation).
+final class Condition: @unchecked Sendable {
+    // pthread primitives are thread-safe by design; they only need a stable address.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let cond = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+
+    init() {
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(cond, nil)
+    }
+
+    func signal() {
+        pthread_mutex_lock(mutex)
+        pthread_cond_signal(cond)
+        pthread_mutex_unlock(mutex)
+    }
+
+    /// Waits until `ready` holds, re-checking at least every 100 ms.
+    func wait(until ready: () -> Bool) {
+        pthread_mutex_lock(mutex)
+        while !ready() {
+            var deadline = timespec()
+            clock_gettime(CLOCK_REALTIME, &deadline)
+            deadline.tv_nsec += 100_000_000
+            if deadline.tv_nsec >= 1_000_000_000 {
+                deadline.tv_sec += 1
+                deadline.tv_nsec -= 1_000_000_000
+            }
+            pthread_cond_timedwait(cond, mutex, &deadline)
+        }
+        pthread_mutex_unlock(mutex)
+    }
+}

@@ -1,0 +1,80 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// A listening address parsed from SkyDNS's `-addr` (`127.0.0.1:53`, `[::1]:53`, `:53`).
+struct SocketAddress: Sendable, CustomStringConvertible {
+    let storage: sockaddr_storage
+    let length: socklen_t
+    let family: Int32
+    let description: String
+
+    init(_ text: String) throws(ServerError) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else {
+            throw .invalidAddress(text)
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        if host.isEmpty { host = "0.0.0.0" }
+        var storage = sockaddr_storage()
+        if host.contains(":") {
+            var address = sockaddr_in6()
+            address.sin6_family = sa_family_t(AF_INET6)
+            address.sin6_port = port.bigEndian
+            guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else { throw .invalidAddress(text) }
+            withUnsafeBytes(of: address) { raw in
+                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) }
+            }
+            length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+            family = AF_INET6
+        } else {
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = port.bigEndian
+            guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw .invalidAddress(text) }
+            withUnsafeBytes(of: address) { raw in
+                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) }
+            }
+            length = socklen_t(MemoryLayout<sockaddr_in>.size)
+            family = AF_INET
+        }
+        self.storage = storage
+        description = text
+    }
+
+    /// Opens a socket of `type` bound to this address, with SO_REUSEPORT so that each worker
+    /// can have a socket (and kernel queue) of its own.
+    func bind(type: Int32) throws(ServerError) -> Int32 {
+        let fd = socket(family, type, 0)
+        guard fd >= 0 else { throw .socket("socket", errno) }
+        var on: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, socklen_t(MemoryLayout<Int32>.size))
+        var address = storage
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }
+        }
+        guard result == 0 else {
+            let error = errno
+            close(fd)
+            throw .socket("bind \(description)", error)
+        }
+        return fd
+    }
+}
+
+public enum ServerError: Error, CustomStringConvertible {
+    case invalidAddress(String)
+    case socket(String, Int32)
+    case invalidDomain(String)
+
+    public var description: String {
+        switch self {
+        case .invalidAddress(let text): "invalid listen address \"\(text)\": want host:port"
+        case .socket(let call, let code): "\(call): \(String(cString: strerror(code)))"
+        case .invalidDomain(let domain): "invalid domain \"\(domain)\""
+        }
+    }
+}

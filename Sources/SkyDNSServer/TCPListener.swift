@@ -1,0 +1,91 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import DNSWire
+import Synchronization
+import SkyDNSStore
+
+/// DNS over TCP (RFC 7766): two-byte length framing, several queries per connection, answered in
+/// order. Connections are capped and closed when idle.
+final class TCPListener: Sendable {
+    static let maxConnections = 512
+    static let idleTimeoutSeconds = 10
+
+    private let fd: Int32
+    private let context: ServerContext
+    private let publisher: SnapshotPublisher
+    private let open = Atomic<Int>(0)
+
+    init(fd: Int32, context: ServerContext, publisher: SnapshotPublisher) {
+        self.fd = fd
+        self.context = context
+        self.publisher = publisher
+    }
+
+    func run() {
+        listen(fd, 128)
+        while true {
+            let client = accept(fd, nil, nil)
+            if client < 0 {
+                if errno != EINTR { context.logger.warning("TCP accept failed: \(String(cString: strerror(errno)))") }
+                continue
+            }
+            guard open.add(1, ordering: .relaxed).newValue <= Self.maxConnections else {
+                open.subtract(1, ordering: .relaxed)
+                close(client)
+                continue
+            }
+            var timeout = timeval(tv_sec: Self.idleTimeoutSeconds, tv_usec: 0)
+            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            spawnThread { [self] in
+                serve(client)
+                close(client)
+                open.subtract(1, ordering: .relaxed)
+            }
+        }
+    }
+
+    private func serve(_ client: Int32) {
+        let handler = QueryHandler(context: context)
+        var deframer = TCPDeframer()
+        var reader = publisher.makeReader()
+        var writer = WireWriter(capacity: 65535)
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
+            guard count > 0 else { return }
+            deframer.append(chunk[..<count])
+            while let message = deframer.nextMessage() {
+                var result = message.withUnsafeBytes { packet in
+                    handler.answer(packet, snapshot: reader.refresh(), transport: .tcp, into: &writer)
+                }
+                if case .parked(let path) = result {
+                    // A TCP connection has a thread of its own, so it can wait for the fetch.
+                    context.hiddenKeys?.fetchNow(path: path)
+                    result = message.withUnsafeBytes { packet in
+                        handler.answer(packet, snapshot: reader.refresh(), transport: .tcp, into: &writer)
+                    }
+                }
+                guard case .reply = result else { continue }
+                let length = writer.count
+                var framed = [UInt8(length >> 8), UInt8(length & 0xFF)]
+                framed.append(contentsOf: writer.bytes)
+                guard sendAll(client, framed) else { return }
+            }
+        }
+    }
+
+    private func sendAll(_ client: Int32, _ bytes: [UInt8]) -> Bool {
+        var sent = 0
+        while sent < bytes.count {
+            let result = bytes.withUnsafeBytes { send(client, $0.baseAddress! + sent, $0.count - sent, Int32(MSG_NOSIGNAL)) }
+            if result < 0 && errno == EINTR { continue }
+            guard result > 0 else { return false }
+            sent += result
+        }
+        return true
+    }
+}
