@@ -1,0 +1,72 @@
+# Shared helpers for the end-to-end scripts: a real etcd and the real server on free loopback
+# ports, cleaned up on exit. Source it; then call start_etcd and start_server.
+set -euo pipefail
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+fail() { echo "FAILED: $*" >&2; [ -f "$WORK/server.log" ] && tail -20 "$WORK/server.log" >&2; exit 1; }
+
+# start_etcd: etcd with the v2 API on, data in $WORK/etcd; sets ETCD (the client URL).
+start_etcd() {
+  ETCD_PORT=${ETCD_PORT:-$(free_port)}; ETCD_PEER=${ETCD_PEER:-$(free_port)}
+  ETCD=http://127.0.0.1:$ETCD_PORT
+  etcd --name it --data-dir "$WORK/etcd" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
+    --initial-cluster "it=http://127.0.0.1:$ETCD_PEER" --enable-v2=true >>"$WORK/etcd.log" 2>&1 &
+  ETCD_PID=$!; PIDS+=("$ETCD_PID")
+  for _ in $(seq 100); do curl -sf "$ETCD/health" >/dev/null && return 0; sleep 0.1; done
+  fail "etcd did not start"
+}
+
+stop_etcd() { kill "$ETCD_PID"; wait "$ETCD_PID" 2>/dev/null || true; }
+
+put_v2() { curl -sf -XPUT "$ETCD/v2/keys$1" --data-urlencode "value=$2" >/dev/null || fail "v2 put $1"; }
+del_v2() { curl -sf -XDELETE "$ETCD/v2/keys$1${2:-}" >/dev/null || fail "v2 delete $1"; }
+put_v3() { ETCDCTL_API=3 etcdctl --endpoints="$ETCD" put "$1" "$2" >/dev/null || fail "v3 put $1"; }
+del_v3() { ETCDCTL_API=3 etcdctl --endpoints="$ETCD" del "$@" >/dev/null || fail "v3 delete $1"; }
+
+# start_server ARGS...: the server on 127.0.0.1:$DNS_PORT with the given flags; waits until it
+# answers anything (REFUSED counts: etcd may not be synced yet).
+start_server() {
+  DNS_PORT=${DNS_PORT:-$(free_port)}
+  "$SKYDNS_BIN" "$@" >>"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!; PIDS+=("$SERVER_PID")
+  for _ in $(seq 100); do
+    dig +time=1 +tries=1 @127.0.0.1 -p "$DNS_PORT" . SOA >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  fail "server did not answer"
+}
+
+# q NAME [TYPE] [dig options...]: the answer lines, "name ttl class type data", sorted.
+q() {
+  local name=$1 type=${2:-A}; shift $(( $# >= 2 ? 2 : 1 ))
+  dig +time=2 +tries=1 +noall +answer @127.0.0.1 -p "$DNS_PORT" "$name" "$type" "$@" | sort
+}
+# status NAME [TYPE] [dig options...]: the rcode word.
+status() {
+  local name=$1 type=${2:-A}; shift $(( $# >= 2 ? 2 : 1 ))
+  dig +time=2 +tries=1 @127.0.0.1 -p "$DNS_PORT" "$name" "$type" "$@" | sed -n 's/.*status: \([A-Z]*\).*/\1/p'
+}
+# short NAME [TYPE] [dig options...]
+short() {
+  local name=$1 type=${2:-A}; shift $(( $# >= 2 ? 2 : 1 ))
+  dig +time=2 +tries=1 +short @127.0.0.1 -p "$DNS_PORT" "$name" "$type" "$@" | sort
+}
+
+# eventually CMD...: retries CMD for up to 5 s (changes arrive through the watch, not instantly).
+eventually() {
+  for _ in $(seq 50); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  "$@"
+}
+
+expect_eq() { [ "$1" = "$2" ] || fail "${3:-value}: expected [$2], got [$1]"; }
+answers_are() { [ "$(short "$1" "${3:-A}" | tr '\n' ' ' | sed 's/ $//')" = "$2" ]; }
