@@ -157,7 +157,7 @@ struct EtcdV3 {
     }
 
     let connection: EtcdConnection
-    let pageSize = 1000
+    var pageSize = 1000
 
     /// Whether any key starts with `prefix`.
     func hasKeys(prefix: String) throws -> Bool {

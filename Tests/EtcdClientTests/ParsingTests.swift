@@ -1,0 +1,190 @@
+import Foundation
+import Testing
+
+@testable import EtcdClient
+
+private func bytes(_ s: String) -> [UInt8] { Array(s.utf8) }
+private func b64(_ s: String) -> String { Data(s.utf8).base64EncodedString() }
+
+@Suite("v3 codec")
+struct V3CodecTests {
+    @Test func rangeEndIncrementsLastByte() {
+        #expect(v3RangeEnd(forPrefix: bytes("/skydns/")) == bytes("/skydns0"))
+        #expect(v3RangeEnd(forPrefix: [0x61, 0xff]) == [0x62])
+        #expect(v3RangeEnd(forPrefix: [0xff, 0xff]) == [0])
+        #expect(v3RangeEnd(forPrefix: []) == [0])
+    }
+
+    @Test func rangePageDecodesKeysValuesAndRevision() throws {
+        let body = """
+            {"header":{"cluster_id":"1","member_id":"2","revision":"42","raft_term":"2"},
+             "kvs":[{"key":"\(b64("/skydns/a"))","create_revision":"3","mod_revision":"5","version":"2","value":"\(b64("{\"host\":\"1.2.3.4\"}"))"},
+                    {"key":"\(b64("/skydns/b"))","mod_revision":"7"}],
+             "more":true,"count":"5"}
+            """
+        let page = try V3RangePage.parse(bytes(body))
+        #expect(page.revision == 42)
+        #expect(page.more)
+        #expect(page.count == 5)
+        #expect(page.kvs == [
+            EtcdKeyValue(key: "/skydns/a", value: bytes("{\"host\":\"1.2.3.4\"}")),
+            EtcdKeyValue(key: "/skydns/b", value: []),
+        ])
+    }
+
+    @Test func emptyRangePage() throws {
+        let page = try V3RangePage.parse(bytes(#"{"header":{"revision":"9"}}"#))
+        #expect(page == V3RangePage(revision: 9, kvs: [], more: false, count: 0))
+    }
+
+    @Test func rangeErrorsThrow() {
+        #expect(throws: EtcdError.self) { try V3RangePage.parse(bytes("not json")) }
+        #expect(throws: EtcdError.self) {
+            try V3RangePage.parse(bytes(#"{"error":"etcdserver: mvcc: required revision has been compacted","code":11}"#))
+        }
+        #expect(throws: EtcdError.self) { try V3RangePage.parse(bytes(#"{"kvs":[]}"#)) }
+        #expect(throws: EtcdError.self) {
+            try V3RangePage.parse(bytes(#"{"header":{"revision":"1"},"kvs":[{"key":"%%%"}]}"#))
+        }
+    }
+
+    @Test func watchEventsBecomePutsAndDeletes() throws {
+        let body = """
+            {"result":{"header":{"revision":"12"},"events":[
+              {"kv":{"key":"\(b64("/skydns/a"))","mod_revision":"10","value":"\(b64("x"))"}},
+              {"type":"PUT","kv":{"key":"\(b64("/skydns/b"))","mod_revision":"11","value":"\(b64("y"))"}},
+              {"type":"DELETE","kv":{"key":"\(b64("/skydns/c"))","mod_revision":"11"}}]}}
+            """
+        let message = try V3WatchMessage.parse(bytes(body))
+        #expect(message == .events([
+            .put(EtcdKeyValue(key: "/skydns/a", value: bytes("x"))),
+            .put(EtcdKeyValue(key: "/skydns/b", value: bytes("y"))),
+            .delete(key: "/skydns/c"),
+        ], revision: 11))
+    }
+
+    @Test func watchControlMessages() throws {
+        #expect(try V3WatchMessage.parse(bytes(#"{"result":{"header":{"revision":"3"},"created":true}}"#)) == .created)
+        #expect(try V3WatchMessage.parse(bytes(#"{"result":{"header":{"revision":"30"}}}"#)) == .progress(revision: 30))
+        // As etcd 3.4 sends it when start_revision was compacted.
+        #expect(try V3WatchMessage.parse(bytes(
+            #"{"result":{"header":{"raft_term":"2"},"canceled":true,"compact_revision":"3"}}"#)) == .compacted(revision: 3))
+        #expect(try V3WatchMessage.parse(bytes(
+            #"{"result":{"header":{},"canceled":true,"cancel_reason":"permission denied"}}"#))
+            == .canceled(reason: "permission denied"))
+    }
+
+    @Test func watchErrorsThrow() {
+        #expect(throws: EtcdError.self) { try V3WatchMessage.parse(bytes("{")) }
+        #expect(throws: EtcdError.self) { try V3WatchMessage.parse(bytes(#"{"error":{"grpc_code":14,"message":"unavailable"}}"#)) }
+        #expect(throws: EtcdError.self) { try V3WatchMessage.parse(bytes(#"{"result":{"events":[{"type":"PUT"}]}}"#)) }
+    }
+
+    @Test func splitterFindsObjectsAcrossArbitraryChunks() {
+        let stream = #"{"result":{"a":"}{\"x"}}"# + "\n" + #"{"result":[{"b":1},{"c":"\\"}]}"# + #"  {"z":{}}"#
+        let expected = [#"{"result":{"a":"}{\"x"}}"#, #"{"result":[{"b":1},{"c":"\\"}]}"#, #"{"z":{}}"#]
+        for chunkSize in [1, 2, 3, 7, 1000] {
+            var splitter = JSONObjectSplitter()
+            var found: [String] = []
+            let all = bytes(stream)
+            for start in stride(from: 0, to: all.count, by: chunkSize) {
+                let chunk = Array(all[start..<min(start + chunkSize, all.count)])
+                let more = chunk.withUnsafeBytes { raw in
+                    splitter.append(raw) { object in
+                        found.append(String(decoding: object, as: UTF8.self))
+                        return true
+                    }
+                }
+                #expect(more)
+            }
+            #expect(found == expected, "chunk size \(chunkSize)")
+        }
+    }
+
+    @Test func splitterStopsWhenTheConsumerDoes() {
+        var splitter = JSONObjectSplitter()
+        var count = 0
+        let more = bytes("{}{}{}").withUnsafeBytes { raw in
+            splitter.append(raw) { _ in
+                count += 1
+                return false
+            }
+        }
+        #expect(!more)
+        #expect(count == 1)
+    }
+}
+
+@Suite("v2 codec")
+struct V2CodecTests {
+    private func object(_ json: String) -> [String: Any] {
+        decodeJSONObject(bytes(json))!
+    }
+
+    @Test func leavesOfANestedTreeSkipDirectories() {
+        let tree = object("""
+            {"key":"/skydns","dir":true,"nodes":[
+              {"key":"/skydns/local","dir":true,"nodes":[
+                {"key":"/skydns/local/a","value":"{\\"host\\":\\"10.0.0.1\\"}","ttl":30,"modifiedIndex":7},
+                {"key":"/skydns/local/empty","dir":true}]},
+              {"key":"/skydns/b","value":"v","modifiedIndex":8}]}
+            """)
+        #expect(v2Leaves(of: tree) == [
+            EtcdKeyValue(key: "/skydns/local/a", value: bytes(#"{"host":"10.0.0.1"}"#), ttl: 30),
+            EtcdKeyValue(key: "/skydns/b", value: bytes("v")),
+        ])
+    }
+
+    @Test func watchActionsMapToEvents() {
+        let leaf = object(#"{"key":"/skydns/a","value":"v","modifiedIndex":5}"#)
+        let dir = object(#"{"key":"/skydns/d","dir":true,"modifiedIndex":6}"#)
+        for action in ["set", "create", "update", "compareAndSwap"] {
+            #expect(v2Event(action: action, node: leaf) == .put(EtcdKeyValue(key: "/skydns/a", value: bytes("v"))))
+            #expect(v2Event(action: action, node: dir) == nil)
+        }
+        for action in ["delete", "expire", "compareAndDelete"] {
+            #expect(v2Event(action: action, node: leaf) == .delete(key: "/skydns/a"))
+            #expect(v2Event(action: action, node: dir) == .deleteTree(key: "/skydns/d"))
+        }
+        #expect(v2Event(action: "get", node: leaf) == nil)
+    }
+
+    @Test func treeReadUsesTheIndexHeaderAndTreatsKeyNotFoundAsEmpty() throws {
+        let tree = try V2Tree.parse(
+            status: 200, body: bytes(#"{"action":"get","node":{"key":"/skydns/x","value":"1","modifiedIndex":4}}"#),
+            etcdIndex: 9)
+        #expect(tree == V2Tree(kvs: [EtcdKeyValue(key: "/skydns/x", value: bytes("1"))], index: 9, exists: true))
+        let absent = try V2Tree.parse(
+            status: 404, body: bytes(#"{"errorCode":100,"message":"Key not found","cause":"/skydns","index":12}"#),
+            etcdIndex: nil)
+        #expect(absent == V2Tree(kvs: [], index: 12, exists: false))
+        #expect(throws: EtcdError.self) { try V2Tree.parse(status: 404, body: bytes("404 page not found"), etcdIndex: nil) }
+        #expect(throws: EtcdError.self) {
+            try V2Tree.parse(status: 401, body: bytes(#"{"errorCode":110,"message":"The request requires user authentication"}"#), etcdIndex: 1)
+        }
+    }
+
+    @Test func waitResults() throws {
+        #expect(try V2WaitResult.parse(status: 200, body: bytes(
+            #"{"action":"delete","node":{"key":"/skydns/d","dir":true,"modifiedIndex":20,"createdIndex":3},"prevNode":{"key":"/skydns/d","dir":true}}"#))
+            == .change(.deleteTree(key: "/skydns/d"), index: 20))
+        #expect(try V2WaitResult.parse(status: 400, body: bytes(
+            #"{"errorCode":401,"message":"The event in requested index is outdated and cleared","cause":"the requested history has been cleared [1008/7]","index":2007}"#))
+            == .outdated)
+        #expect(throws: EtcdError.self) { try V2WaitResult.parse(status: 200, body: bytes(#"{"action":"set"}"#)) }
+    }
+
+    @Test func keyPathsArePercentEncoded() {
+        #expect(v2KeyPath("/skydns/local/_tcp/a-b.c_d~") == "/skydns/local/_tcp/a-b.c_d~")
+        #expect(v2KeyPath("/skydns/a b?c") == "/skydns/a%20b%3Fc")
+    }
+}
+
+@Test func backoffStaysWithinItsCap() {
+    var backoff = Backoff()
+    let first = backoff.next()
+    #expect(first >= 0.05 && first <= 0.1)
+    for _ in 0..<20 { #expect(backoff.next() <= Backoff.maximum) }
+    backoff.reset()
+    #expect(backoff.next() <= 0.1)
+}

@@ -1,0 +1,168 @@
+import Foundation
+import Testing
+
+@testable import EtcdClient
+
+/// Each test starts its own etcd, so they can run in parallel.
+@Suite(
+    "EtcdWatcher against a real etcd",
+    .enabled(if: EtcdTestServer.isInstalled, "the etcd binary is not installed (apt-get install etcd-server)"))
+struct WatcherIntegrationTests {
+    @Test func v3SnapshotThenWatchedPutsAndDeletes() throws {
+        let etcd = try EtcdTestServer()
+        try etcd.v3Put("/skydns/local/a", #"{"host":"10.0.0.1"}"#)
+        try etcd.v3Put("/skydns/local/b", #"{"host":"10.0.0.2"}"#)
+        try etcd.v3Put("/skydnsother", "outside the prefix")
+        let recorder = EventRecorder()
+        let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [etcd.endpoint]))
+        watcher.start()
+        defer { watcher.stop() }
+
+        eventually("the snapshot") { !recorder.snapshots.isEmpty }
+        #expect(recorder.snapshots.first?.map(\.key) == ["/skydns/local/a", "/skydns/local/b"])
+        #expect(watcher.activeAPI == .v3)
+        #expect(recorder.allStates.contains(.connected(.v3)))
+
+        try etcd.v3Put("/skydns/local/c", "c")
+        try etcd.v3Put("/skydns/local/a", "a2")
+        try etcd.v3Delete("/skydns/local/b")
+        eventually("the watched changes") {
+            recorder.current == ["/skydns/local/a": "a2", "/skydns/local/c": "c"]
+        }
+        #expect(recorder.allEvents.last == .delete(key: "/skydns/local/b"))
+        #expect(recorder.snapshots.count == 1)
+    }
+
+    @Test func v3ReadPagesAtOneRevision() throws {
+        let etcd = try EtcdTestServer()
+        for i in 0..<7 { try etcd.v3Put("/skydns/k\(i)", "\(i)") }
+        let connection = EtcdConnection(
+            config: EtcdClientConfig(endpoints: [etcd.endpoint]), endpoints: EndpointRing([etcd.endpoint]),
+            isCancelled: { false })
+        let (kvs, revision) = try EtcdV3(connection: connection, pageSize: 2).readPrefix("/skydns/")
+        #expect(kvs.map(\.key) == (0..<7).map { "/skydns/k\($0)" })
+        #expect(revision >= 8)
+    }
+
+    @Test func v2SnapshotThenWatchedPutsDeletesAndDirectoryDeletes() throws {
+        let etcd = try EtcdTestServer()
+        try etcd.v2Set("/skydns/local/svc/a", "a", ttl: 300)
+        try etcd.v2Set("/skydns/local/svc/b", "b")
+        try etcd.v2Set("/skydns/local/other/c", "c")
+        let recorder = EventRecorder()
+        let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [etcd.endpoint], api: .v2))
+        watcher.start()
+        defer { watcher.stop() }
+
+        eventually("the snapshot") { !recorder.snapshots.isEmpty }
+        let snapshot = try #require(recorder.snapshots.first)
+        #expect(Set(snapshot.map(\.key)) == ["/skydns/local/svc/a", "/skydns/local/svc/b", "/skydns/local/other/c"])
+        let ttl = try #require(snapshot.first { $0.key == "/skydns/local/svc/a" }?.ttl)
+        #expect(ttl > 0 && ttl <= 300)
+        #expect(watcher.activeAPI == .v2)
+
+        try etcd.v2Set("/skydns/local/svc/d", "d")
+        try etcd.v2Delete("/skydns/local/svc/a")
+        eventually("the put and the delete") {
+            recorder.current == ["/skydns/local/svc/b": "b", "/skydns/local/svc/d": "d", "/skydns/local/other/c": "c"]
+        }
+        try etcd.v2Delete("/skydns/local/svc", directory: true)
+        eventually("the directory delete") { recorder.current == ["/skydns/local/other/c": "c"] }
+        #expect(recorder.allEvents.contains(.deleteTree(key: "/skydns/local/svc")))
+        #expect(recorder.snapshots.count == 1)
+    }
+
+    @Test func detectionPicksV2WhenOnlyV2HasRecords() throws {
+        let etcd = try EtcdTestServer()
+        try etcd.v2Set("/skydns/local/a", "a")
+        try etcd.v3Put("/elsewhere/x", "not under the prefix")
+        let recorder = EventRecorder()
+        let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [etcd.endpoint]))
+        watcher.start()
+        defer { watcher.stop() }
+
+        eventually("the snapshot") { !recorder.snapshots.isEmpty }
+        #expect(watcher.activeAPI == .v2)
+        #expect(recorder.current == ["/skydns/local/a": "a"])
+    }
+
+    @Test func detectionSwitchesToV2WhenRecordsAppearThereFirst() throws {
+        let etcd = try EtcdTestServer()
+        let recorder = EventRecorder()
+        let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [etcd.endpoint]))
+        watcher.start()
+        defer { watcher.stop() }
+
+        eventually("the empty first snapshot") { !recorder.snapshots.isEmpty }
+        #expect(recorder.snapshots.first == [])
+        #expect(watcher.activeAPI == .v3)
+
+        try etcd.v2Set("/skydns/local/a", "a")
+        eventually("the switch to v2") { watcher.activeAPI == .v2 && recorder.current == ["/skydns/local/a": "a"] }
+        try etcd.v2Set("/skydns/local/b", "b")
+        eventually("a v2 change after the switch") { recorder.current == ["/skydns/local/a": "a", "/skydns/local/b": "b"] }
+    }
+
+    @Test func failsOverFromADeadEndpoint() throws {
+        let etcd = try EtcdTestServer()
+        try etcd.v3Put("/skydns/local/a", "a")
+        let dead = "http://127.0.0.1:\(try freeLoopbackPort())"
+        let recorder = EventRecorder()
+        let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [dead, etcd.endpoint], api: .v3))
+        watcher.start()
+        defer { watcher.stop() }
+
+        eventually("the snapshot from the second endpoint") { recorder.current == ["/skydns/local/a": "a"] }
+        try etcd.v3Put("/skydns/local/b", "b")
+        eventually("a watched change") { recorder.current.count == 2 }
+        #expect(recorder.allStates.contains(.connected(.v3)))
+    }
+
+    @Test func fetchHiddenReturnsUnderscoreKeysAndWatchesThem() throws {
+        let etcd = try EtcdTestServer()
+        let hidden = "/skydns/local/cluster/svc/default/kafka/_broker/_tcp"
+        try etcd.v2Set("/skydns/local/cluster/svc/default/kafka/k1", "visible")
+        try etcd.v2Set(hidden + "/k1", "srv1")
+        let recorder = EventRecorder()
+        let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [etcd.endpoint]))
+        watcher.start()
+        defer { watcher.stop() }
+
+        eventually("the snapshot") { !recorder.snapshots.isEmpty }
+        #expect(watcher.activeAPI == .v2)
+        #expect(recorder.current == ["/skydns/local/cluster/svc/default/kafka/k1": "visible"])
+
+        let fetched = try #require(watcher.fetchHidden(key: hidden, timeout: 5))
+        #expect(fetched == [EtcdKeyValue(key: hidden + "/k1", value: Array("srv1".utf8))])
+        #expect(watcher.fetchHidden(key: "/skydns/local/_absent", timeout: 5) == [])
+
+        try etcd.v2Set(hidden + "/k1", "srv1-changed")
+        try etcd.v2Set(hidden + "/k2", "srv2")
+        eventually("changes under the hidden path") {
+            recorder.current[hidden + "/k1"] == "srv1-changed" && recorder.current[hidden + "/k2"] == "srv2"
+        }
+        try etcd.v2Delete(hidden + "/k2")
+        eventually("a delete under the hidden path") { recorder.current[hidden + "/k2"] == nil }
+    }
+
+    @Test func survivesAnEtcdRestart() throws {
+        let etcd = try EtcdTestServer()
+        try etcd.v3Put("/skydns/local/a", "a")
+        let recorder = EventRecorder()
+        let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [etcd.endpoint]))
+        watcher.start()
+        defer { watcher.stop() }
+        eventually("the snapshot") { recorder.current == ["/skydns/local/a": "a"] }
+
+        etcd.stop()
+        eventually("the disconnect to be noticed") {
+            recorder.allStates.contains { if case .disconnected = $0 { true } else { false } }
+        }
+        try etcd.start()
+        try etcd.v3Put("/skydns/local/b", "b")
+        eventually("a change made after the restart", timeout: 15) {
+            recorder.current == ["/skydns/local/a": "a", "/skydns/local/b": "b"]
+        }
+        #expect(recorder.allStates.last == .connected(.v3))
+    }
+}
