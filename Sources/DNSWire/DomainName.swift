@@ -24,6 +24,33 @@ public struct DomainName: Hashable, Sendable, CustomStringConvertible {
         self.wire = wire
     }
 
+    /// Takes an uncompressed wire-form name (as found in a query's question), checking its shape.
+    public init<C: Collection>(wire bytes: C) throws where C.Element == UInt8 {
+        let wire = Array(bytes)
+        var index = 0
+        while index < wire.count && wire[index] != 0 {
+            guard wire[index] <= Self.maxLabelLength else { throw WireError.labelTooLong }
+            index += Int(wire[index]) + 1
+        }
+        guard index == wire.count - 1 else { throw WireError.truncated }
+        guard wire.count <= Self.maxLength else { throw WireError.nameTooLong }
+        self.wire = wire
+    }
+
+    /// The name without its first `count` labels (the root when it has no more).
+    public func droppingFirstLabels(_ count: Int) -> DomainName {
+        var index = 0
+        for _ in 0..<count where wire[index] != 0 {
+            index += Int(wire[index]) + 1
+        }
+        return DomainName(uncheckedWire: Array(wire[index...]))
+    }
+
+    /// The name with `label` put in front.
+    public func prepending(_ label: String) throws -> DomainName {
+        try DomainName(labels: [Array(label.utf8)] + labels.map(Array.init))
+    }
+
     /// Parses presentation form: `kafka.domeos.sohu` or `kafka.domeos.sohu.`; `.` is the root.
     /// `\.` and `\DDD` escapes are understood.
     public init(_ text: String) throws {

@@ -56,21 +56,9 @@ public struct Message: Equatable, Sendable {
         for question in questions { question.write(to: &writer) }
         let limit = maxSize - (edns?.encodedLength ?? 0)
 
-        func writeSection(_ records: [ResourceRecord]) -> (written: Int, complete: Bool) {
-            for (index, record) in records.enumerated() {
-                let mark = writer.mark
-                record.write(to: &writer)
-                if writer.count > limit {
-                    writer.rollBack(to: mark)
-                    return (index, false)
-                }
-            }
-            return (records.count, true)
-        }
-
-        let answers = writeSection(self.answers)
-        let authorities = answers.complete ? writeSection(self.authorities) : (written: 0, complete: false)
-        let additionals = authorities.complete ? writeSection(self.additionals) : (written: 0, complete: false)
+        let answers = writer.writeRecords(self.answers, limit: limit)
+        let authorities = answers.complete ? writer.writeRecords(self.authorities, limit: limit) : (written: 0, complete: false)
+        let additionals = authorities.complete ? writer.writeRecords(self.additionals, limit: limit) : (written: 0, complete: false)
         header.questionCount = UInt16(questions.count)
         header.answerCount = UInt16(answers.written)
         header.authorityCount = UInt16(authorities.written)

@@ -116,6 +116,31 @@ public struct WireWriter: Sendable {
         bytes.append(0)
     }
 
+    /// Makes the uncompressed name already written at `offset` (such as an echoed question)
+    /// available as a compression target.
+    public mutating func registerName(at offset: Int) {
+        var position = offset
+        while position < bytes.count, bytes[position] != 0, bytes[position] & 0xC0 == 0,
+              position < 0x4000, suffixOffsets.count < Self.maxSuffixes {
+            suffixOffsets.append(UInt16(position))
+            position += Int(bytes[position]) + 1
+        }
+    }
+
+    /// Writes records while the message stays within `limit` bytes; a record that does not fit is
+    /// rolled back whole. Returns how many were written and whether all were.
+    public mutating func writeRecords(_ records: [ResourceRecord], limit: Int) -> (written: Int, complete: Bool) {
+        for (index, record) in records.enumerated() {
+            let mark = self.mark
+            record.write(to: &self)
+            if count > limit {
+                rollBack(to: mark)
+                return (index, false)
+            }
+        }
+        return (records.count, true)
+    }
+
     private func findSuffix(_ wire: UnsafeBufferPointer<UInt8>, from start: Int) -> UInt16? {
         for offset in suffixOffsets where nameInMessage(at: Int(offset), equals: wire, from: start) {
             return offset

@@ -43,8 +43,7 @@ final class EtcdConnection {
         self.endpoints = endpoints
         self.transport = HTTPTransport(
             options: HTTPTransportOptions(
-                caCertPath: config.caCertPath, tlsCertPath: config.tlsCertPath, tlsKeyPath: config.tlsKeyPath,
-                username: config.username, password: config.password),
+                caCertPath: config.caCertPath, tlsCertPath: config.tlsCertPath, tlsKeyPath: config.tlsKeyPath),
             isCancelled: isCancelled)
     }
 
@@ -64,13 +63,16 @@ final class EtcdConnection {
     ) throws -> HTTPResponse {
         let (index, base) = endpoints.current()
         usedEndpoint = index
-        var headers: [String] = []
-        if path.hasPrefix("/v3/"), let token = try v3AuthToken(base: base), !token.isEmpty {
-            headers.append("Authorization: \(token)")
-        }
-        let request = HTTPRequest(
-            method: method, url: base + path, body: json.map(encodeJSON), headers: headers,
+        var request = HTTPRequest(
+            method: method, url: base + path, body: json.map(encodeJSON),
             connectTimeout: config.requestTimeout, totalTimeout: totalTimeout, idleTimeout: idleTimeout)
+        if path.hasPrefix("/v3/") {
+            if let token = try v3AuthToken(base: base), !token.isEmpty {
+                request.headers.append("Authorization: \(token)")
+            }
+        } else if let user = config.username {
+            request.basicAuth = (user, config.password ?? "")
+        }
         let response = try transport.perform(request, onData: onData)
         if response.status >= 500 {
             throw EtcdError.server(status: response.status, message: bodySummary(response.body))

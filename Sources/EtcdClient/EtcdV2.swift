@@ -110,10 +110,12 @@ func v2KeyPath(_ key: String) -> String {
 struct EtcdV2 {
     let connection: EtcdConnection
 
+    /// - Parameter timeout: limit for the whole read; nil for none, so that a large tree that
+    ///   keeps arriving is not cut off (a stalled one still is, by the idle timeout).
     func readTree(_ key: String, timeout: Double? = nil) throws -> V2Tree {
         let response = try connection.send(
             path: "/v2/keys" + v2KeyPath(key) + "?recursive=true",
-            totalTimeout: timeout ?? connection.config.requestTimeout)
+            totalTimeout: timeout, idleTimeout: connection.config.requestTimeout)
         return try V2Tree.parse(
             status: response.status, body: response.body, etcdIndex: response.header("X-Etcd-Index").flatMap { Int64($0) })
     }

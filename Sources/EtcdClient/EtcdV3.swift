@@ -168,7 +168,8 @@ struct EtcdV3 {
         return try !rangePage(body).kvs.isEmpty
     }
 
-    /// All keys starting with `prefix` at one revision, read page by page.
+    /// All keys starting with `prefix` at one revision, read page by page. `timeout` limits
+    /// each page; nil for none (a stalled page is still cut off by the idle timeout).
     func readPrefix(_ prefix: String, timeout: Double? = nil) throws -> (kvs: [EtcdKeyValue], revision: Int64) {
         let start = Array(prefix.utf8)
         let end = v3RangeEnd(forPrefix: start)
@@ -248,7 +249,7 @@ struct EtcdV3 {
     private func rangePage(_ body: [String: Any], timeout: Double? = nil) throws -> V3RangePage {
         let response = try connection.send(
             method: "POST", path: "/v3/kv/range", json: body,
-            totalTimeout: timeout ?? connection.config.requestTimeout)
+            totalTimeout: timeout, idleTimeout: connection.config.requestTimeout)
         guard response.status == 200 else {
             throw EtcdError.server(status: response.status, message: bodySummary(response.body))
         }

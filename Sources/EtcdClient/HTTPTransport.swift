@@ -18,6 +18,8 @@ struct HTTPRequest {
     var totalTimeout: Double? = nil
     /// Abort when no byte arrives for this many seconds, nil for none.
     var idleTimeout: Double? = nil
+    /// Basic-auth user and password (the v2 API); the v3 gateway takes a token header instead.
+    var basicAuth: (user: String, password: String)? = nil
 }
 
 struct HTTPResponse {
@@ -39,13 +41,11 @@ struct HTTPResponse {
     func header(_ name: String) -> String? { headers[name.lowercased()] }
 }
 
-/// TLS and basic-auth settings applied to every request.
+/// TLS settings applied to every request.
 struct HTTPTransportOptions: Sendable {
     var caCertPath: String?
     var tlsCertPath: String?
     var tlsKeyPath: String?
-    var username: String?
-    var password: String?
 }
 
 /// One libcurl easy handle. Reusing it across requests keeps the connection alive.
@@ -124,8 +124,10 @@ final class HTTPTransport {
         if let ca = options.caCertPath { setString(CURLOPT_CAINFO, ca) }
         if let cert = options.tlsCertPath { setString(CURLOPT_SSLCERT, cert) }
         if let key = options.tlsKeyPath { setString(CURLOPT_SSLKEY, key) }
-        if let user = options.username { setString(CURLOPT_USERNAME, user) }
-        if let password = options.password { setString(CURLOPT_PASSWORD, password) }
+        if let (user, password) = request.basicAuth {
+            setString(CURLOPT_USERNAME, user)
+            setString(CURLOPT_PASSWORD, password)
+        }
 
         let context = Unmanaged.passUnretained(state).toOpaque()
         _ = skydns_curl_setopt_write_callback(handle) { data, size, count, context in

@@ -94,7 +94,7 @@ public enum CommandLineParser {
         if config.hostmaster.isEmpty {
             config.hostmaster = Validation.hostmasterDefault(domain: config.domain)
         }
-        for flag in FlagTable.all where flag.notYetSupported {
+        for flag in FlagTable.sorted where flag.notYetSupported {
             guard let origin = source[flag.name] else { continue }
             config.noteNotYetSupported(origin.hasPrefix("-") ? flag.name : origin)
         }
@@ -105,7 +105,7 @@ public enum CommandLineParser {
     /// name, every flag with its type, its help and its non-zero built-in default.
     public static func usage() -> String {
         var out = "Usage of skydns:\n"
-        for flag in FlagTable.all.sorted(by: { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }) {
+        for flag in FlagTable.sorted {
             var line = "  -" + flag.name
             if let type = flag.typeName {
                 line += " " + type
@@ -124,12 +124,12 @@ public enum CommandLineParser {
     /// Flags this build accepts but does not act on yet (they are reported in
     /// `SkyDNSConfiguration.notYetSupported` when given).
     public static var notYetSupportedFlags: [String] {
-        FlagTable.all.filter(\.notYetSupported).map(\.name).sorted()
+        FlagTable.sorted.filter(\.notYetSupported).map(\.name)
     }
 
     /// Every flag name, sorted.
     public static var flagNames: [String] {
-        FlagTable.all.map(\.name).sorted()
+        FlagTable.sorted.map(\.name)
     }
 
     private static func applyPrometheusEnvironment(
@@ -232,6 +232,11 @@ struct FlagDefinition: Sendable {
 
 enum FlagTable {
     typealias Reason = Validation.Reason
+
+    /// Sorted by name, as Go's VisitAll orders them.
+    static let sorted: [FlagDefinition] = all.sorted {
+        Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8))
+    }
 
     static let byName: [String: FlagDefinition] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
 

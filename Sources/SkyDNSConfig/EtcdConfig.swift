@@ -256,9 +256,16 @@ enum JSONValue {
 
         func error(_ text: String) -> SyntaxError { SyntaxError(text: text) }
 
+        /// encoding/json's "invalid character 'x' …", or the end-of-input error at the end.
+        func invalid(_ context: String) -> SyntaxError {
+            if position >= bytes.count { return SyntaxError(text: "unexpected end of JSON input") }
+            return SyntaxError(text: "invalid character \(describeCurrent()) \(context)")
+        }
+
         func describeCurrent() -> String {
             guard position < bytes.count else { return "end of input" }
             let c = bytes[position]
+            if c == UInt8(ascii: "'") { return "'\\''" }
             if c >= 0x20 && c < 0x7F { return "'\(Character(Unicode.Scalar(c)))'" }
             return "0x" + String(c, radix: 16)
         }
@@ -273,7 +280,7 @@ enum JSONValue {
         mutating func expect(_ word: String) throws(SyntaxError) {
             for c in word.utf8 {
                 guard position < bytes.count, bytes[position] == c else {
-                    throw error("invalid character \(describeCurrent()) in literal \(word)")
+                    throw invalid("in literal \(word)")
                 }
                 position += 1
             }
@@ -291,12 +298,12 @@ enum JSONValue {
                 while true {
                     skipSpace()
                     guard position < bytes.count, bytes[position] == UInt8(ascii: "\"") else {
-                        throw error("invalid character \(describeCurrent()) looking for beginning of object key string")
+                        throw invalid("looking for beginning of object key string")
                     }
                     let key = try string()
                     skipSpace()
                     guard position < bytes.count, bytes[position] == UInt8(ascii: ":") else {
-                        throw error("invalid character \(describeCurrent()) after object key")
+                        throw invalid("after object key")
                     }
                     position += 1
                     skipSpace()
@@ -305,7 +312,7 @@ enum JSONValue {
                     guard position < bytes.count else { throw error("unexpected end of JSON input") }
                     if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
                     if bytes[position] == UInt8(ascii: "}") { position += 1; return .object(members) }
-                    throw error("invalid character \(describeCurrent()) after object key:value pair")
+                    throw invalid("after object key:value pair")
                 }
             case UInt8(ascii: "["):
                 position += 1
@@ -319,7 +326,7 @@ enum JSONValue {
                     guard position < bytes.count else { throw error("unexpected end of JSON input") }
                     if bytes[position] == UInt8(ascii: ",") { position += 1; continue }
                     if bytes[position] == UInt8(ascii: "]") { position += 1; return .array(items) }
-                    throw error("invalid character \(describeCurrent()) after array element")
+                    throw invalid("after array element")
                 }
             case UInt8(ascii: "\""):
                 return .string(try string())
@@ -332,7 +339,7 @@ enum JSONValue {
             case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
                 return .number(try number())
             default:
-                throw error("invalid character \(describeCurrent()) looking for beginning of value")
+                throw invalid("looking for beginning of value")
             }
         }
 
@@ -340,7 +347,7 @@ enum JSONValue {
             let start = position
             func digit(_ i: Int) -> Bool { i < bytes.count && bytes[i] >= 48 && bytes[i] <= 57 }
             if bytes[position] == UInt8(ascii: "-") { position += 1 }
-            guard digit(position) else { throw error("invalid character \(describeCurrent()) in numeric literal") }
+            guard digit(position) else { throw invalid("in numeric literal") }
             if bytes[position] == UInt8(ascii: "0") {
                 position += 1
             } else {
@@ -348,13 +355,13 @@ enum JSONValue {
             }
             if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
                 position += 1
-                guard digit(position) else { throw error("invalid character \(describeCurrent()) after decimal point in numeric literal") }
+                guard digit(position) else { throw invalid("after decimal point in numeric literal") }
                 while digit(position) { position += 1 }
             }
             if position < bytes.count, bytes[position] | 0x20 == UInt8(ascii: "e") {
                 position += 1
                 if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") { position += 1 }
-                guard digit(position) else { throw error("invalid character \(describeCurrent()) in exponent of numeric literal") }
+                guard digit(position) else { throw invalid("in exponent of numeric literal") }
                 while digit(position) { position += 1 }
             }
             return String(decoding: bytes[start..<position], as: UTF8.self)
@@ -405,7 +412,7 @@ enum JSONValue {
                         }
                         out.append(contentsOf: Array(String(Character(Unicode.Scalar(scalar)!)).utf8))
                     default:
-                        throw error("invalid character \(describeCurrent()) in string escape code")
+                        throw invalid("in string escape code")
                     }
                 default:
                     if c < 0x20 { throw error("invalid character 0x\(String(c, radix: 16)) in string literal") }
@@ -424,7 +431,7 @@ enum JSONValue {
                 case 48...57: d = UInt32(c - 48)
                 case 65...70: d = UInt32(c - 55)
                 case 97...102: d = UInt32(c - 87)
-                default: throw error("invalid character \(describeCurrent()) in \\u hexadecimal character escape")
+                default: throw invalid("in \\u hexadecimal character escape")
                 }
                 v = v * 16 + d
                 position += 1

@@ -27,7 +27,8 @@ public final class SkyDNSService: Sendable {
         address = try SocketAddress(configuration.addr)
         let zone = try Zone(domain: configuration.domain, defaultTTL: configuration.ttl, minTTL: configuration.minTTL,
                             defaultPriority: configuration.priority, roundRobin: configuration.roundRobin,
-                            hostmaster: configuration.hostmaster.isEmpty ? nil : configuration.hostmaster)
+                            hostmaster: configuration.hostmaster.isEmpty ? nil : configuration.hostmaster,
+                            local: configuration.local)
         let store = RecordStore(zone: zone, pathPrefix: configuration.pathPrefix)
         self.store = store
         self.udpWorkers = udpWorkers ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))

@@ -75,12 +75,16 @@ public struct TrieNode: Sendable {
         return node
     }
 
-    /// Visits every record in this subtree, this node's first, depth first. `body` returns false
-    /// to stop early.
+    /// Visits every record in this subtree, this node's first, depth first, children in key
+    /// order (the order etcd lists them in, which `-round-robin=false` keeps). `body` returns
+    /// false to stop early.
     @discardableResult
     public func forEachRecord(_ body: (StoredRecord) -> Bool) -> Bool {
         if let record, !body(record) { return false }
-        for (_, child) in children where !child.forEachRecord(body) {
+        if children.count == 1, let child = children.values.first {
+            return child.forEachRecord(body)
+        }
+        for label in children.keys.sorted() where !children[label]!.forEachRecord(body) {
             return false
         }
         return true

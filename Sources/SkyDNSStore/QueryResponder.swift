@@ -18,6 +18,10 @@ public final class QueryResponder {
 
     /// Whether responses say recursion is available (true when the server forwards).
     public var recursionAvailable: Bool
+    /// Resolves CNAME, SRV and MX targets outside the domain, when the server forwards.
+    public var external: ExternalResolver?
+    /// Answered for CHAOS TXT `version.bind` and `version.server`.
+    public var version = "swift-skydns"
     private let name: UnsafeMutablePointer<UInt8>
     private let labelOffsets: UnsafeMutablePointer<Int>
     private var rotation = 0
@@ -89,9 +93,7 @@ public final class QueryResponder {
     private func answer(_ query: QueryView, packet: UnsafeRawBufferPointer, snapshot: Snapshot, maxSize: Int,
                         into writer: inout WireWriter) -> Outcome {
         let zone = snapshot.zone
-        guard let labelsBelowApex = labelsBelow(zone.domain, nameLength: query.nameLength) else {
-            return .outsideZone(query)
-        }
+        let limit = maxSize - (query.edns == nil ? 0 : 11)
         if query.edns.map({ $0.version > 0 }) == true {
             // RFC 6891 §6.1.3: BADVERS (16) is 1 in the OPT's extended RCODE, 0 in the header.
             beginResponse(query, packet: packet, rcode: .noError, authoritative: false, into: &writer)
@@ -99,41 +101,115 @@ public final class QueryResponder {
             writer.setUInt16(1, at: 10)
             return .answered(ResponseCode(rawValue: 16))
         }
-        guard query.recordClass == .in, snapshot.isSynced else {
-            beginResponse(query, packet: packet, rcode: .refused, authoritative: false, into: &writer)
-            endResponse(query, answers: 0, authorities: 0, additionals: 0, truncated: false, into: &writer)
-            return .answered(.refused)
+        if query.recordClass == .chaos {
+            return chaos(query, packet: packet, limit: limit, into: &writer)
         }
+        guard let labelsBelowApex = labelsBelow(zone.domain, nameLength: query.nameLength) else {
+            if query.type == .ptr && isReverseName(query.nameLength) && snapshot.isSynced && query.recordClass == .in {
+                let qname = questionName(packet, query)
+                if AnswerBuilder(snapshot: snapshot, external: external, rotation: rotation).exists(qname) {
+                    return answerGeneral(query, packet: packet, snapshot: snapshot, lookupName: qname, limit: limit, into: &writer)
+                }
+            }
+            return .outsideZone(query)
+        }
+        guard query.recordClass == .in, snapshot.isSynced else {
+            return refuse(query, packet: packet, into: &writer)
+        }
+        if let target = zone.localTarget, matchesLocalName(zone, nameLength: query.nameLength) {
+            return answerGeneral(query, packet: packet, snapshot: snapshot, lookupName: target, limit: limit, into: &writer)
+        }
+        guard query.type == .a || query.type == .aaaa else {
+            return answerGeneral(query, packet: packet, snapshot: snapshot, lookupName: nil, limit: limit, into: &writer)
+        }
+        switch lookup(snapshot, labelsBelowApex: labelsBelowApex) {
+        case .missing:
+            return negative(query, packet: packet, snapshot: snapshot, rcode: .nxDomain, into: &writer)
+        case .wildcard:
+            return answerGeneral(query, packet: packet, snapshot: snapshot, lookupName: nil, limit: limit, into: &writer)
+        case .found(let node):
+            beginResponse(query, packet: packet, rcode: .noError, authoritative: true, into: &writer)
+            guard let (answers, truncated) = writeAddresses(node, type: query.type, zone: zone, limit: limit, into: &writer) else {
+                return answerGeneral(query, packet: packet, snapshot: snapshot, lookupName: nil, limit: limit, into: &writer)
+            }
+            guard answers > 0 || truncated else {
+                return negative(query, packet: packet, snapshot: snapshot, rcode: .noError, into: &writer)
+            }
+            endResponse(query, answers: answers, authorities: 0, additionals: 0, truncated: truncated, into: &writer)
+            return .answered(.noError)
+        }
+    }
 
-        let limit = maxSize - (query.edns == nil ? 0 : 11)
-        let node = lookup(snapshot, labelsBelowApex: labelsBelowApex)
-        guard let node else {
-            return negative(query, packet: packet, snapshot: snapshot, rcode: .nxDomain, labelsBelowApex: labelsBelowApex,
-                            limit: limit, into: &writer)
+    /// Everything but plain addresses: built as records by `AnswerBuilder`, then written with
+    /// compression against the echoed question; what does not fit is cut whole, additional first.
+    private func answerGeneral(_ query: QueryView, packet: UnsafeRawBufferPointer, snapshot: Snapshot,
+                               lookupName: DomainName?, limit: Int, into writer: inout WireWriter) -> Outcome {
+        let qname = questionName(packet, query)
+        rotation &+= 1
+        let answer = AnswerBuilder(snapshot: snapshot, external: external, rotation: rotation)
+            .answer(qname: qname, lookupName: lookupName ?? qname.lowercased(), type: query.type)
+        beginResponse(query, packet: packet, rcode: answer.rcode, authoritative: true, into: &writer)
+        writer.registerName(at: Header.size)
+        let answers = writer.writeRecords(answer.answers, limit: limit)
+        let authorities = answers.complete ? writer.writeRecords(answer.authorities, limit: limit) : (written: 0, complete: false)
+        let additionals = authorities.complete ? writer.writeRecords(answer.additionals, limit: limit) : (written: 0, complete: false)
+        endResponse(query, answers: answers.written, authorities: authorities.written, additionals: additionals.written,
+                    truncated: !authorities.complete, into: &writer)
+        return .answered(answer.rcode)
+    }
+
+    private func refuse(_ query: QueryView, packet: UnsafeRawBufferPointer, into writer: inout WireWriter) -> Outcome {
+        beginResponse(query, packet: packet, rcode: .refused, authoritative: false, into: &writer)
+        endResponse(query, answers: 0, authorities: 0, additionals: 0, truncated: false, into: &writer)
+        return .answered(.refused)
+    }
+
+    /// CHAOS TXT `version.bind`/`version.server`, `hostname.bind`/`id.server` and `authors.bind`,
+    /// as SkyDNS answers them; any other CHAOS query is refused.
+    private func chaos(_ query: QueryView, packet: UnsafeRawBufferPointer, limit: Int, into writer: inout WireWriter) -> Outcome {
+        let name = String(decoding: UnsafeBufferPointer(start: self.name, count: query.nameLength), as: UTF8.self)
+        guard query.type == .txt else { return refuse(query, packet: packet, into: &writer) }
+        let text: String
+        switch name {
+        case "\u{7}version\u{4}bind\0", "\u{7}version\u{6}server\0": text = version
+        case "\u{8}hostname\u{4}bind\0", "\u{2}id\u{6}server\0": text = "localhost"
+        case "\u{7}authors\u{4}bind\0": text = "swift-skydns authors"
+        default: return refuse(query, packet: packet, into: &writer)
         }
         beginResponse(query, packet: packet, rcode: .noError, authoritative: true, into: &writer)
-        var answers = 0
-        var truncated = false
-        switch query.type {
-        case .a, .aaaa:
-            (answers, truncated) = writeAddresses(node, type: query.type, zone: zone, limit: limit, into: &writer)
-        case .soa where labelsBelowApex == 0:
-            writeSOA(snapshot, ownerOffset: Header.size + query.nameLength - zone.domain.wire.count, into: &writer)
-            answers = 1
-        default:
-            break
-        }
-        guard answers > 0 || truncated else {
-            return negative(query, packet: packet, snapshot: snapshot, rcode: .noError, labelsBelowApex: labelsBelowApex,
-                            limit: limit, into: &writer)
-        }
-        endResponse(query, answers: answers, authorities: 0, additionals: 0, truncated: truncated, into: &writer)
+        writer.registerName(at: Header.size)
+        let record = ResourceRecord(name: questionName(packet, query), recordClass: .chaos, ttl: 0,
+                                    data: .txt(TXTRecord(text: text)))
+        let written = writer.writeRecords([record], limit: limit)
+        endResponse(query, answers: written.written, authorities: 0, additionals: 0, truncated: !written.complete, into: &writer)
         return .answered(.noError)
+    }
+
+    /// The question name with the client's casing.
+    private func questionName(_ packet: UnsafeRawBufferPointer, _ query: QueryView) -> DomainName {
+        // QueryParser has already checked the name's shape.
+        (try? DomainName(wire: packet[Header.size..<(Header.size + query.nameLength)])) ?? .root
+    }
+
+    private func isReverseName(_ nameLength: Int) -> Bool {
+        for suffix in [Self.inAddrArpa, Self.ip6Arpa] where nameLength > suffix.count {
+            let start = nameLength - suffix.count
+            if (0..<suffix.count).allSatisfy({ name[start + $0] == suffix[$0] }) { return true }
+        }
+        return false
+    }
+
+    private static let inAddrArpa: [UInt8] = [7] + Array("in-addr".utf8) + [4] + Array("arpa".utf8) + [0]
+    private static let ip6Arpa: [UInt8] = [3] + Array("ip6".utf8) + [4] + Array("arpa".utf8) + [0]
+
+    private func matchesLocalName(_ zone: Zone, nameLength: Int) -> Bool {
+        zone.localName.wire.count == nameLength
+            && zone.localName.wire.withUnsafeBufferPointer { wire in (0..<nameLength).allSatisfy { name[$0] == wire[$0] } }
     }
 
     /// NXDOMAIN or NODATA: the SOA in authority, TTL `-min-ttl`, AA set.
     private func negative(_ query: QueryView, packet: UnsafeRawBufferPointer, snapshot: Snapshot, rcode: ResponseCode,
-                          labelsBelowApex: Int, limit: Int, into writer: inout WireWriter) -> Outcome {
+                          into writer: inout WireWriter) -> Outcome {
         beginResponse(query, packet: packet, rcode: rcode, authoritative: true, into: &writer)
         writeSOA(snapshot, ownerOffset: Header.size + query.nameLength - snapshot.zone.domain.wire.count, into: &writer)
         endResponse(query, answers: 0, authorities: 1, additionals: 0, truncated: false, into: &writer)
@@ -158,17 +234,28 @@ public final class QueryResponder {
     /// Every address of the query's family at or below `node`, owned by the query name
     /// (a pointer to the question), duplicates answered once, rotated for round robin, all with
     /// the smallest TTL among them (capped by `-ttl`).
+    /// Returns nil, having written nothing useful, when a record below needs the general path
+    /// (a CNAME host or a group).
     private func writeAddresses(_ node: TrieNode, type: RecordType, zone: Zone, limit: Int,
-                                into writer: inout WireWriter) -> (count: Int, truncated: Bool) {
+                                into writer: inout WireWriter) -> (count: Int, truncated: Bool)? {
         let size = type == .a ? 4 : 16
         let recordSize = 12 + size
         let start = writer.count
         var count = 0
         var truncated = false
         var ttl = zone.defaultTTL
+        var needsGeneralPath = false
+        var singleTTL: UInt32 = 0
         node.forEachRecord { record in
+            if !record.service.group.isEmpty {
+                needsGeneralPath = true
+                return false
+            }
             let address: [UInt8]
             switch record.target {
+            case .name:
+                needsGeneralPath = true
+                return false
             case .ipv4(let bytes) where size == 4: address = bytes
             case .ipv6(let bytes) where size == 16: address = bytes
             default: return true
@@ -185,11 +272,15 @@ public final class QueryResponder {
             writer.writeUInt16(UInt16(size))
             writer.writeBytes(address)
             ttl = min(ttl, record.ttl)
+            singleTTL = record.ttl
             count += 1
             return true
         }
+        if needsGeneralPath { return nil }
+        // SkyDNS gives several records the smallest TTL among them, capped by -ttl; one record
+        // keeps its own.
         for index in 0..<count {
-            writer.setUInt32(ttl, at: start + index * recordSize + 6)
+            writer.setUInt32(count == 1 ? singleTTL : ttl, at: start + index * recordSize + 6)
         }
         if zone.roundRobin && count > 1 {
             rotation &+= 1
@@ -229,18 +320,34 @@ public final class QueryResponder {
         return matches ? count : nil
     }
 
+    private enum Lookup {
+        case found(TrieNode)
+        case missing
+        /// The name has a `*` or `any` label: the general path expands it.
+        case wildcard
+    }
+
     /// Walks from the apex down the query's labels (nearest the apex first).
-    private func lookup(_ snapshot: Snapshot, labelsBelowApex: Int) -> TrieNode? {
-        guard var node = snapshot.apex else { return labelsBelowApex == 0 ? TrieNode() : nil }
+    private func lookup(_ snapshot: Snapshot, labelsBelowApex: Int) -> Lookup {
+        for index in 0..<labelsBelowApex {
+            let offset = labelOffsets[index]
+            let length = name[offset]
+            if (length == 1 && name[offset + 1] == UInt8(ascii: "*"))
+                || (length == 3 && name[offset + 1] == UInt8(ascii: "a") && name[offset + 2] == UInt8(ascii: "n")
+                    && name[offset + 3] == UInt8(ascii: "y")) {
+                return .wildcard
+            }
+        }
+        guard var node = snapshot.apex else { return labelsBelowApex == 0 ? .found(TrieNode()) : .missing }
         var index = labelsBelowApex - 1
         while index >= 0 {
             let offset = labelOffsets[index]
             let label = String(decoding: UnsafeBufferPointer(start: name + offset + 1, count: Int(name[offset])),
                                as: UTF8.self)
-            guard let child = node.children[label] else { return nil }
+            guard let child = node.children[label] else { return .missing }
             node = child
             index -= 1
         }
-        return node
+        return .found(node)
     }
 }

@@ -16,11 +16,15 @@ public struct StoredRecord: Sendable, Equatable {
     public let target: Target
     /// The TTL this record is answered with, before the per-answer minimum is taken.
     public let ttl: UInt32
+    /// How many labels the key has below the prefix (the depth SkyDNS's groups compare).
+    public let depth: Int
 
     /// - Parameters:
     ///   - keyTTL: the etcd v2 node TTL or v3 lease TTL, when the key has one.
-    public init(key: String, service: ServiceRecord, keyTTL: UInt32?, defaultTTL: UInt32) throws(RecordError) {
+    ///   - path: the key's labels below the prefix, top-level first.
+    public init(key: String, path: [String], service: ServiceRecord, keyTTL: UInt32?, defaultTTL: UInt32) throws(RecordError) {
         self.key = key
+        depth = path.count
         self.service = service
         if service.host.isEmpty {
             target = .none
@@ -35,6 +39,14 @@ public struct StoredRecord: Sendable, Equatable {
         }
         let valueTTL = service.ttl == 0 ? defaultTTL : service.ttl
         ttl = min(valueTTL, keyTTL ?? UInt32.max)
+    }
+
+    /// The record's own name, from its key: `/skydns/sohu/domeos/kafka/19d074a1` is
+    /// `19d074a1.kafka.domeos.sohu.` (the SRV/MX/NS target for records whose host is an IP).
+    public var name: DomainName {
+        RecordKeyMapper.name(forPath: key.split(separator: "/").suffix(depth).map { label in
+            String(decoding: label.utf8.map(asciiLowercase), as: UTF8.self)
+        })
     }
 
     /// A host that is a name must be one: letters, digits, `-`, `_`, `*` labels of 1 to 63 bytes.

@@ -11,10 +11,13 @@ public struct Zone: Sendable {
     public let roundRobin: Bool
     public let hostmaster: DomainName
     public let nameServer: DomainName
+    /// `local.dns.<domain>`, which answers with the records of `localTarget` (SkyDNS's `-local`).
+    public let localName: DomainName
+    public let localTarget: DomainName?
 
     /// - Parameter domain: e.g. `domeos.sohu.`; case is ignored.
     public init(domain: String, defaultTTL: UInt32 = 3600, minTTL: UInt32 = 60, defaultPriority: UInt16 = 10,
-                roundRobin: Bool = true, hostmaster: String? = nil) throws {
+                roundRobin: Bool = true, hostmaster: String? = nil, local: String? = nil) throws {
         let domain = try DomainName(domain).lowercased()
         self.domain = domain
         apexPath = domain.labels.reversed().map { String(decoding: $0, as: UTF8.self) }
@@ -25,6 +28,8 @@ public struct Zone: Sendable {
         self.hostmaster = try hostmaster.map { try DomainName($0) }
             ?? DomainName(labels: [Array("hostmaster".utf8)] + domain.labels.map(Array.init))
         nameServer = try DomainName(labels: [Array("ns".utf8), Array("dns".utf8)] + domain.labels.map(Array.init))
+        localName = try DomainName(labels: [Array("local".utf8), Array("dns".utf8)] + domain.labels.map(Array.init))
+        localTarget = try local.flatMap { $0.isEmpty ? nil : try DomainName($0).lowercased() }
     }
 
     /// SkyDNS's SOA timers; the minimum (negative-answer TTL) is `-min-ttl`.

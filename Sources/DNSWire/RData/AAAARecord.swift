@@ -6,6 +6,12 @@ public struct AAAARecord: Equatable, Sendable, CustomStringConvertible {
         self.bytes = bytes
     }
 
+    /// - Precondition: `bytes` holds sixteen bytes.
+    public init(bytes: [UInt8]) {
+        precondition(bytes.count == 16, "an IPv6 address is sixteen bytes")
+        self.bytes = bytes
+    }
+
     init(from reader: inout WireReader, length: Int) throws {
         guard length == 16 else { throw WireError.badRDataLength }
         bytes = try reader.readBytes(16)

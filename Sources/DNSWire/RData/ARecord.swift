@@ -6,6 +6,12 @@ public struct ARecord: Equatable, Sendable, CustomStringConvertible {
         self.bytes = bytes
     }
 
+    /// - Precondition: `bytes` holds four bytes.
+    public init(bytes: [UInt8]) {
+        precondition(bytes.count == 4, "an IPv4 address is four bytes")
+        self.bytes = bytes
+    }
+
     init(from reader: inout WireReader, length: Int) throws {
         guard length == 4 else { throw WireError.badRDataLength }
         bytes = try reader.readBytes(4)
