@@ -165,4 +165,74 @@ struct WatcherIntegrationTests {
         }
         #expect(recorder.allStates.last == .connected(.v3))
     }
+
+    @Test func resnapshotsAfterMissingACompactedGap() throws {
+        let etcd = try EtcdTestServer()
+        let proxy = try TCPProxy(to: etcd.clientPort)
+        try etcd.v3Put("/skydns/local/a", "a")
+        let recorder = EventRecorder()
+        let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [proxy.endpoint], api: .v3))
+        watcher.start()
+        defer { watcher.stop() }
+        eventually("the snapshot") { recorder.current == ["/skydns/local/a": "a"] }
+
+        proxy.disconnect()
+        eventually("the disconnect to be noticed") {
+            recorder.allStates.contains { if case .disconnected = $0 { true } else { false } }
+        }
+        try etcd.v3Delete("/skydns/local/a")
+        try etcd.v3Put("/skydns/local/b", "b")
+        let revision = try #require(jsonInt64(
+            (decodeJSONObject(etcd.request("POST", "/v3/kv/range", json: ["key": "AA=="]).body)?["header"] as? [String: Any])?["revision"]))
+        _ = try etcd.request("POST", "/v3/kv/compaction", json: ["revision": String(revision), "physical": true])
+        try proxy.connect()
+
+        eventually("a second snapshot") { recorder.snapshots.count == 2 }
+        #expect(recorder.current == ["/skydns/local/b": "b"])
+        try etcd.v3Put("/skydns/local/c", "c")
+        eventually("watching again after the re-read") { recorder.current.count == 2 }
+    }
+
+    @Test func v2ResnapshotsWhenTheWaitIndexFellOutOfHistory() throws {
+        let etcd = try EtcdTestServer()
+        let proxy = try TCPProxy(to: etcd.clientPort)
+        try etcd.v2Set("/skydns/local/a", "a")
+        let recorder = EventRecorder()
+        let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [proxy.endpoint], api: .v2))
+        watcher.start()
+        defer { watcher.stop() }
+        eventually("the snapshot") { recorder.current == ["/skydns/local/a": "a"] }
+
+        proxy.disconnect()
+        try etcd.v2Set("/skydns/local/b", "b")
+        // etcd v2 remembers the last 1000 events only.
+        for i in 0..<1001 { try etcd.v2Set("/elsewhere/k", "\(i)") }
+        try proxy.connect()
+
+        eventually("a second snapshot") { recorder.snapshots.count == 2 }
+        #expect(recorder.current == ["/skydns/local/a": "a", "/skydns/local/b": "b"])
+    }
+
+    @Test func v3AuthenticatesWithAToken() throws {
+        let etcd = try EtcdTestServer()
+        try etcd.v3Put("/skydns/local/a", "a")
+        for (path, body) in [
+            ("/v3/auth/role/add", ["name": "root"]),
+            ("/v3/auth/user/add", ["name": "root", "password": "secret"]),
+            ("/v3/auth/user/grant", ["user": "root", "role": "root"]),
+            ("/v3/auth/enable", [:]),
+        ] {
+            let response = try etcd.request("POST", path, json: body)
+            try #require(response.status == 200, "\(path): \(String(decoding: response.body, as: UTF8.self))")
+        }
+        let anonymous = try etcd.request("POST", "/v3/kv/range", json: ["key": "AA==", "range_end": "AA=="])
+        #expect(anonymous.status != 200, "auth should be enabled")
+
+        let recorder = EventRecorder()
+        let watcher = recorder.makeWatcher(
+            EtcdClientConfig(endpoints: [etcd.endpoint], api: .v3, username: "root", password: "secret"))
+        watcher.start()
+        defer { watcher.stop() }
+        eventually("the snapshot") { recorder.current == ["/skydns/local/a": "a"] }
+    }
 }
