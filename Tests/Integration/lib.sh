@@ -70,3 +70,26 @@ eventually() {
 
 expect_eq() { [ "$1" = "$2" ] || fail "${3:-value}: expected [$2], got [$1]"; }
 answers_are() { [ "$(short "$1" "${3:-A}" | tr '\n' ' ' | sed 's/ $//')" = "$2" ]; }
+
+# --- Helpers added for the v3/outage/failover/... scripts (existing helpers above unchanged). ---
+
+# stop_server: stops the server started last (start_server may then be called again; set
+# DNS_PORT first, or unset it for a fresh port).
+stop_server() { kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; }
+
+# restart_etcd: stops etcd and starts it again with the same data dir and the same ports.
+restart_etcd() { stop_etcd; start_etcd; }
+
+# fresh_etcd: stops etcd, throws its data away and starts an empty one on new ports.
+fresh_etcd() { stop_etcd; rm -rf "$WORK/etcd"; unset ETCD_PORT ETCD_PEER; start_etcd; }
+
+# log_mark / log_since MARK: the server log written after the mark (to check one server's lines
+# when several ran in one script).
+log_mark() { wc -c <"$WORK/server.log" 2>/dev/null || echo 0; }
+log_since() { tail -c +$(( $1 + 1 )) "$WORK/server.log"; }
+
+# ttl_of NAME [TYPE] [dig options...]: the TTL of the first answer record.
+ttl_of() { q "$@" | awk 'NR==1 {print $2}'; }
+# qn NAME [TYPE] [dig options...]: like q, but fields joined by single spaces (dig's column
+# padding depends on the name's length).
+qn() { q "$@" | awk '{$1=$1; print}'; }
