@@ -235,4 +235,31 @@ struct WatcherIntegrationTests {
         defer { watcher.stop() }
         eventually("the snapshot") { recorder.current == ["/skydns/local/a": "a"] }
     }
+
+    @Test func idleWatchesAreReissuedWithoutLosingChanges() throws {
+        let etcd = try EtcdTestServer()
+        try etcd.v3Put("/skydns/local/a", "a")
+        try etcd.v2Set("/skydns/local/a", "a")
+        let v3 = EventRecorder()
+        let v2 = EventRecorder()
+        let v3Watcher = v3.makeWatcher(EtcdClientConfig(endpoints: [etcd.endpoint], api: .v3, watchIdleTimeout: 1))
+        let v2Watcher = v2.makeWatcher(EtcdClientConfig(endpoints: [etcd.endpoint], api: .v2, watchIdleTimeout: 1))
+        v3Watcher.start()
+        v2Watcher.start()
+        defer {
+            v3Watcher.stop()
+            v2Watcher.stop()
+        }
+        eventually("the snapshots") { v3.snapshots.count == 1 && v2.snapshots.count == 1 }
+
+        // Outlive a few idle timeouts, then change something.
+        Thread.sleep(forTimeInterval: 2.5)
+        try etcd.v3Put("/skydns/local/b", "b")
+        try etcd.v2Set("/skydns/local/b", "b")
+        eventually("the changes") { v3.current.count == 2 && v2.current.count == 2 }
+        #expect(v3.snapshots.count == 1)
+        #expect(v2.snapshots.count == 1)
+        #expect(!v3.allStates.contains { if case .disconnected = $0 { true } else { false } })
+        #expect(!v2.allStates.contains { if case .disconnected = $0 { true } else { false } })
+    }
 }
