@@ -85,7 +85,7 @@ fresh_etcd() { stop_etcd; rm -rf "$WORK/etcd"; unset ETCD_PORT ETCD_PEER; start_
 
 # log_mark / log_since MARK: the server log written after the mark (to check one server's lines
 # when several ran in one script).
-log_mark() { wc -c <"$WORK/server.log" 2>/dev/null || echo 0; }
+log_mark() { if [ -f "$WORK/server.log" ]; then wc -c <"$WORK/server.log"; else echo 0; fi; }
 log_since() { tail -c +$(( $1 + 1 )) "$WORK/server.log"; }
 
 # ttl_of NAME [TYPE] [dig options...]: the TTL of the first answer record.
@@ -93,3 +93,10 @@ ttl_of() { q "$@" | awk 'NR==1 {print $2}'; }
 # qn NAME [TYPE] [dig options...]: like q, but fields joined by single spaces (dig's column
 # padding depends on the name's length).
 qn() { q "$@" | awk '{$1=$1; print}'; }
+# eventually_for SECONDS CMD...: eventually with a longer deadline, for changes that wait on a
+# reconnect (the etcd client backs off up to 5 s between attempts while etcd is down).
+eventually_for() {
+  local deadline=$(( $(date +%s) + $1 )); shift
+  while [ "$(date +%s)" -lt "$deadline" ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
+  "$@"
+}
