@@ -12,11 +12,14 @@ final class ServerContext: Sendable {
     let logger: Logger
     let verbose: Bool
     let hiddenKeys: HiddenKeyResolver?
+    /// nil with `-no-rec`: names outside the domain are refused.
+    let forwarder: Forwarder?
 
-    init(logger: Logger, verbose: Bool, hiddenKeys: HiddenKeyResolver?) {
+    init(logger: Logger, verbose: Bool, hiddenKeys: HiddenKeyResolver?, forwarder: Forwarder?) {
         self.logger = logger
         self.verbose = verbose
         self.hiddenKeys = hiddenKeys
+        self.forwarder = forwarder
     }
 }
 
@@ -26,10 +29,11 @@ enum Transport { case udp, tcp }
 /// (names outside the domain, hidden etcd v2 keys, per-query logging).
 final class QueryHandler {
     let context: ServerContext
-    private let responder = QueryResponder()
+    private let responder: QueryResponder
 
     init(context: ServerContext) {
         self.context = context
+        responder = QueryResponder(recursionAvailable: context.forwarder != nil)
     }
 
     var logger: Logger { context.logger }
@@ -39,6 +43,15 @@ final class QueryHandler {
         case none
         /// The answer waits for an etcd v2 read of a hidden key (see `HiddenKeyResolver`).
         case parked(path: [String])
+        /// The answer waits for upstream servers (see `Forwarder`).
+        case forward(Forwarder.Job.Kind)
+    }
+
+    /// Answers a query that `answer` handed on, here and now: for TCP connections and tests,
+    /// whose thread may wait.
+    func answerWaiting(_ packet: [UInt8], kind: Forwarder.Job.Kind, into writer: inout WireWriter) -> [UInt8]? {
+        guard let forwarder = context.forwarder else { return nil }
+        return forwarder.handle(kind, packet: packet, transport: .tcp, responder: forwarder.makeResponder(), writer: &writer)
     }
 
     func answer(_ packet: UnsafeRawBufferPointer, snapshot: Snapshot, transport: Transport,
@@ -49,11 +62,9 @@ final class QueryHandler {
         case .drop:
             return .none
         case .outsideZone(let query):
-            // Forwarding is not part of this build yet: say so rather than time the client out.
-            responder.beginResponse(query, packet: packet, rcode: .refused, authoritative: false, into: &writer)
-            responder.endResponse(query, answers: 0, authorities: 0, additionals: 0, truncated: false, into: &writer)
-            logQuery(rcode: .refused, packet: packet)
-            return .reply
+            return outsideZone(query, packet: packet, snapshot: snapshot, into: &writer)
+        case .needsExternal:
+            return context.forwarder == nil ? .none : .forward(.completeAnswer)
         case .answered(let rcode):
             if rcode == .nxDomain, let hiddenKeys = context.hiddenKeys,
                let path = hiddenKeys.pathToFetch(lowercasedName: responder.lastQueryName, zone: snapshot.zone) {
@@ -64,6 +75,53 @@ final class QueryHandler {
         }
     }
 
+    /// SkyDNS's rules for names outside the domain: stub zones first (a query already marked
+    /// as forwarded by a stub is dropped, to stop loops); names with fewer than `-ndots` labels
+    /// and servers without upstreams get SERVFAIL; `-no-rec` refuses; cached answers are
+    /// answered here; the rest goes upstream.
+    private func outsideZone(_ query: QueryView, packet: UnsafeRawBufferPointer, snapshot: Snapshot,
+                             into writer: inout WireWriter) -> Result {
+        guard let forwarder = context.forwarder else {
+            return reply(.refused, packet: packet, into: &writer)
+        }
+        if !snapshot.stubZones.isEmpty, let message = try? Message(parsing: Array(packet)),
+           let name = message.questions.first?.name, let stub = snapshot.stubZone(for: name) {
+            if message.edns?.options.contains(where: { $0.code == stubForwardMarker }) == true { return .none }
+            return .forward(.forward(stub: stub.servers.compactMap { try? SocketAddress($0) }))
+        }
+        let labels = responder.lastQueryName.reduce(into: (count: 0, skip: 0)) { state, byte in
+            if state.skip == 0 {
+                if byte != 0 { state.count += 1 }
+                state.skip = Int(byte)
+            } else {
+                state.skip -= 1
+            }
+        }.count
+        guard labels >= forwarder.ndots, forwarder.hasUpstreams else {
+            return reply(.servFail, packet: packet, into: &writer)
+        }
+        if let cache = forwarder.cache {
+            let question = UnsafeRawBufferPointer(rebasing: packet[Header.size..<query.questionEnd]).map(asciiLowercase)
+            if let hit = cache.lookup(key: ResponseCache.key(lowercasedQuestion: question, dnssecOK: query.edns?.dnssecOK ?? false),
+                                      query: packet), hit.count <= query.udpLimit {
+                writer.reset()
+                writer.writeBytes(hit)
+                return .reply
+            }
+        }
+        return .forward(.forward(stub: nil))
+    }
+
+    func overloaded(_ packet: UnsafeRawBufferPointer, into writer: inout WireWriter) {
+        responder.reply(to: packet, rcode: .servFail, into: &writer)
+    }
+
+    private func reply(_ rcode: ResponseCode, packet: UnsafeRawBufferPointer, into writer: inout WireWriter) -> Result {
+        responder.reply(to: packet, rcode: rcode, into: &writer)
+        logQuery(rcode: rcode, packet: packet)
+        return .reply
+    }
+
     private func logQuery(rcode: ResponseCode, packet: UnsafeRawBufferPointer) {
         guard context.verbose else { return }
         let message = try? Message(parsing: Array(packet))
@@ -71,3 +129,7 @@ final class QueryHandler {
         context.logger.info("query \(question): \(rcode)")
     }
 }
+
+/// The EDNS0 option SkyDNS puts on queries it forwards to a stub zone's servers, and by which
+/// it recognises (and drops) a query that has come back around.
+let stubForwardMarker: UInt16 = 65011

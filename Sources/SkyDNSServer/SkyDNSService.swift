@@ -28,7 +28,7 @@ public final class SkyDNSService: Sendable {
         let zone = try Zone(domain: configuration.domain, defaultTTL: configuration.ttl, minTTL: configuration.minTTL,
                             defaultPriority: configuration.priority, roundRobin: configuration.roundRobin,
                             hostmaster: configuration.hostmaster.isEmpty ? nil : configuration.hostmaster,
-                            local: configuration.local)
+                            local: configuration.local, stubZonesEnabled: configuration.stubzones)
         let store = RecordStore(zone: zone, pathPrefix: configuration.pathPrefix)
         self.store = store
         self.udpWorkers = udpWorkers ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
@@ -42,7 +42,22 @@ public final class SkyDNSService: Sendable {
             tlsKeyPath: configuration.tlsKey.isEmpty ? nil : configuration.tlsKey,
             username: configuration.username.isEmpty ? nil : configuration.username,
             password: configuration.password.isEmpty ? nil : configuration.password)
-        let writer = StoreWriter(store: store, logger: logger)
+        let forwarder = try configuration.noRec ? nil : Self.makeForwarder(configuration, listen: address,
+                                                                           publisher: store.publisher, logger: logger)
+        let writer = StoreWriter(store: store, logger: logger) { value in
+            // SkyDNS's /skydns/config: the nameservers can change while we run.
+            var merged = configuration
+            do {
+                try merged.merge(etcdConfigJSON: value)
+            } catch {
+                logger.warning("ignoring \(store.keys.configKey): \(error)")
+                return
+            }
+            guard configuration.nameservers.isEmpty, !merged.nameservers.isEmpty, let forwarder else { return }
+            let servers = merged.nameservers.compactMap { try? SocketAddress($0) }
+            forwarder.setUpstreams(servers)
+            logger.info("upstream nameservers from \(store.keys.configKey): \(servers.map(\.description))")
+        }
         let apply: @Sendable ([StoreChange]) -> Void = { writer.apply($0) }
         watcher = EtcdWatcher(config: clientConfig, logger: logger, onEvents: { events in
             apply(events.map(StoreChange.init))
@@ -51,7 +66,23 @@ public final class SkyDNSService: Sendable {
         })
         let hiddenKeys = HiddenKeyResolver(watcher: watcher, keys: store.keys, publisher: store.publisher,
                                            logger: logger, apply: apply)
-        context = ServerContext(logger: logger, verbose: configuration.verbose, hiddenKeys: hiddenKeys)
+        context = ServerContext(logger: logger, verbose: configuration.verbose, hiddenKeys: hiddenKeys, forwarder: forwarder)
+    }
+
+    private static func makeForwarder(_ configuration: SkyDNSConfiguration, listen: SocketAddress,
+                                      publisher: SnapshotPublisher, logger: Logger) throws -> Forwarder {
+        var upstreams = try configuration.nameservers.map { text throws(ServerError) in try SocketAddress(text) }
+        if upstreams.isEmpty {
+            upstreams = resolvConfNameservers(excluding: listen)
+            logger.info("upstream nameservers from /etc/resolv.conf: \(upstreams.map(\.description))")
+        }
+        if upstreams.isEmpty {
+            logger.warning("no upstream nameservers: names outside \(configuration.domain) will get SERVFAIL")
+        }
+        let cache = configuration.rcache > 0
+            ? ResponseCache(capacity: configuration.rcache, maxTTL: UInt32(clamping: configuration.rcacheTTL)) : nil
+        return Forwarder(upstreams: upstreams, timeout: configuration.readTimeout, rotate: configuration.nsRotate,
+                         ndots: configuration.ndots, cache: cache, publisher: publisher, logger: logger)
     }
 
     /// Binds the sockets (failing fast if the address is taken), then starts the watcher and
@@ -77,13 +108,25 @@ final class StoreWriter: Sendable {
     private let store: RecordStore
     private let logger: Logger
     private let lock = Mutex<Void>(())
+    private let onConfig: @Sendable ([UInt8]) -> Void
 
-    init(store: RecordStore, logger: Logger) {
+    init(store: RecordStore, logger: Logger, onConfig: @escaping @Sendable ([UInt8]) -> Void) {
         self.store = store
         self.logger = logger
+        self.onConfig = onConfig
     }
 
     func apply(_ changes: [StoreChange]) {
+        for change in changes {
+            switch change {
+            case .put(let keyValue) where keyValue.key == store.keys.configKey:
+                onConfig(keyValue.value)
+            case .replaceAll(let all):
+                if let config = all.first(where: { $0.key == store.keys.configKey }) { onConfig(config.value) }
+            default:
+                break
+            }
+        }
         let (rejected, becameSynced, count) = lock.withLock { _ in
             let wasSynced = store.publisher.current.isSynced
             let rejected = store.apply(changes)

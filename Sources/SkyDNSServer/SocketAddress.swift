@@ -44,6 +44,39 @@ struct SocketAddress: Sendable, CustomStringConvertible {
         description = text
     }
 
+    /// `connect(2)`s `fd` to this address.
+    func connect(_ fd: Int32) -> Bool {
+        var address = storage
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, length) }
+        } == 0
+    }
+
+    /// The same address with another port.
+    func withPort(_ port: UInt16) -> SocketAddress? {
+        let host = family == AF_INET6 ? "[\(hostText)]" : hostText
+        return try? SocketAddress("\(host):\(port)")
+    }
+
+    var hostText: String {
+        var address = storage
+        var buffer = [CChar](repeating: 0, count: 64)
+        withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) { bytes in
+                let offset = family == AF_INET6 ? 8 : 4
+                _ = inet_ntop(family, bytes + offset, &buffer, socklen_t(buffer.count))
+            }
+        }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    var port: UInt16 {
+        var address = storage
+        return withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) { UInt16($0[2]) << 8 | UInt16($0[3]) }
+        }
+    }
+
     /// Opens a socket of `type` bound to this address, with SO_REUSEPORT so that each worker
     /// can have a socket (and kernel queue) of its own.
     func bind(type: Int32) throws(ServerError) -> Int32 {

@@ -69,10 +69,19 @@ final class TCPListener: Sendable {
                         handler.answer(packet, snapshot: reader.refresh(), transport: .tcp, into: &writer)
                     }
                 }
-                guard case .reply = result else { continue }
-                let length = writer.count
+                var reply = writer.bytes
+                switch result {
+                case .reply:
+                    break
+                case .forward(let kind):
+                    guard let waited = handler.answerWaiting(Array(message), kind: kind, into: &writer) else { continue }
+                    reply = waited
+                case .none, .parked:
+                    continue
+                }
+                let length = reply.count
                 var framed = [UInt8(length >> 8), UInt8(length & 0xFF)]
-                framed.append(contentsOf: writer.bytes)
+                framed.append(contentsOf: reply)
                 guard sendAll(client, framed) else { return }
             }
         }

@@ -57,6 +57,12 @@ final class UDPWorker: @unchecked Sendable {
                     handler.context.hiddenKeys?.park(path: path, packet: packet, peer: incoming[index].peer,
                                                      peerLength: incoming[index].peer_len, fd: fd)
                     continue
+                case .forward(let kind):
+                    let job = Forwarder.Job(kind: kind, packet: Array(packet), peer: incoming[index].peer,
+                                            peerLength: incoming[index].peer_len, fd: fd)
+                    if handler.context.forwarder?.submit(job) == true { continue }
+                    // Too much is waiting on upstreams already: say so at once.
+                    handler.overloaded(packet, into: &writer)
                 case .reply:
                     break
                 }

@@ -6,6 +6,14 @@ public struct Answer: Sendable, Equatable {
     public var answers: [ResourceRecord] = []
     public var authorities: [ResourceRecord] = []
     public var additionals: [ResourceRecord] = []
+    /// A target outside the domain needed resolving and no resolver was given: the answer is
+    /// incomplete, and the caller should build it again where forwarding may block.
+    public var needsExternal = false
+}
+
+/// Notes that an outside name had to be resolved without a resolver at hand.
+final class ExternalDemand {
+    var wanted = false
 }
 
 /// Looks up names outside the served domain (CNAME and SRV/MX targets elsewhere); the server
@@ -19,6 +27,21 @@ struct AnswerBuilder {
     let external: ExternalResolver?
     /// Advances once per query; picks the round-robin rotation.
     let rotation: Int
+    let demand = ExternalDemand()
+
+    init(snapshot: Snapshot, external: ExternalResolver?, rotation: Int) {
+        self.snapshot = snapshot
+        self.external = external
+        self.rotation = rotation
+    }
+
+    private func resolveOutside(_ name: DomainName, _ type: RecordType) -> [ResourceRecord]? {
+        guard let external else {
+            demand.wanted = true
+            return nil
+        }
+        return external(name, type)
+    }
     var zone: Zone { snapshot.zone }
 
     /// SkyDNS follows at most eight CNAMEs.
@@ -54,6 +77,7 @@ struct AnswerBuilder {
         default:
             break
         }
+        answer.needsExternal = demand.wanted
         answer.answers = deduplicated(answer.answers)
         answer.additionals = deduplicated(answer.additionals)
         unifyTTL(&answer.answers)
@@ -139,7 +163,7 @@ struct AnswerBuilder {
                 if target.isSubdomain(of: zone.domain) {
                     next = addressRecords(owner: target, lookupName: target, type: type, chain: chain + [target], both: both)
                 } else {
-                    next = external?(target, type)
+                    next = resolveOutside(target, type)
                 }
                 // A CNAME whose target resolves to nothing is left out.
                 guard let next, !next.isEmpty else { continue }
@@ -256,7 +280,7 @@ struct AnswerBuilder {
             if target.isSubdomain(of: zone.domain) {
                 return (target, addressRecords(owner: target, lookupName: target, type: .a, chain: [target], both: true) ?? [])
             }
-            let glue = (external?(target, .a) ?? []) + (external?(target, .aaaa) ?? []).filter { $0.type != .cname }
+            let glue = (resolveOutside(target, .a) ?? []) + (resolveOutside(target, .aaaa) ?? []).filter { $0.type != .cname }
             return (target, glue)
         case .none:
             return nil

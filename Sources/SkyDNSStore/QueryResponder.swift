@@ -10,6 +10,9 @@ public final class QueryResponder {
         case drop
         /// The name is outside the served domain; the caller forwards it or refuses it.
         case outsideZone(QueryView)
+        /// The answer needs names outside the domain resolved: answer it again with `external`
+        /// set, on a thread that may wait for upstreams.
+        case needsExternal
     }
 
     /// The UDP size we advertise in our OPT record (the DNS flag day 2020 value).
@@ -51,6 +54,17 @@ public final class QueryResponder {
             let maxSize = maxUDPSize.map { min($0, query.udpLimit) } ?? 65535
             return answer(query, packet: packet, snapshot: snapshot, maxSize: maxSize, into: &writer)
         }
+    }
+
+    /// Writes a reply to `packet` with no records and `rcode` (REFUSED, SERVFAIL, a truncated
+    /// reply with `truncated`). Returns false when the packet is not a query.
+    @discardableResult
+    public func reply(to packet: UnsafeRawBufferPointer, rcode: ResponseCode, truncated: Bool = false,
+                      into writer: inout WireWriter) -> Bool {
+        guard case .query(let query) = QueryParser.parse(packet, lowercasedName: name) else { return false }
+        beginResponse(query, packet: packet, rcode: rcode, authoritative: false, into: &writer)
+        endResponse(query, answers: 0, authorities: 0, additionals: 0, truncated: truncated, into: &writer)
+        return true
     }
 
     /// Writes the header and the client's question (with its own casing) for `query`.
@@ -148,6 +162,7 @@ public final class QueryResponder {
         rotation &+= 1
         let answer = AnswerBuilder(snapshot: snapshot, external: external, rotation: rotation)
             .answer(qname: qname, lookupName: lookupName ?? qname.lowercased(), type: query.type)
+        if answer.needsExternal { return .needsExternal }
         beginResponse(query, packet: packet, rcode: answer.rcode, authoritative: true, into: &writer)
         writer.registerName(at: Header.size)
         let answers = writer.writeRecords(answer.answers, limit: limit)

@@ -12,6 +12,8 @@ public final class Snapshot: Sendable {
     public let isSynced: Bool
     /// The SOA serial: changes whenever the data changes.
     public let serial: UInt32
+    /// Zones forwarded to their own servers (SkyDNS's stub zones), most specific first.
+    public let stubZones: [StubZone]
 
     public init(zone: Zone, root: TrieNode, isSynced: Bool, serial: UInt32) {
         self.zone = zone
@@ -19,6 +21,12 @@ public final class Snapshot: Sendable {
         self.apex = root.node(at: zone.apexPath)
         self.isSynced = isSynced
         self.serial = serial
+        stubZones = zone.stubZonesEnabled ? StubZone.read(from: root, zone: zone) : []
+    }
+
+    /// The stub zone `name` falls in, if any.
+    public func stubZone(for name: DomainName) -> StubZone? {
+        stubZones.first { name.isSubdomain(of: $0.zone) }
     }
 
     public var recordCount: Int { root.recordCount }
@@ -66,5 +74,35 @@ public struct SnapshotReader: Sendable {
             snapshot = publisher.current
         }
         return snapshot
+    }
+}
+
+/// A zone served elsewhere: `/skydns/<domain>/dns/stub/<zone>/<id>` = `{"host": IP, "port": N}`
+/// sends queries for `<zone>` to IP:N (port 53 by default).
+public struct StubZone: Sendable, Equatable {
+    public var zone: DomainName
+    public var servers: [String]
+
+    static func read(from root: TrieNode, zone: Zone) -> [StubZone] {
+        guard let node = root.node(at: zone.stubName.labels.reversed().map { String(decoding: $0, as: UTF8.self) }) else {
+            return []
+        }
+        var servers: [DomainName: [String]] = [:]
+        let suffixLabels = zone.stubName.labelCount
+        node.forEachRecord { record in
+            let name = record.name
+            // <id>.<zone>.stub.dns.<domain>: the zone needs at least one label of its own.
+            guard name.labelCount >= suffixLabels + 2 else { return true }
+            let labels = name.labels.dropFirst().dropLast(suffixLabels)
+            guard let stub = try? DomainName(labels: labels.map(Array.init)) else { return true }
+            let port = record.service.port == 0 ? 53 : record.service.port
+            switch record.target {
+            case .ipv4: servers[stub, default: []].append("\(record.service.host):\(port)")
+            case .ipv6: servers[stub, default: []].append("[\(record.service.host)]:\(port)")
+            default: break
+            }
+            return true
+        }
+        return servers.map { StubZone(zone: $0.key, servers: $0.value) }.sorted { $0.zone.labelCount > $1.zone.labelCount }
     }
 }

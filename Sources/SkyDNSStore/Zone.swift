@@ -14,10 +14,14 @@ public struct Zone: Sendable {
     /// `local.dns.<domain>`, which answers with the records of `localTarget` (SkyDNS's `-local`).
     public let localName: DomainName
     public let localTarget: DomainName?
+    /// With `-stubzones`, records below `stub.dns.<domain>` name the servers of other zones.
+    public let stubZonesEnabled: Bool
+    public let stubName: DomainName
 
     /// - Parameter domain: e.g. `domeos.sohu.`; case is ignored.
     public init(domain: String, defaultTTL: UInt32 = 3600, minTTL: UInt32 = 60, defaultPriority: UInt16 = 10,
-                roundRobin: Bool = true, hostmaster: String? = nil, local: String? = nil) throws {
+                roundRobin: Bool = true, hostmaster: String? = nil, local: String? = nil,
+                stubZonesEnabled: Bool = false) throws {
         let domain = try DomainName(domain).lowercased()
         self.domain = domain
         apexPath = domain.labels.reversed().map { String(decoding: $0, as: UTF8.self) }
@@ -29,6 +33,8 @@ public struct Zone: Sendable {
             ?? DomainName(labels: [Array("hostmaster".utf8)] + domain.labels.map(Array.init))
         nameServer = try DomainName(labels: [Array("ns".utf8), Array("dns".utf8)] + domain.labels.map(Array.init))
         localName = try DomainName(labels: [Array("local".utf8), Array("dns".utf8)] + domain.labels.map(Array.init))
+        self.stubZonesEnabled = stubZonesEnabled
+        stubName = try DomainName(labels: [Array("stub".utf8), Array("dns".utf8)] + domain.labels.map(Array.init))
         localTarget = try local.flatMap { $0.isEmpty ? nil : try DomainName($0).lowercased() }
     }
 

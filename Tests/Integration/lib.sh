@@ -10,6 +10,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# No test may send DNS beyond loopback: unless a test names its own upstreams, forwarded
+# queries go to a loopback port where nothing listens (instead of /etc/resolv.conf's servers).
+export SKYDNS_NAMESERVERS=${SKYDNS_NAMESERVERS:-127.0.0.1:9}
+
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
 fail() { echo "FAILED: $*" >&2; [ -f "$WORK/server.log" ] && tail -20 "$WORK/server.log" >&2; exit 1; }
@@ -40,7 +44,7 @@ start_server() {
   "$SKYDNS_BIN" "$@" >>"$WORK/server.log" 2>&1 &
   SERVER_PID=$!; PIDS+=("$SERVER_PID")
   for _ in $(seq 100); do
-    dig +time=1 +tries=1 @127.0.0.1 -p "$DNS_PORT" . SOA >/dev/null 2>&1 && return 0
+    dig +time=1 +tries=1 +short @127.0.0.1 -p "$DNS_PORT" version.bind TXT CH 2>/dev/null | grep -q skydns && return 0
     sleep 0.1
   done
   fail "server did not answer"
@@ -67,6 +71,12 @@ eventually() {
   for _ in $(seq 50); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
   "$@"
 }
+
+# Each argument of `eventually` is evaluated once, so a check that asks the server must be a
+# function: these are the common ones.
+status_is() { [ "$(status "$1" "${3:-A}")" = "$2" ]; }
+# short_at PORT NAME: +short answers from a server on another port.
+answer_at_is() { [ "$(dig +time=1 +tries=1 +short @127.0.0.1 -p "$1" "$2" | sort | tr '\n' ' ' | sed 's/ $//')" = "$3" ]; }
 
 expect_eq() { [ "$1" = "$2" ] || fail "${3:-value}: expected [$2], got [$1]"; }
 answers_are() { [ "$(short "$1" "${3:-A}" | tr '\n' ' ' | sed 's/ $//')" = "$2" ]; }

@@ -32,12 +32,12 @@ expect_eq "$(status kafka-1.domeos.sohu)" NXDOMAIN "label prefix"
 put_v2 /skydns/sohu/domeos/new-pod/1 '{"host":"172.28.1.1","ttl":30}'
 eventually answers_are new-pod.domeos.sohu 172.28.1.1 || fail "put not seen"
 del_v2 /skydns/sohu/domeos/new-pod/1
-eventually test "$(status new-pod.domeos.sohu)" = NXDOMAIN || fail "delete not seen"
+eventually status_is new-pod.domeos.sohu NXDOMAIN || fail "delete not seen"
 put_v2 /skydns/sohu/domeos/gone/a '{"host":"172.28.2.1"}'
 put_v2 /skydns/sohu/domeos/gone/b '{"host":"172.28.2.2"}'
 eventually answers_are gone.domeos.sohu "172.28.2.1 172.28.2.2" || fail "directory"
 del_v2 /skydns/sohu/domeos/gone '?recursive=true'
-eventually test "$(status gone.domeos.sohu)" = NXDOMAIN || fail "directory delete not seen"
+eventually status_is gone.domeos.sohu NXDOMAIN || fail "directory delete not seen"
 
 # A broken value is skipped and logged; the rest is still served.
 put_v2 /skydns/sohu/domeos/broken/1 'not json'

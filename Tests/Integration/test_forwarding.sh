@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Names outside the domain go upstream: a real Knot DNS on loopback serves example.test. Checks
+# forwarding with the client's casing and ID, TC retried over TCP, failover past a silent upstream,
+# SERVFAIL when all fail, the response cache (proved by stopping the upstream), a spoofed reply
+# ignored, -no-rec refusing, a stub zone sent to its own server, and a CNAME leaving the domain.
+source "$(dirname "$0")/lib.sh"
+command -v knotd >/dev/null || fail "knotd not installed (scripts/install-deps knot)"
+
+# start_knot ZONE FILE: Knot on a free loopback port serving ZONE; sets KNOT_PORT.
+start_knot() {
+  local zone=$1 file=$2 dir="$WORK/knot-$1"
+  KNOT_PORT=$(free_port); mkdir -p "$dir"; cp "$file" "$dir/zone.db"
+  cat >"$dir/knot.conf" <<CONF
+server:
+    rundir: "$dir"
+    listen: 127.0.0.1@$KNOT_PORT
+    udp-workers: 1
+    tcp-workers: 1
+    background-workers: 1
+database:
+    storage: "$dir"
+zone:
+  - domain: $zone
+    file: "$dir/zone.db"
+    storage: "$dir"
+    zonefile-sync: -1
+    journal-content: none
+log:
+  - target: stderr
+    any: error
+CONF
+  knotd -c "$dir/knot.conf" >>"$WORK/knot.log" 2>&1 &
+  KNOT_PID=$!; PIDS+=("$KNOT_PID")
+  for _ in $(seq 50); do dig +short +time=1 +tries=1 @127.0.0.1 -p "$KNOT_PORT" "$zone" SOA | grep -q . && return 0; sleep 0.1; done
+  fail "knot did not start"
+}
+
+big=$(python3 -c 'print(" ".join("\"" + "x"*200 + "\"" for _ in range(4)))')
+cat >"$WORK/example.zone" <<ZONE
+\$ORIGIN example.test.
+\$TTL 300
+@ IN SOA ns.example.test. admin.example.test. 1 3600 600 86400 120
+@ IN NS ns.example.test.
+ns IN A 127.0.0.1
+www IN A 192.0.2.10
+alias IN CNAME www
+big IN TXT $big
+ZONE
+start_knot example.test "$WORK/example.zone"
+UP=$KNOT_PORT
+cat >"$WORK/stub.zone" <<ZONE
+\$ORIGIN stub.example.
+\$TTL 300
+@ IN SOA ns.stub.example. admin.stub.example. 1 3600 600 86400 120
+@ IN NS ns.stub.example.
+ns IN A 127.0.0.1
+host IN A 198.51.100.7
+ZONE
+start_knot stub.example "$WORK/stub.zone"
+STUB=$KNOT_PORT
+
+start_etcd
+put_v2 /skydns/sohu/domeos/pod/1 '{"host":"172.28.0.1"}'
+put_v2 /skydns/sohu/domeos/out/1 '{"host":"www.example.test"}'
+put_v2 /skydns/sohu/domeos/dns/stub/example/stub/ns1 "{\"host\":\"127.0.0.1\",\"port\":$STUB}"
+SILENT=$(free_port)  # nothing listens here: a black-holed upstream
+DNS_PORT=$(free_port)
+start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3=false \
+  -nameservers=127.0.0.1:$SILENT,127.0.0.1:$UP -ns-rotate=false -rtimeout=1s -rcache=100 -stubzones
+eventually answers_are pod.domeos.sohu 172.28.0.1 || fail "first sync"
+
+# Outside name, through the silent upstream to the second; the client's casing comes back.
+dig @127.0.0.1 -p $DNS_PORT WWW.Example.TEST | grep -q '^WWW.Example.TEST.	.*IN	A	192.0.2.10' || fail "forwarded answer"
+dig @127.0.0.1 -p $DNS_PORT www.example.test | grep -q 'flags: qr rd ra;' || fail "forwarded flags (no aa, ra set)"
+# TC from upstream is retried over TCP; a UDP client too small for it gets TC, TCP gets it all.
+expect_eq "$(dig @127.0.0.1 -p $DNS_PORT big.example.test TXT +bufsize=4096 +noall +answer | grep -c TXT)" 1 "big TXT over UDP 4096"
+dig @127.0.0.1 -p $DNS_PORT big.example.test TXT +noedns +ignore | grep -q 'flags: qr tc' || fail "TC for a small UDP client"
+expect_eq "$(dig @127.0.0.1 -p $DNS_PORT big.example.test TXT +tcp +noall +answer | grep -c TXT)" 1 "big TXT over TCP"
+# NXDOMAIN passes through.
+expect_eq "$(status nope.example.test)" NXDOMAIN "forwarded NXDOMAIN"
+# A cluster CNAME to an outside name is completed through the upstream.
+q out.domeos.sohu | grep -q 'CNAME	www.example.test.' || fail "CNAME out of the domain"
+q out.domeos.sohu | grep -q 'A	192.0.2.10' || fail "CNAME target address"
+# Stub zone: stub.example goes to its own server.
+expect_eq "$(short host.stub.example)" 198.51.100.7 "stub zone"
+
+# The cache: stop every upstream; what was asked before still answers.
+kill "${PIDS[0]}" 2>/dev/null || true
+for pid in "${PIDS[@]}"; do case "$pid" in "$ETCD_PID"|"$SERVER_PID") ;; *) kill "$pid" 2>/dev/null || true;; esac; done
+sleep 0.3
+expect_eq "$(short www.example.test)" 192.0.2.10 "cached answer with upstreams down"
+# All upstreams down and not cached: SERVFAIL, within the timeouts (2 x 1s), not silence.
+expect_eq "$(dig +time=5 +tries=1 @127.0.0.1 -p $DNS_PORT never-asked.example.test | sed -n 's/.*status: \([A-Z]*\).*/\1/p')" SERVFAIL "all upstreams down"
+# The domain is still answered, whatever the upstreams do.
+expect_eq "$(short pod.domeos.sohu)" 172.28.0.1 "authoritative answer with upstreams down"
+
+# A spoofing upstream: answers first with a wrong ID and then with a wrong question, then correctly.
+SPOOF=$(free_port)
+python3 - "$SPOOF" >"$WORK/spoof.log" 2>&1 <<'PY' &
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1])))
+while True:
+    data, peer = s.recvfrom(4096)
+    qid = struct.unpack("!H", data[:2])[0]
+    qend = 12
+    while data[qend] != 0: qend += data[qend] + 1
+    question = data[12:qend + 5]
+    def reply(rid, q, ip):
+        return struct.pack("!HHHHHH", rid, 0x8180, 1, 1, 0, 0) + q + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04" + bytes(ip)
+    s.sendto(reply((qid + 1) & 0xFFFF, question, [6, 6, 6, 6]), peer)
+    other = b"\x05other" + question[question[0] + 1:]
+    s.sendto(reply(qid, other, [7, 7, 7, 7]), peer)
+    s.sendto(reply(qid, question, [192, 0, 2, 99]), peer)
+PY
+PIDS+=($!)
+DNS_PORT2=$(free_port)
+"$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT2 -nameservers=127.0.0.1:$SPOOF >>"$WORK/server2.log" 2>&1 &
+PIDS+=($!)
+eventually answer_at_is $DNS_PORT2 spoofed.example.test 192.0.2.99 || fail "spoofed replies not ignored: $(dig +short @127.0.0.1 -p $DNS_PORT2 spoofed.example.test)"
+
+# -no-rec: outside names are refused; the domain is still answered.
+DNS_PORT3=$(free_port)
+"$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT3 -no-rec >>"$WORK/server3.log" 2>&1 &
+PIDS+=($!)
+eventually answer_at_is $DNS_PORT3 pod.domeos.sohu 172.28.0.1 || fail "-no-rec server"
+expect_eq "$(dig @127.0.0.1 -p $DNS_PORT3 www.example.test | sed -n 's/.*status: \([A-Z]*\).*/\1/p')" REFUSED "-no-rec"
+echo "forwarding ok"
