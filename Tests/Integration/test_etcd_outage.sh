@@ -34,7 +34,7 @@ outage_case() {  # outage_case v2|v3
   $del /skydns/sohu/domeos/bx-42-198/adc8794b
   # The client may be in its back-off (up to 5 s) when etcd returns, hence the longer deadline.
   eventually_for 20 answers_are after-outage.domeos.sohu 172.28.5.1 || fail "$api: put after etcd restart not seen"
-  eventually_for 20 test "$(status bx-42-198.domeos.sohu)" = NXDOMAIN || fail "$api: delete after etcd restart not seen"
+  eventually_for 20 status_is bx-42-198.domeos.sohu NXDOMAIN || fail "$api: delete after etcd restart not seen"
   # And the watch keeps working after the reconnect.
   $put /skydns/sohu/domeos/after-outage/2 '{"host":"172.28.5.2","ttl":30}'
   eventually answers_are after-outage.domeos.sohu "172.28.5.1 172.28.5.2" || fail "$api: second put after etcd restart not seen"

@@ -40,7 +40,7 @@ eventually answers_are new-pod.domeos.sohu 172.28.1.1 || fail "put not seen"
 put_v3 /skydns/sohu/domeos/new-pod/1 '{"host":"172.28.1.2","ttl":30}'
 eventually answers_are new-pod.domeos.sohu 172.28.1.2 || fail "overwrite not seen"
 del_v3 /skydns/sohu/domeos/new-pod/1
-eventually test "$(status new-pod.domeos.sohu)" = NXDOMAIN || fail "delete not seen"
+eventually status_is new-pod.domeos.sohu NXDOMAIN || fail "delete not seen"
 
 # A directory removed with one `del --prefix` goes all at once; its neighbour with a longer
 # name (gone2, a byte-wise prefix match) stays.
@@ -51,7 +51,7 @@ put_v3 /skydns/sohu/domeos/gone2/a '{"host":"172.28.3.1"}'
 eventually answers_are gone.domeos.sohu "172.28.2.1 172.28.2.2 172.28.2.3" || fail "directory"
 eventually answers_are gone2.domeos.sohu 172.28.3.1 || fail "neighbour directory"
 del_v3 /skydns/sohu/domeos/gone/ --prefix
-eventually test "$(status gone.domeos.sohu)" = NXDOMAIN || fail "directory delete not seen"
+eventually status_is gone.domeos.sohu NXDOMAIN || fail "directory delete not seen"
 expect_eq "$(status sub.gone.domeos.sohu)" NXDOMAIN "subdirectory after delete"
 expect_eq "$(short gone2.domeos.sohu)" 172.28.3.1 "neighbour after prefix delete"
 
@@ -70,6 +70,6 @@ eventually answers_are leased.domeos.sohu 172.28.4.1 || fail "leased put not see
 t=$(ttl_of leased.domeos.sohu)
 [ "$t" -gt 0 ] && [ "$t" -le 120 ] || fail "leased record TTL: expected 1..120, got [$t]"
 ETCDCTL_API=3 etcdctl --endpoints="$ETCD" lease revoke "$lease" >/dev/null || fail "lease revoke"
-eventually test "$(status leased.domeos.sohu)" = NXDOMAIN || fail "revoked lease not seen"
+eventually status_is leased.domeos.sohu NXDOMAIN || fail "revoked lease not seen"
 
 echo "v3 core ok"
