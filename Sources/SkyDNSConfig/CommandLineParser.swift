@@ -261,11 +261,11 @@ enum FlagTable {
         FlagDefinition(
             name: "nameservers",
             usage: "nameserver address(es) to forward (non-local) queries to e.g. 8.8.8.8:53,8.8.4.4:53 (SKYDNS_NAMESERVERS)",
-            defaultShown: nil, environment: ["SKYDNS_NAMESERVERS"], notYetSupported: true,
+            defaultShown: nil, environment: ["SKYDNS_NAMESERVERS"], notYetSupported: false,
             setter: .string { c, v throws(Reason) in c.nameservers = try Validation.nameservers(v) }),
         FlagDefinition(
             name: "no-rec", usage: "do not provide a recursive service", defaultShown: nil,
-            environment: [], notYetSupported: true, setter: .bool { c, v in c.noRec = v }),
+            environment: [], notYetSupported: false, setter: .bool { c, v in c.noRec = v }),
         FlagDefinition(
             name: "machines", usage: "machine address(es) running etcd (ETCD_MACHINES)",
             defaultShown: "\"http://127.0.0.1:2379\"", environment: ["ETCD_MACHINES"], notYetSupported: false,
@@ -275,7 +275,7 @@ enum FlagTable {
             environment: [], notYetSupported: true, setter: .string { c, v in c.dnssec = v }),
         FlagDefinition(
             name: "local", usage: "optional unique value for this skydns instance", defaultShown: nil,
-            environment: [], notYetSupported: true, setter: .string { c, v in c.local = Validation.fqdn(v) }),
+            environment: [], notYetSupported: false, setter: .string { c, v in c.local = Validation.fqdn(v) }),
         FlagDefinition(
             name: "tls-key", usage: "SSL key file used to secure etcd communication (ETCD_TLSKEY)", defaultShown: nil,
             environment: ["ETCD_TLSKEY"], notYetSupported: true, setter: .string { c, v in c.tlsKey = v }),
@@ -296,17 +296,17 @@ enum FlagTable {
             environment: ["ETCD_PASSWORD"], notYetSupported: true, setter: .string { c, v in c.password = v }),
         FlagDefinition(
             name: "rtimeout", usage: "read timeout", defaultShown: "2s",
-            environment: [], notYetSupported: true,
+            environment: [], notYetSupported: false,
             setter: .duration { c, v throws(Reason) in c.readTimeout = try Validation.positiveDuration(v) }),
         FlagDefinition(
             name: "round-robin", usage: "round robin A/AAAA replies", defaultShown: "true",
             environment: [], notYetSupported: false, setter: .bool { c, v in c.roundRobin = v }),
         FlagDefinition(
             name: "ns-rotate", usage: "round robin selection of nameservers from among those listed",
-            defaultShown: "true", environment: [], notYetSupported: true, setter: .bool { c, v in c.nsRotate = v }),
+            defaultShown: "true", environment: [], notYetSupported: false, setter: .bool { c, v in c.nsRotate = v }),
         FlagDefinition(
             name: "stubzones", usage: "support stub zones", defaultShown: nil,
-            environment: [], notYetSupported: true, setter: .bool { c, v in c.stubzones = v }),
+            environment: [], notYetSupported: false, setter: .bool { c, v in c.stubzones = v }),
         FlagDefinition(
             name: "verbose", usage: "log queries", defaultShown: nil,
             environment: [], notYetSupported: false, setter: .bool { c, v in c.verbose = v }),
@@ -319,7 +319,7 @@ enum FlagTable {
             environment: [], notYetSupported: false, setter: .bool { c, v in c.version = v }),
         FlagDefinition(
             name: "hostmaster", usage: "hostmaster email address to use (default hostmaster.<domain>)",
-            defaultShown: nil, environment: [], notYetSupported: true,
+            defaultShown: nil, environment: [], notYetSupported: false,
             setter: .string { c, v throws(Reason) in c.hostmaster = try Validation.hostmaster(v) }),
         FlagDefinition(
             name: "scache", usage: "capacity of the signature cache", defaultShown: "10000",
@@ -327,15 +327,15 @@ enum FlagTable {
             setter: .int { c, v throws(Reason) in c.scache = try nonNegative(v) }),
         FlagDefinition(
             name: "rcache", usage: "capacity of the response cache", defaultShown: nil,
-            environment: [], notYetSupported: true,
+            environment: [], notYetSupported: false,
             setter: .int { c, v throws(Reason) in c.rcache = try nonNegative(v) }),
         FlagDefinition(
             name: "rcache-ttl", usage: "TTL of the response cache", defaultShown: "60",
-            environment: [], notYetSupported: true,
+            environment: [], notYetSupported: false,
             setter: .int { c, v throws(Reason) in c.rcacheTTL = try nonNegative(v) }),
         FlagDefinition(
             name: "ndots", usage: "How many labels a name should have before we allow forwarding (SKYDNS_NDOTS)",
-            defaultShown: "2", environment: ["SKYDNS_NDOTS"], notYetSupported: true,
+            defaultShown: "2", environment: ["SKYDNS_NDOTS"], notYetSupported: false,
             setter: .int { c, v throws(Reason) in c.ndots = try nonNegative(v) }),
         FlagDefinition(
             name: "path-prefix", usage: "backend(etcd) path prefix, default: skydns (SKYDNS_PATH_PREFIX)",
