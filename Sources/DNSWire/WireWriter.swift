@@ -100,9 +100,12 @@ public struct WireWriter: Sendable {
     }
 
     public mutating func writeName(wire: UnsafeBufferPointer<UInt8>, compress: Bool = true) {
+        // Suffixes of this name are registered as its labels go out, but the name is not complete
+        // until its last byte is written, so it must not be searched for its own later suffixes.
+        let nameStart = bytes.count
         var index = 0
         while wire[index] != 0 {
-            if compress, let target = findSuffix(wire, from: index) {
+            if compress, let target = findSuffix(wire, from: index, before: nameStart) {
                 writeUInt16(0xC000 | target)
                 return
             }
@@ -141,8 +144,8 @@ public struct WireWriter: Sendable {
         return (records.count, true)
     }
 
-    private func findSuffix(_ wire: UnsafeBufferPointer<UInt8>, from start: Int) -> UInt16? {
-        for offset in suffixOffsets where nameInMessage(at: Int(offset), equals: wire, from: start) {
+    private func findSuffix(_ wire: UnsafeBufferPointer<UInt8>, from start: Int, before end: Int) -> UInt16? {
+        for offset in suffixOffsets where Int(offset) < end && nameInMessage(at: Int(offset), equals: wire, from: start) {
             return offset
         }
         return nil
