@@ -35,11 +35,14 @@ public struct WireReader: Sendable {
     }
 
     /// Reads a possibly compressed name (RFC 1035 §4.1.4). A pointer must point strictly before
-    /// the label that holds it, which alone rules out loops; labels over 63 bytes, the reserved
-    /// label types and names over 255 bytes are rejected.
+    /// the run of labels that holds it (not merely before itself: `01 61 C0 0C` at offset 12
+    /// points behind itself yet loops), so every jump lands earlier than the last and loops are
+    /// impossible. Labels over 63 bytes, the reserved label types and names over 255 bytes are
+    /// rejected.
     public mutating func readName() throws -> DomainName {
         var wire: [UInt8] = []
         var position = offset
+        var runStart = offset
         var endAfterFirstPointer: Int?
         while true {
             guard position < bytes.count else { throw WireError.truncated }
@@ -60,10 +63,11 @@ public struct WireReader: Sendable {
             case 0xC0:
                 guard position + 1 < bytes.count else { throw WireError.truncated }
                 let target = Int(length & 0x3F) << 8 | Int(bytes[position + 1])
-                if target == position { throw WireError.pointerLoop }
-                guard target < position else { throw WireError.forwardPointer }
+                guard target <= position else { throw WireError.forwardPointer }
+                guard target < runStart else { throw WireError.pointerLoop }
                 if endAfterFirstPointer == nil { endAfterFirstPointer = position + 2 }
                 position = target
+                runStart = target
             default:
                 throw WireError.badLabelType(length)
             }
