@@ -7,8 +7,11 @@ public struct TCPDeframer: Sendable {
     public init() {}
 
     public mutating func append<C: Collection>(_ bytes: C) where C.Element == UInt8 {
-        if consumed > 0 && consumed == buffer.count {
-            buffer.removeAll(keepingCapacity: true)
+        // Drop what has been handed out. Waiting until everything is consumed is not enough: on a
+        // pipelined connection whose reads never end on a message boundary that never happens and
+        // the buffer would grow with every message ever received.
+        if consumed > 0 {
+            buffer.removeSubrange(..<consumed)
             consumed = 0
         }
         buffer.append(contentsOf: bytes)
