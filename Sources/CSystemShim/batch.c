@@ -2,6 +2,8 @@
 #include "CSystemShim.h"
 #include <sys/uio.h>
 #include <errno.h>
+#include <sched.h>
+#include <unistd.h>
 
 // Large enough for any batch the server asks for; the kernel caps vlen at UIO_MAXIOV anyway.
 #define SKYDNS_MAX_BATCH 64
@@ -58,4 +60,14 @@ int skydns_send_batch(int fd, skydns_dgram *slots, unsigned int count) {
         sent += (unsigned int)n;
     }
     return (int)sent;
+}
+
+int skydns_usable_cpus(void) {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+        int count = CPU_COUNT(&set);
+        if (count > 0) return count;
+    }
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
 }

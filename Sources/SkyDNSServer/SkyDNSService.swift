@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CSystemShim
 import DNSWire
 import EtcdClient
 import Logging
@@ -31,7 +32,8 @@ public final class SkyDNSService: Sendable {
                             local: configuration.local, stubZonesEnabled: configuration.stubzones)
         let store = RecordStore(zone: zone, pathPrefix: configuration.pathPrefix)
         self.store = store
-        self.udpWorkers = udpWorkers ?? max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN))))
+        // One UDP worker per CPU we may run on.
+        self.udpWorkers = udpWorkers ?? Int(skydns_usable_cpus())
 
         let clientConfig = EtcdClientConfig(
             endpoints: configuration.machines,

@@ -18,4 +18,6 @@ typedef struct skydns_dgram {
 int skydns_recv_batch(int fd, skydns_dgram *slots, unsigned int count);
 /// Sends `count` datagrams, each to its `peer`. Returns the number sent, or -1 with errno.
 int skydns_send_batch(int fd, skydns_dgram *slots, unsigned int count);
+/// CPUs this process may run on (its affinity mask, so `taskset -c 0` counts 1).
+int skydns_usable_cpus(void);
 #endif
