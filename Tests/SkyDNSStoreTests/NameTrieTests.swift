@@ -1,0 +1,202 @@
+import Testing
+@testable import SkyDNSStore
+
+/// The persistent trie: counts stay exact and no empty node is left behind.
+@Suite struct NameTrieTests {
+    private func path(_ text: String) -> ArraySlice<String> {
+        text.split(separator: "/").map(String.init)[...]
+    }
+
+    /// Every node's count is its own record plus its children's, and only the root may be empty.
+    private func checkInvariants(_ node: TrieNode, isRoot: Bool = true, at location: String = "/",
+                                 sourceLocation: SourceLocation = #_sourceLocation) {
+        if !isRoot { #expect(!node.isEmpty, "empty node left at \(location)", sourceLocation: sourceLocation) }
+        var expected = node.record == nil ? 0 : 1
+        for (label, child) in node.children {
+            checkInvariants(child, isRoot: false, at: location + label + "/", sourceLocation: sourceLocation)
+            expected += child.recordCount
+        }
+        #expect(node.recordCount == expected, "count wrong at \(location)", sourceLocation: sourceLocation)
+    }
+
+    private func keys(_ node: TrieNode) -> Set<String> {
+        var keys = Set<String>()
+        node.forEachRecord { keys.insert(String($0.key.dropFirst("/skydns/".count))); return true }
+        return keys
+    }
+
+    @Test func insertCountsAlongThePath() {
+        var root = TrieNode()
+        #expect(root.isEmpty && root.recordCount == 0)
+        #expect(root.insert(record("a"), at: path("sohu/domeos/kafka/1")) == 1)
+        #expect(root.insert(record("b"), at: path("sohu/domeos/kafka/2")) == 1)
+        #expect(root.insert(record("c"), at: path("sohu/domeos/web/1")) == 1)
+        #expect(root.insert(record("d"), at: path("sohu/domeos")) == 1)
+        #expect(root.recordCount == 4)
+        #expect(root.node(at: ["sohu", "domeos"])?.recordCount == 4)
+        #expect(root.node(at: ["sohu", "domeos", "kafka"])?.recordCount == 2)
+        #expect(root.node(at: ["sohu", "domeos", "kafka"])?.record == nil)
+        #expect(root.node(at: ["sohu", "domeos"])?.record?.key == "/skydns/d")
+        #expect(root.node(at: ["sohu", "domeos", "web", "1"])?.record?.key == "/skydns/c")
+        #expect(root.node(at: ["sohu", "nothere"]) == nil)
+        #expect(root.node(at: [String]())?.recordCount == 4)
+        checkInvariants(root)
+    }
+
+    @Test func insertAtExistingPathReplaces() {
+        var root = TrieNode()
+        root.insert(record("old", host: "10.0.0.1"), at: path("sohu/x"))
+        #expect(root.insert(record("new", host: "10.0.0.2"), at: path("sohu/x")) == 0)
+        #expect(root.recordCount == 1)
+        #expect(root.node(at: ["sohu", "x"])?.record?.key == "/skydns/new")
+        checkInvariants(root)
+    }
+
+    @Test func removePrunesEmptyNodes() {
+        var root = TrieNode()
+        root.insert(record("deep"), at: path("sohu/domeos/kafka/1"))
+        #expect(root.remove(at: path("sohu/domeos/kafka/1")) == 1)
+        #expect(root.recordCount == 0)
+        #expect(root.children.isEmpty)
+        #expect(root.isEmpty)
+    }
+
+    @Test func removeKeepsSiblingsAndAncestorsWithRecords() {
+        var root = TrieNode()
+        root.insert(record("a"), at: path("sohu/domeos/kafka/1"))
+        root.insert(record("b"), at: path("sohu/domeos/kafka/2"))
+        root.insert(record("apex"), at: path("sohu/domeos"))
+        root.insert(record("web"), at: path("sohu/domeos/web/1"))
+
+        #expect(root.remove(at: path("sohu/domeos/kafka/1")) == 1)
+        #expect(root.node(at: ["sohu", "domeos", "kafka"])?.recordCount == 1)
+        #expect(root.remove(at: path("sohu/domeos/kafka/2")) == 1)
+        #expect(root.node(at: ["sohu", "domeos", "kafka"]) == nil)
+        #expect(root.remove(at: path("sohu/domeos/web/1")) == 1)
+        #expect(root.node(at: ["sohu", "domeos"])?.children.isEmpty == true)
+        #expect(root.recordCount == 1)
+        checkInvariants(root)
+        #expect(root.remove(at: path("sohu/domeos")) == 1)
+        #expect(root.isEmpty && root.recordCount == 0)
+    }
+
+    @Test func removeOfMissingOrInnerPathChangesNothing() {
+        var root = TrieNode()
+        root.insert(record("a"), at: path("sohu/domeos/kafka/1"))
+        #expect(root.remove(at: path("sohu/domeos/kafka/2")) == 0)
+        #expect(root.remove(at: path("sohu/other/x")) == 0)
+        #expect(root.remove(at: path("sohu/domeos/kafka/1/deeper")) == 0)
+        // An inner node has no record of its own: removing "it" removes nothing below it.
+        #expect(root.remove(at: path("sohu/domeos/kafka")) == 0)
+        #expect(root.recordCount == 1)
+        #expect(root.node(at: ["sohu", "domeos", "kafka", "1"])?.record?.key == "/skydns/a")
+        checkInvariants(root)
+    }
+
+    @Test func removeSubtree() {
+        var root = TrieNode()
+        root.insert(record("k1"), at: path("sohu/domeos/kafka/1"))
+        root.insert(record("k2"), at: path("sohu/domeos/kafka/2"))
+        root.insert(record("k"), at: path("sohu/domeos/kafka"))
+        root.insert(record("kd"), at: path("sohu/domeos/kafka/x/y/z"))
+        root.insert(record("w"), at: path("sohu/domeos/web/1"))
+
+        #expect(root.removeSubtree(at: path("sohu/domeos/kafka")) == 4)
+        #expect(root.recordCount == 1)
+        #expect(root.node(at: ["sohu", "domeos", "kafka"]) == nil)
+        #expect(keys(root) == ["w"])
+        checkInvariants(root)
+
+        #expect(root.removeSubtree(at: path("sohu/domeos/nothere")) == 0)
+        #expect(root.removeSubtree(at: path("sohu/domeos/web/1/deeper")) == 0)
+        #expect(root.recordCount == 1)
+
+        // Removing the last record's subtree deep down prunes every ancestor.
+        #expect(root.removeSubtree(at: path("sohu/domeos/web/1")) == 1)
+        #expect(root.isEmpty && root.recordCount == 0)
+    }
+
+    @Test func removeSubtreeAtRootClearsEverything() {
+        var root = TrieNode()
+        root.insert(record("a"), at: path("sohu/a"))
+        root.insert(record("b"), at: path("local/b"))
+        #expect(root.removeSubtree(at: [][...]) == 2)
+        #expect(root.isEmpty && root.recordCount == 0)
+    }
+
+    @Test func forEachRecordVisitsSubtreeOwnRecordFirstAndStopsEarly() {
+        var root = TrieNode()
+        root.insert(record("dir"), at: path("sohu/kafka"))
+        root.insert(record("1"), at: path("sohu/kafka/1"))
+        root.insert(record("2"), at: path("sohu/kafka/2"))
+        root.insert(record("3"), at: path("sohu/kafka/a/3"))
+        root.insert(record("other"), at: path("sohu/web/1"))
+
+        let kafka = root.node(at: ["sohu", "kafka"])!
+        var visited: [String] = []
+        #expect(kafka.forEachRecord { visited.append(String($0.key.dropFirst("/skydns/".count))); return true })
+        #expect(visited.first == "dir")
+        #expect(Set(visited) == ["dir", "1", "2", "3"] && visited.count == 4)
+
+        var seen = 0
+        #expect(!kafka.forEachRecord { _ in seen += 1; return seen < 2 })
+        #expect(seen == 2)
+    }
+
+    /// A copy of a node is a snapshot: changing the original leaves it as it was.
+    @Test func copiesAreIndependent() {
+        var root = TrieNode()
+        root.insert(record("a"), at: path("sohu/domeos/a"))
+        let snapshot = root
+        root.insert(record("b"), at: path("sohu/domeos/b"))
+        root.remove(at: path("sohu/domeos/a"))
+        #expect(keys(snapshot) == ["a"] && snapshot.recordCount == 1)
+        #expect(keys(root) == ["b"] && root.recordCount == 1)
+    }
+
+    /// Random inserts and removals against a plain dictionary of paths.
+    @Test func randomOperationsMatchModel() {
+        var generator = SplitMix64(seed: 0x5EED)
+        let labels = ["a", "b", "c"]
+        func randomPath() -> [String] {
+            (0..<Int.random(in: 1...4, using: &generator)).map { _ in labels.randomElement(using: &generator)! }
+        }
+        var root = TrieNode()
+        var model: [[String]: String] = [:]
+        for step in 0..<2000 {
+            let target = randomPath()
+            switch Int.random(in: 0..<10, using: &generator) {
+            case 0..<5:
+                let key = "k\(step)"
+                let added = root.insert(record(key), at: target[...])
+                #expect(added == (model[target] == nil ? 1 : 0))
+                model[target] = "/skydns/" + key
+            case 5..<8:
+                let removed = root.remove(at: target[...])
+                #expect(removed == (model.removeValue(forKey: target) == nil ? 0 : 1))
+            default:
+                let below = model.keys.filter { $0.starts(with: target) }
+                #expect(root.removeSubtree(at: target[...]) == below.count)
+                for path in below { model[path] = nil }
+            }
+            #expect(root.recordCount == model.count)
+        }
+        checkInvariants(root)
+        for (path, key) in model {
+            #expect(root.node(at: path)?.record?.key == key)
+        }
+    }
+}
+
+/// A small seeded generator so random tests repeat.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

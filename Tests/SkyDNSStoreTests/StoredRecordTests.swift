@@ -1,0 +1,76 @@
+import Testing
+@testable import SkyDNSStore
+
+/// Host classification and TTLs, done once when a value is loaded.
+@Suite struct StoredRecordTests {
+    private func stored(host: String, ttl: UInt32 = 0, keyTTL: UInt32? = nil,
+                        defaultTTL: UInt32 = 3600) throws -> StoredRecord {
+        try storedRecord(host: host, ttl: ttl, keyTTL: keyTTL, defaultTTL: defaultTTL)
+    }
+
+    @Test(arguments: [
+        ("10.0.0.1", StoredRecord.Target.ipv4([10, 0, 0, 1])),
+        ("255.255.255.255", .ipv4([255, 255, 255, 255])),
+        ("2001:db8::1", .ipv6([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])),
+        ("::1", .ipv6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])),
+        ("::ffff:10.0.0.1", .ipv6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1])),
+        ("kafka.domeos.sohu", .name(dname("kafka.domeos.sohu."))),
+        ("kafka.domeos.sohu.", .name(dname("kafka.domeos.sohu."))),
+        ("web", .name(dname("web."))),
+        ("_http._tcp.web.ns.svc.cluster.local", .name(dname("_http._tcp.web.ns.svc.cluster.local."))),
+        ("Mixed-Case.Example", .name(dname("mixed-case.example."))),
+        ("", .none),
+    ])
+    func hostClassified(host: String, expected: StoredRecord.Target) throws {
+        #expect(try stored(host: host).target == expected)
+    }
+
+    @Test(arguments: [
+        "not a host!",
+        "a..b",
+        ".",
+        "..",
+        ".a",
+        "a b",
+        "host:80",
+        "10.0.0.1:53",
+        "a/b",
+        "héllo.example",
+        "under\\.score",
+        String(repeating: "a", count: 64) + ".example",
+        Array(repeating: String(repeating: "a", count: 63), count: 5).joined(separator: "."),
+    ])
+    func invalidHostRejected(host: String) {
+        let error = #expect(throws: RecordError.self) { try stored(host: host) }
+        #expect(error == .invalidHost(host))
+    }
+
+    /// The record keeps its value and key as given.
+    @Test func keepsKeyAndValue() throws {
+        let store = RecordStore(zone: try domeosZone(), pathPrefix: "skydns")
+        let value = #"{"host":"10.0.0.1","port":80,"priority":10,"weight":10,"ttl":30}"#
+        #expect(store.apply([.put(kv("/skydns/sohu/Domeos/X", value))]).isEmpty)
+        let record = try #require(store.publisher.current.root.node(at: ["sohu", "domeos", "x"])?.record)
+        #expect(record.key == "/skydns/sohu/Domeos/X")
+        #expect(record.service == ServiceRecord(host: "10.0.0.1", port: 80, priority: 10, weight: 10, ttl: 30))
+        #expect(record.target == .ipv4([10, 0, 0, 1]))
+        #expect(record.ttl == 30)
+    }
+
+    /// TTL: the value's `ttl`, the default when it is 0, and never more than the etcd key's TTL.
+    @Test(arguments: [
+        // (value ttl, key ttl, default ttl, expected)
+        (UInt32(30), UInt32?.none, UInt32(3600), UInt32(30)),
+        (0, nil, 3600, 3600),
+        (0, nil, 300, 300),
+        (7200, nil, 3600, 7200),
+        (30, 10, 3600, 10),
+        (30, 100, 3600, 30),
+        (0, 10, 3600, 10),
+        (0, 7200, 3600, 3600),
+        (30, 30, 3600, 30),
+    ])
+    func ttl(valueTTL: UInt32, keyTTL: UInt32?, defaultTTL: UInt32, expected: UInt32) throws {
+        #expect(try stored(host: "10.0.0.1", ttl: valueTTL, keyTTL: keyTTL, defaultTTL: defaultTTL).ttl == expected)
+    }
+}
