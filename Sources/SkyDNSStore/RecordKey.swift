@@ -9,7 +9,13 @@ public struct RecordKeyMapper: Sendable {
 
     public init(pathPrefix: String) {
         let trimmed = pathPrefix.split(separator: "/").joined(separator: "/")
-        prefix = "/" + trimmed + "/"
+        // An empty prefix is the root of the keyspace, as in SkyDNS.
+        prefix = trimmed.isEmpty ? "/" : "/" + trimmed + "/"
+    }
+
+    /// Whether `key` is the prefix itself (deleting it deletes every record).
+    public func isPrefix(_ key: String) -> Bool {
+        key == prefix || key + "/" == prefix
     }
 
     /// SkyDNS keeps its own settings here; it is not a record.

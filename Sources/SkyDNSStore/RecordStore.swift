@@ -68,7 +68,11 @@ public final class RecordStore: @unchecked Sendable {
             case .delete(let key):
                 if let path = try? keys.path(forKey: key) { root.remove(at: path[...]) }
             case .deleteTree(let key):
-                if let path = try? keys.path(forKey: key) { root.removeSubtree(at: path[...]) }
+                if keys.isPrefix(key) {
+                    root = TrieNode()
+                } else if let path = try? keys.path(forKey: key) {
+                    root.removeSubtree(at: path[...])
+                }
             }
         }
         publish()

@@ -1,8 +1,6 @@
-import Foundation
-
 /// One SkyDNS record value, as kube2sky and other writers store it in etcd
 /// (`{"host":"172.28.0.12","priority":10,"weight":10,"ttl":30}`). Every field is optional.
-public struct ServiceRecord: Codable, Equatable, Sendable {
+public struct ServiceRecord: Equatable, Sendable {
     public var host: String
     public var port: Int
     public var priority: Int
@@ -26,44 +24,28 @@ public struct ServiceRecord: Codable, Equatable, Sendable {
         self.group = group
     }
 
-    enum CodingKeys: String, CodingKey {
-        case host, port, priority, weight, text, mail, ttl, group
-        case targetStrip = "targetstrip"
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: CodingKeys.self)
-        host = try container.decodeIfPresent(String.self, forKey: .host) ?? ""
-        port = try container.decodeIfPresent(Int.self, forKey: .port) ?? 0
-        priority = try container.decodeIfPresent(Int.self, forKey: .priority) ?? 0
-        weight = try container.decodeIfPresent(Int.self, forKey: .weight) ?? 0
-        text = try container.decodeIfPresent(String.self, forKey: .text) ?? ""
-        mail = try container.decodeIfPresent(Bool.self, forKey: .mail) ?? false
-        ttl = try container.decodeIfPresent(UInt32.self, forKey: .ttl) ?? 0
-        targetStrip = try container.decodeIfPresent(Int.self, forKey: .targetStrip) ?? 0
-        group = try container.decodeIfPresent(String.self, forKey: .group) ?? ""
-    }
-
-    /// Decodes an etcd value; the error says what is wrong, for the log line that names the key.
+    /// Decodes an etcd value with the rules of Go's `encoding/json`, which SkyDNS used: keys
+    /// match whatever their case, unknown keys (of any shape) and `null` are ignored, the last of
+    /// duplicate keys wins, and a value of the wrong type or range is an error naming the field.
+    /// Hand-written because every record of a large cluster passes through here at start-up.
     public static func decode(_ value: [UInt8]) throws(RecordError) -> ServiceRecord {
-        do {
-            return try JSONDecoder().decode(ServiceRecord.self, from: Data(value))
-        } catch let error as DecodingError {
-            throw .invalidJSON(Self.describe(error))
-        } catch {
-            throw .invalidJSON("\(error)")
+        var parser = FlatJSONParser(value)
+        var record = ServiceRecord()
+        try parser.parseObject { key, parser throws(RecordError) in
+            switch key.lowercased() {
+            case "host": record.host = try parser.string(field: "host") ?? ""
+            case "text": record.text = try parser.string(field: "text") ?? ""
+            case "group": record.group = try parser.string(field: "group") ?? ""
+            case "port": record.port = try parser.integer(field: "port", in: Int64(Int.min)...Int64(Int.max)).map { Int($0) } ?? 0
+            case "priority": record.priority = try parser.integer(field: "priority", in: Int64(Int.min)...Int64(Int.max)).map { Int($0) } ?? 0
+            case "weight": record.weight = try parser.integer(field: "weight", in: Int64(Int.min)...Int64(Int.max)).map { Int($0) } ?? 0
+            case "targetstrip": record.targetStrip = try parser.integer(field: "targetstrip", in: Int64(Int.min)...Int64(Int.max)).map { Int($0) } ?? 0
+            case "ttl": record.ttl = try parser.integer(field: "ttl", in: 0...Int64(UInt32.max)).map { UInt32($0) } ?? 0
+            case "mail": record.mail = try parser.boolean(field: "mail") ?? false
+            default: try parser.skipValue()
+            }
         }
-    }
-
-    private static func describe(_ error: DecodingError) -> String {
-        switch error {
-        case .typeMismatch(_, let context), .valueNotFound(_, let context), .keyNotFound(_, let context),
-             .dataCorrupted(let context):
-            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
-            return field.isEmpty ? "not a JSON object" : "field \"\(field)\": \(context.debugDescription)"
-        @unknown default:
-            return "\(error)"
-        }
+        return record
     }
 }
 
@@ -81,5 +63,13 @@ public enum RecordError: Error, Equatable, Sendable, CustomStringConvertible {
         case .invalidHost(let host): "host \"\(host)\" is neither an IP address nor a domain name"
         case .outOfRange(let why): why
         }
+    }
+}
+
+/// Writing values back (tools and tests) uses SkyDNS's field names.
+extension ServiceRecord: Encodable {
+    enum CodingKeys: String, CodingKey {
+        case host, port, priority, weight, text, mail, ttl, group
+        case targetStrip = "targetstrip"
     }
 }

@@ -98,6 +98,15 @@ import Testing
         #expect(store.recordCount == 0)
     }
 
+    /// `etcdctl rm -r /skydns` (v2) deletes the prefix directory itself: every record goes.
+    @Test(arguments: ["/skydns", "/skydns/"])
+    func deletingThePrefixDeletesEverything(key: String) throws {
+        let store = try makeStore()
+        store.apply([.replaceAll([kv(kafka, hostValue("10.0.0.1")), kv(web, hostValue("10.0.1.1"))])])
+        store.apply([.deleteTree(key: key)])
+        #expect(store.recordCount == 0)
+    }
+
     /// The changes of one call apply in order.
     @Test func changesApplyInOrder() throws {
         let store = try makeStore()

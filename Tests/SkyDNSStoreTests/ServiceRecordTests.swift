@@ -34,11 +34,24 @@ import Testing
         #expect(decoded.host.isEmpty && decoded.port == 0 && decoded.ttl == 0)
     }
 
-    /// The JSON name is `targetstrip`, all lower case; the Swift property name is not a JSON key.
+    /// The JSON name is `targetstrip`; as in Go, keys match whatever their case.
     @Test func targetStripUsesSkyDNSName() throws {
         #expect(try ServiceRecord.decode(bytes(#"{"targetstrip":3}"#)).targetStrip == 3)
-        #expect(try ServiceRecord.decode(bytes(#"{"targetStrip":3}"#)).targetStrip == 0)
+        #expect(try ServiceRecord.decode(bytes(#"{"targetStrip":3}"#)).targetStrip == 3)
         #expect(try ServiceRecord.decode(bytes(#"{"target_strip":3}"#)).targetStrip == 0)
+    }
+
+    /// Go's encoding/json, which SkyDNS used: case-insensitive keys, null and unknown keys of any
+    /// shape ignored, the last duplicate wins, escapes decoded; anything else malformed rejected.
+    @Test func goJSONRules() throws {
+        #expect(try ServiceRecord.decode(bytes(#"{"Host":"10.0.0.1","TTL":5}"#)) == ServiceRecord(host: "10.0.0.1", ttl: 5))
+        #expect(try ServiceRecord.decode(bytes(#"{"host":null,"port":null,"mail":null}"#)) == ServiceRecord())
+        #expect(try ServiceRecord.decode(bytes(#"{"x":{"y":[1,{"z":"}"}]},"host":"a.b"}"#)).host == "a.b")
+        #expect(try ServiceRecord.decode(bytes(#"{"host":"a","host":"b"}"#)).host == "b")
+        #expect(try ServiceRecord.decode(bytes(#"{"text":"q\"\u00e9\ud83d\ude00\n"}"#)).text == "q\"\u{e9}\u{1F600}\n")
+        #expect(throws: RecordError.self) { try ServiceRecord.decode(bytes(#"{"host":"a"} x"#)) }
+        #expect(throws: RecordError.self) { try ServiceRecord.decode(bytes(#"{"host":"a",}"#)) }
+        #expect(throws: RecordError.self) { try ServiceRecord.decode(bytes(#"{"port":01}"#)) }
     }
 
     /// A field of the wrong type rejects the value, and the error names the field for the log.
