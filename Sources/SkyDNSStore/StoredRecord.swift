@@ -1,8 +1,9 @@
 import DNSWire
 
 /// A record as the answer path uses it: the decoded value with its host classified once, at
-/// load time, so queries never parse text.
-public struct StoredRecord: Sendable, Equatable {
+/// load time, so queries never parse text. A class, so that walking the trie moves one
+/// reference per record instead of retaining each of its strings.
+public final class StoredRecord: Sendable, Equatable {
     public enum Target: Sendable, Equatable {
         case ipv4([UInt8])
         case ipv6([UInt8])
@@ -39,6 +40,10 @@ public struct StoredRecord: Sendable, Equatable {
         }
         let valueTTL = service.ttl == 0 ? defaultTTL : service.ttl
         ttl = min(valueTTL, keyTTL ?? UInt32.max)
+    }
+
+    public static func == (lhs: StoredRecord, rhs: StoredRecord) -> Bool {
+        lhs === rhs || (lhs.key == rhs.key && lhs.service == rhs.service && lhs.target == rhs.target && lhs.ttl == rhs.ttl)
     }
 
     /// The record's own name, from its key: `/skydns/sohu/domeos/kafka/19d074a1` is

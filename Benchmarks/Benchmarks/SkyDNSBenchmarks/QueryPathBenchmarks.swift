@@ -1,0 +1,75 @@
+import Benchmark
+import DNSWire
+import SkyDNSStore
+
+/// A cluster-shaped store like `../shared/bench/gen_dataset.py`'s default: 20,000 pods,
+/// 4,000 services and 500 nodes under domeos.sohu.
+func clusterStore() -> RecordStore {
+    let store = RecordStore(zone: try! Zone(domain: "domeos.sohu."), pathPrefix: "skydns")
+    var all: [KeyValue] = []
+    for index in 0..<20_000 {
+        all.append(KeyValue(key: "/skydns/sohu/domeos/pod-\(index)/\(index)",
+                            value: Array(#"{"host":"172.28.\#(index / 250 % 256).\#(index % 250 + 1)","priority":10,"weight":10,"ttl":30}"#.utf8)))
+    }
+    for index in 0..<4_000 {
+        all.append(KeyValue(key: "/skydns/sohu/domeos/svc/default/svc-\(index)/\(index)",
+                            value: Array(#"{"host":"172.16.\#(50 + index / 250).\#(index % 250 + 1)","ttl":30}"#.utf8)))
+    }
+    for index in 0..<500 {
+        all.append(KeyValue(key: "/skydns/sohu/domeos/bx-\(index)/\(index)",
+                            value: Array(#"{"host":"10.16.42.\#(index % 250 + 1)","ttl":30}"#.utf8)))
+    }
+    store.apply([.replaceAll(all)])
+    return store
+}
+
+func query(_ name: String, _ type: RecordType, edns: Bool = true) -> [UInt8] {
+    var header = Header(id: 0x1234, questionCount: 1)
+    header.recursionDesired = true
+    return Message(header: header, questions: [Question(name: try! DomainName(name), type: type)],
+                   edns: edns ? EDNS(udpPayloadSize: 1232) : nil).encode()
+}
+
+let benchmarks: @Sendable () -> Void = {
+    Benchmark.defaultConfiguration = .init(
+        metrics: [.wallClock, .mallocCountTotal, .instructions, .retainCount],
+        scalingFactor: .kilo,
+        maxDuration: .seconds(2)
+    )
+    let store = clusterStore()
+    let snapshot = store.publisher.current
+    let hit = query("Pod-1234.domeos.sohu", .a)
+    let miss = query("nope-1234.domeos.sohu", .a)
+    let service = query("svc-77.default.svc.domeos.sohu", .a)
+
+    Benchmark("parse query (header, question, OPT)") { benchmark in
+        let name = UnsafeMutablePointer<UInt8>.allocate(capacity: QueryParser.nameBufferSize)
+        defer { name.deallocate() }
+        hit.withUnsafeBytes { packet in
+            for _ in benchmark.scaledIterations {
+                blackHole(QueryParser.parse(packet, lowercasedName: name))
+            }
+        }
+    }
+
+    for (label, packet) in [("A hit", hit), ("A NXDOMAIN", miss), ("A service hit", service)] {
+        Benchmark("answer \(label)") { benchmark in
+            let responder = QueryResponder()
+            var writer = WireWriter(capacity: 4096)
+            packet.withUnsafeBytes { packet in
+                for _ in benchmark.scaledIterations {
+                    blackHole(responder.respond(to: packet, snapshot: snapshot, maxUDPSize: 4096, into: &writer))
+                }
+            }
+        }
+    }
+
+    Benchmark("store update (put + publish, 24,500 records)", configuration: .init(scalingFactor: .one)) { benchmark in
+        var counter = 0
+        for _ in benchmark.scaledIterations {
+            counter += 1
+            blackHole(store.apply([.put(KeyValue(key: "/skydns/sohu/domeos/churn-\(counter % 100)/x",
+                                                 value: Array(#"{"host":"10.9.9.9"}"#.utf8)))]))
+        }
+    }
+}
