@@ -110,3 +110,14 @@ eventually_for() {
   while [ "$(date +%s)" -lt "$deadline" ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.2; done
   "$@"
 }
+# start_etcd_nov2: like start_etcd, but with the v2 API off (as etcd 3.6, which removed it).
+start_etcd_nov2() {
+  ETCD_PORT=${ETCD_PORT:-$(free_port)}; ETCD_PEER=${ETCD_PEER:-$(free_port)}
+  ETCD=http://127.0.0.1:$ETCD_PORT
+  etcd --name it --data-dir "$WORK/etcd" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
+    --initial-cluster "it=http://127.0.0.1:$ETCD_PEER" --enable-v2=false >>"$WORK/etcd.log" 2>&1 &
+  ETCD_PID=$!; PIDS+=("$ETCD_PID")
+  for _ in $(seq 100); do curl -sf "$ETCD/health" >/dev/null && return 0; sleep 0.1; done
+  fail "etcd did not start"
+}
