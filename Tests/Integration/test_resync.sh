@@ -5,6 +5,8 @@
 # 1000-event history overrun. It must notice, re-read, and end with exactly etcd's data:
 # deletions made meanwhile gone, puts there, hidden v2 paths current.
 source "$(dirname "$0")/lib.sh"
+# A process left stopped would ignore cleanup's SIGTERM and hang its wait: continue it first.
+trap 'kill -CONT "${SERVER_PID:-}" "${ETCD_PID:-}" 2>/dev/null; cleanup' EXIT
 
 v2_many_puts() {  # v2_many_puts KEY COUNT: COUNT writes of KEY over one connection; last value 172.31.9.<COUNT%250>
   python3 - "$ETCD" "$1" "$2" <<'PY'
