@@ -6,9 +6,14 @@
 # must end up serving what the new etcd holds, and follow its changes; a watch waiting for a
 # revision the new etcd has not reached would miss every change until it got there.
 source "$(dirname "$0")/lib.sh"
-trap 'kill -CONT "${SERVER_PID:-}" "${ETCD_PID:-}" 2>/dev/null; cleanup' EXIT
+# Each case runs in a subshell so that both report; a subshell stops its own processes.
+stop_mine() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+rc=0
 
 # --- v3: restore from a snapshot.
+(
+trap stop_mine EXIT
+mkdir -p "$WORK/v3"; WORK=$WORK/v3
 start_etcd
 put_v3 /skydns/sohu/domeos/kafka-1-wkfa1/19d074a1 '{"host":"172.28.0.12","ttl":30}'
 put_v3 /skydns/sohu/domeos/bx-42-198/adc8794b '{"host":"10.16.42.198","ttl":30}'
@@ -31,10 +36,14 @@ put_v3 /skydns/sohu/domeos/restored/1 '{"host":"172.28.7.2"}'
 eventually_for 20 answers_are restored.domeos.sohu 172.28.7.2 || fail "v3 restored from a snapshot: a put to the restored etcd is never seen ($(status restored.domeos.sohu))"
 eventually_for 20 answers_are bx-42-198.domeos.sohu 10.16.42.198 || fail "v3 restored from a snapshot: a record the restored etcd holds is not served ($(status bx-42-198.domeos.sohu))"
 eventually_for 20 status_is later.domeos.sohu NXDOMAIN || fail "v3 restored from a snapshot: a record the restored etcd lacks is still served"
-stop_server
+echo "v3 restore ok"
+) || rc=1
 
 # --- v2: etcd recreated empty.
-fresh_etcd
+(
+trap stop_mine EXIT
+mkdir -p "$WORK/v2"; WORK=$WORK/v2
+start_etcd
 put_v2 /skydns/sohu/domeos/old/1 '{"host":"172.28.8.1"}'
 for i in $(seq 1 20); do put_v2 /skydns/sohu/domeos/churn/1 "{\"host\":\"172.28.8.$((i + 10))\"}"; done
 DNS_PORT=$(free_port)
@@ -46,4 +55,7 @@ start_etcd  # same ports, nothing in it: its index starts again
 put_v2 /skydns/sohu/domeos/new/1 '{"host":"172.28.8.2"}'
 eventually_for 20 answers_are new.domeos.sohu 172.28.8.2 || fail "v2 recreated empty: a put to the new etcd is never seen ($(status new.domeos.sohu))"
 eventually_for 20 status_is old.domeos.sohu NXDOMAIN || fail "v2 recreated empty: a record the new etcd lacks is still served"
+echo "v2 recreate ok"
+) || rc=1
+[ "$rc" -eq 0 ] || exit 1
 echo "etcd replaced ok"
