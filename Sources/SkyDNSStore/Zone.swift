@@ -1,7 +1,9 @@
 import DNSWire
 
 /// The served domain and the settings that shape its answers (SkyDNS's flags).
-public struct Zone: Sendable {
+/// A class: the answer path reads it once per query, and a copy of a struct this size would
+/// retain each of its names.
+public final class Zone: Sendable {
     public let domain: DomainName
     /// The apex as a trie path, top-level label first.
     public let apexPath: [String]
