@@ -370,11 +370,11 @@ enum FlagTable {
         FlagDefinition(
             name: "metrics-addr",
             usage: "ip:port to serve Prometheus metrics on; empty: none (PROMETHEUS_PORT=n means 127.0.0.1:n)",
-            defaultShown: nil, environment: [], notYetSupported: true,
+            defaultShown: nil, environment: [], notYetSupported: false,
             setter: .string { c, v throws(Reason) in c.metricsAddr = v.isEmpty ? "" : try Validation.listenAddress(v) }),
         FlagDefinition(
             name: "log-format", usage: "log format: text or json", defaultShown: "\"text\"",
-            environment: [], notYetSupported: true,
+            environment: [], notYetSupported: false,
             setter: .string { c, v throws(Reason) in c.logFormat = try Validation.logFormat(v) }),
     ]
 }

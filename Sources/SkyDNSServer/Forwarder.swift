@@ -20,6 +20,8 @@ final class Forwarder: Sendable {
         var peer: sockaddr_storage
         var peerLength: socklen_t
         var fd: Int32
+        /// When the worker received it (monotonic nanoseconds), for the answer-time histogram.
+        var received: Int64 = 0
     }
 
     static let maxQueued = 4096
@@ -35,9 +37,11 @@ final class Forwarder: Sendable {
     private let logger: Logger
     private let queue = Mutex<[Job]>([])
     private let wakeup = Condition()
+    private let metrics: ServerMetrics?
 
     init(upstreams: [SocketAddress], timeout: Double, rotate: Bool, ndots: Int, cache: ResponseCache?,
-         publisher: SnapshotPublisher, logger: Logger) {
+         publisher: SnapshotPublisher, logger: Logger, metrics: ServerMetrics? = nil) {
+        self.metrics = metrics
         self.upstreams = Mutex(upstreams)
         self.timeout = timeout
         self.rotate = rotate
@@ -81,6 +85,12 @@ final class Forwarder: Sendable {
                     }
                 }
             }
+            if let metrics {
+                job.packet.withUnsafeBytes { query in
+                    reply.withUnsafeBytes { metrics.udpShared.answered(query: query, reply: $0) }
+                }
+                metrics.udpShared.answerDuration(nanoseconds: monotonicNanoseconds() - job.received, count: 1)
+            }
         }
     }
 
@@ -120,8 +130,12 @@ final class Forwarder: Sendable {
             return fitted(hit, packet: packet, transport: transport, responder: responder, writer: &writer)
         }
         let outgoing = stub == nil ? packet : markedForStub(packet)
+        metrics?.forwarding.add(stub == nil ? MetricsBlock.Slot.forwardedUpstream : MetricsBlock.Slot.forwardedStub)
         for server in stub ?? orderedUpstreams() {
-            switch UpstreamExchange.exchange(outgoing, with: server, timeout: timeout) {
+            let started = monotonicNanoseconds()
+            let result = UpstreamExchange.exchange(outgoing, with: server, timeout: timeout)
+            metrics?.forwarding.countExchange(result, nanoseconds: monotonicNanoseconds() - started)
+            switch result {
             case .success(var reply):
                 reply[0] = packet[0]
                 reply[1] = packet[1]
@@ -135,6 +149,7 @@ final class Forwarder: Sendable {
                 logger.debug("upstream \(server) failed: \(failure)")
             }
         }
+        metrics?.forwarding.add(MetricsBlock.Slot.forwardServFail)
         logger.warning("no upstream answered for a forwarded query; replying SERVFAIL")
         packet.withUnsafeBytes { _ = responder.reply(to: $0, rcode: .servFail, into: &writer) }
         return writer.bytes
@@ -146,7 +161,10 @@ final class Forwarder: Sendable {
         header.recursionDesired = true
         let query = Message(header: header, questions: [Question(name: name, type: type)], edns: EDNS()).encode()
         for server in orderedUpstreams() {
-            if case .success(let reply) = UpstreamExchange.exchange(query, with: server, timeout: timeout) {
+            let started = monotonicNanoseconds()
+            let result = UpstreamExchange.exchange(query, with: server, timeout: timeout)
+            metrics?.forwarding.countExchange(result, nanoseconds: monotonicNanoseconds() - started)
+            if case .success(let reply) = result {
                 guard let message = try? Message(parsing: reply), message.header.responseCode == .noError else { return nil }
                 return message.answers
             }

@@ -24,6 +24,7 @@ final class HiddenKeyResolver: Sendable {
         var peer: sockaddr_storage
         var peerLength: socklen_t
         var fd: Int32
+        var received: Int64
     }
 
     private enum PathState { case fetched, absent(until: Int64) }
@@ -36,9 +37,11 @@ final class HiddenKeyResolver: Sendable {
     private let known = Mutex<[String: PathState]>([:])
     private let queue = Mutex<[Parked]>([])
     private let wakeup = Condition()
+    private let metrics: ServerMetrics?
 
     init(watcher: EtcdWatcher, keys: RecordKeyMapper, publisher: SnapshotPublisher, logger: Logger,
-         apply: @escaping @Sendable ([StoreChange]) -> Void) {
+         metrics: ServerMetrics? = nil, apply: @escaping @Sendable ([StoreChange]) -> Void) {
+        self.metrics = metrics
         self.watcher = watcher
         self.keys = keys
         self.publisher = publisher
@@ -72,7 +75,8 @@ final class HiddenKeyResolver: Sendable {
     }
 
     func park(path: [String], packet: UnsafeRawBufferPointer, peer: sockaddr_storage, peerLength: socklen_t, fd: Int32) {
-        queue.withLock { $0.append(Parked(path: path, packet: Array(packet), peer: peer, peerLength: peerLength, fd: fd)) }
+        queue.withLock { $0.append(Parked(path: path, packet: Array(packet), peer: peer, peerLength: peerLength, fd: fd,
+                                     received: monotonicNanoseconds())) }
         wakeup.signal()
     }
 
@@ -98,13 +102,22 @@ final class HiddenKeyResolver: Sendable {
                 let outcome = parked.packet.withUnsafeBytes {
                     responder.respond(to: $0, snapshot: snapshot, maxUDPSize: UDPWorker.maxResponseSize, into: &writer)
                 }
-                guard case .answered = outcome else { continue }
+                guard case .answered = outcome else {
+                    metrics?.udpShared.add(MetricsBlock.Slot.dropped)
+                    continue
+                }
                 _ = writer.bytes.withUnsafeBytes { bytes in
                     withUnsafePointer(to: &parked.peer) {
                         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                             sendto(parked.fd, bytes.baseAddress, bytes.count, 0, $0, parked.peerLength)
                         }
                     }
+                }
+                if let metrics {
+                    parked.packet.withUnsafeBytes { query in
+                        writer.bytes.withUnsafeBytes { metrics.udpShared.answered(query: query, reply: $0) }
+                    }
+                    metrics.udpShared.answerDuration(nanoseconds: monotonicNanoseconds() - parked.received, count: 1)
                 }
             }
         }

@@ -14,12 +14,15 @@ final class ServerContext: Sendable {
     let hiddenKeys: HiddenKeyResolver?
     /// nil with `-no-rec`: names outside the domain are refused.
     let forwarder: Forwarder?
+    let metrics: ServerMetrics
 
-    init(logger: Logger, verbose: Bool, hiddenKeys: HiddenKeyResolver?, forwarder: Forwarder?) {
+    init(logger: Logger, verbose: Bool, hiddenKeys: HiddenKeyResolver?, forwarder: Forwarder?,
+         metrics: ServerMetrics = ServerMetrics()) {
         self.logger = logger
         self.verbose = verbose
         self.hiddenKeys = hiddenKeys
         self.forwarder = forwarder
+        self.metrics = metrics
     }
 }
 

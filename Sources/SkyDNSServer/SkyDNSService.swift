@@ -21,11 +21,26 @@ public final class SkyDNSService: Sendable {
     private let context: ServerContext
     private let address: SocketAddress
     private let udpWorkers: Int
+    /// Everything counted, for Prometheus on `-metrics-addr`.
+    public let metrics: ServerMetrics
+    private let forwarder: Forwarder?
+    private let operatorHTTP: OperatorHTTPServer?
+    private let tcp = Mutex<TCPListener?>(nil)
+    private let flags = Flags()
+
+    private final class Flags: Sendable {
+        let stopping = Atomic<Bool>(false)
+        /// Whether `/skydns/config` has set the upstreams (then SIGHUP leaves them alone).
+        let upstreamsFromEtcd = Atomic<Bool>(false)
+    }
 
     public init(configuration: SkyDNSConfiguration, logger: Logger, udpWorkers: Int? = nil) throws {
         self.configuration = configuration
         self.logger = logger
         address = try SocketAddress(configuration.addr)
+        let metrics = ServerMetrics(namespace: configuration.prometheusNamespace,
+                                    subsystem: configuration.prometheusSubsystem)
+        self.metrics = metrics
         let zone = try Zone(domain: configuration.domain, defaultTTL: configuration.ttl, minTTL: configuration.minTTL,
                             defaultPriority: configuration.priority, roundRobin: configuration.roundRobin,
                             hostmaster: configuration.hostmaster.isEmpty ? nil : configuration.hostmaster,
@@ -45,8 +60,12 @@ public final class SkyDNSService: Sendable {
             username: configuration.username.isEmpty ? nil : configuration.username,
             password: configuration.password.isEmpty ? nil : configuration.password)
         let forwarder = try configuration.noRec ? nil : Self.makeForwarder(configuration, listen: address,
-                                                                           publisher: store.publisher, logger: logger)
-        let writer = StoreWriter(store: store, logger: logger) { value in
+                                                                           publisher: store.publisher, logger: logger,
+                                                                           metrics: metrics)
+        self.forwarder = forwarder
+        metrics.watch(cache: forwarder?.cache, publisher: store.publisher)
+        let flags = flags
+        let writer = StoreWriter(store: store, logger: logger, metrics: metrics) { value in
             // SkyDNS's /skydns/config: the nameservers can change while we run.
             var merged = configuration
             do {
@@ -58,21 +77,36 @@ public final class SkyDNSService: Sendable {
             guard configuration.nameservers.isEmpty, !merged.nameservers.isEmpty, let forwarder else { return }
             let servers = merged.nameservers.compactMap { try? SocketAddress($0) }
             forwarder.setUpstreams(servers)
+            flags.upstreamsFromEtcd.store(true, ordering: .relaxed)
             logger.info("upstream nameservers from \(store.keys.configKey): \(servers.map(\.description))")
         }
         let apply: @Sendable ([StoreChange]) -> Void = { writer.apply($0) }
         watcher = EtcdWatcher(config: clientConfig, logger: logger, onEvents: { events in
             apply(events.map(StoreChange.init))
         }, onStateChange: { state in
-            logger.info("etcd: \(state)")
+            // The watcher logs each change itself.
+            metrics.etcdStateChanged(state)
         })
         let hiddenKeys = HiddenKeyResolver(watcher: watcher, keys: store.keys, publisher: store.publisher,
-                                           logger: logger, apply: apply)
-        context = ServerContext(logger: logger, verbose: configuration.verbose, hiddenKeys: hiddenKeys, forwarder: forwarder)
+                                           logger: logger, metrics: metrics, apply: apply)
+        context = ServerContext(logger: logger, verbose: configuration.verbose, hiddenKeys: hiddenKeys, forwarder: forwarder,
+                                metrics: metrics)
+        if configuration.metricsAddr.isEmpty {
+            operatorHTTP = nil
+        } else {
+            let publisher = store.publisher
+            operatorHTTP = try OperatorHTTPServer(
+                address: SocketAddress(configuration.metricsAddr), metricsPath: configuration.prometheusPath,
+                metrics: metrics, readiness: {
+                    let snapshot = publisher.current
+                    return HealthReport.readiness(synced: snapshot.isSynced, records: snapshot.recordCount,
+                                                  etcd: metrics.etcdStatus, stopping: flags.stopping.load(ordering: .relaxed))
+                }, logger: logger)
+        }
     }
 
     private static func makeForwarder(_ configuration: SkyDNSConfiguration, listen: SocketAddress,
-                                      publisher: SnapshotPublisher, logger: Logger) throws -> Forwarder {
+                                      publisher: SnapshotPublisher, logger: Logger, metrics: ServerMetrics) throws -> Forwarder {
         var upstreams = try configuration.nameservers.map { text throws(ServerError) in try SocketAddress(text) }
         if upstreams.isEmpty {
             upstreams = resolvConfNameservers(excluding: listen)
@@ -84,7 +118,7 @@ public final class SkyDNSService: Sendable {
         let cache = configuration.rcache > 0
             ? ResponseCache(capacity: configuration.rcache, maxTTL: UInt32(clamping: configuration.rcacheTTL)) : nil
         return Forwarder(upstreams: upstreams, timeout: configuration.readTimeout, rotate: configuration.nsRotate,
-                         ndots: configuration.ndots, cache: cache, publisher: publisher, logger: logger)
+                         ndots: configuration.ndots, cache: cache, publisher: publisher, logger: logger, metrics: metrics)
     }
 
     /// Binds the sockets (failing fast if the address is taken), then starts the watcher and
@@ -93,14 +127,62 @@ public final class SkyDNSService: Sendable {
         var udpSockets: [Int32] = []
         for _ in 0..<udpWorkers { udpSockets.append(try address.bind(type: Int32(SOCK_DGRAM.rawValue))) }
         let tcpSocket = try address.bind(type: Int32(SOCK_STREAM.rawValue))
+        try operatorHTTP?.start()
         watcher.start()
         for fd in udpSockets {
             let worker = UDPWorker(fd: fd, handler: QueryHandler(context: context), reader: store.publisher.makeReader())
             spawnThread { worker.run() }
         }
         let tcp = TCPListener(fd: tcpSocket, context: context, publisher: store.publisher)
+        self.tcp.withLock { $0 = tcp }
         spawnThread { tcp.run() }
         logger.info("listening on \(address) (udp x\(udpWorkers), tcp) for \(configuration.domain)")
+        if !configuration.metricsAddr.isEmpty {
+            logger.info("metrics on http://\(configuration.metricsAddr)\(configuration.prometheusPath), probes /healthz and /readyz")
+        }
+    }
+
+    /// SIGTERM/SIGINT: stop accepting TCP connections, answer what the open ones already sent
+    /// (waiting at most `drainSeconds`), stop following etcd and close the metrics endpoint.
+    /// UDP keeps answering until the process exits. Returns whether every connection finished.
+    @discardableResult
+    public func shutdown(drainSeconds: Double = 2) -> Bool {
+        guard !flags.stopping.exchange(true, ordering: .acquiringAndReleasing) else { return true }
+        let listener = tcp.withLock { $0 }
+        listener?.stop()
+        let open = listener?.openConnections ?? 0
+        logger.info("shutting down: no new TCP connections; waiting up to \(drainSeconds) s for \(open) open")
+        let drained = listener?.drain(seconds: drainSeconds) ?? true
+        if !drained {
+            logger.warning("shutting down: \(listener?.openConnections ?? 0) TCP connections still open after \(drainSeconds) s")
+        }
+        watcher.stop()
+        operatorHTTP?.stop()
+        logger.info("stopped")
+        return drained
+    }
+
+    /// SIGHUP: re-reads what may change while running. Today that is the upstream nameservers
+    /// from /etc/resolv.conf, when neither `-nameservers` nor `/skydns/config` chose them.
+    public func reload() {
+        guard let forwarder else {
+            logger.info("SIGHUP: -no-rec is set; no upstreams to re-read")
+            return
+        }
+        if !configuration.nameservers.isEmpty {
+            logger.info("SIGHUP: upstreams come from -nameservers; nothing to re-read")
+            return
+        }
+        if flags.upstreamsFromEtcd.load(ordering: .relaxed) {
+            logger.info("SIGHUP: upstreams come from \(store.keys.configKey); not re-reading /etc/resolv.conf")
+            return
+        }
+        let upstreams = resolvConfNameservers(excluding: address)
+        forwarder.setUpstreams(upstreams)
+        logger.info("SIGHUP: upstream nameservers from /etc/resolv.conf: \(upstreams.map(\.description))")
+        if upstreams.isEmpty {
+            logger.warning("no upstream nameservers: names outside \(configuration.domain) will get SERVFAIL")
+        }
     }
 }
 
@@ -111,10 +193,13 @@ final class StoreWriter: Sendable {
     private let logger: Logger
     private let lock = Mutex<Void>(())
     private let onConfig: @Sendable ([UInt8]) -> Void
+    private let metrics: ServerMetrics?
 
-    init(store: RecordStore, logger: Logger, onConfig: @escaping @Sendable ([UInt8]) -> Void) {
+    init(store: RecordStore, logger: Logger, metrics: ServerMetrics? = nil,
+         onConfig: @escaping @Sendable ([UInt8]) -> Void) {
         self.store = store
         self.logger = logger
+        self.metrics = metrics
         self.onConfig = onConfig
     }
 
@@ -134,6 +219,7 @@ final class StoreWriter: Sendable {
             let rejected = store.apply(changes)
             return (rejected, !wasSynced && store.publisher.current.isSynced, store.recordCount)
         }
+        metrics?.storeApplied(rejected: rejected.count)
         for record in rejected {
             logger.warning("skipping etcd key \(record.key): \(record.error)")
         }

@@ -17,6 +17,9 @@ final class TCPListener: Sendable {
     private let context: ServerContext
     private let publisher: SnapshotPublisher
     private let open = Atomic<Int>(0)
+    private let stopping = Atomic<Bool>(false)
+    /// Open connections, so that `stop()` can end them once their queries are answered.
+    private let clients = Mutex<Set<Int32>>([])
 
     init(fd: Int32, context: ServerContext, publisher: SnapshotPublisher) {
         self.fd = fd
@@ -28,6 +31,10 @@ final class TCPListener: Sendable {
         listen(fd, 128)
         while true {
             let client = accept(fd, nil, nil)
+            if stopping.load(ordering: .acquiring) {
+                if client >= 0 { close(client) }
+                return
+            }
             if client < 0 {
                 if errno != EINTR { context.logger.warning("TCP accept failed: \(String(cString: strerror(errno)))") }
                 continue
@@ -40,15 +47,41 @@ final class TCPListener: Sendable {
             var timeout = timeval(tv_sec: Self.idleTimeoutSeconds, tv_usec: 0)
             setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            clients.withLock { _ = $0.insert(client) }
+            if stopping.load(ordering: .acquiring) { shutdown(client, Int32(SHUT_RD)) }
             spawnThread { [self] in
                 serve(client)
+                clients.withLock { _ = $0.remove(client) }
                 close(client)
                 open.subtract(1, ordering: .relaxed)
             }
         }
     }
 
+    /// Stops accepting connections and lets each open one finish: queries already received are
+    /// answered, then the connection reads end-of-file and closes.
+    func stop() {
+        stopping.store(true, ordering: .releasing)
+        shutdown(fd, Int32(SHUT_RDWR))  // wakes accept(2); new connections are refused from now on
+        clients.withLock { clients in
+            for client in clients { shutdown(client, Int32(SHUT_RD)) }
+        }
+    }
+
+    /// Waits until every connection has closed, or `seconds` have passed; true if all closed.
+    func drain(seconds: Double) -> Bool {
+        let deadline = monotonicNanoseconds() + Int64(seconds * 1e9)
+        while open.load(ordering: .relaxed) > 0 {
+            if monotonicNanoseconds() >= deadline { return false }
+            usleep(10_000)
+        }
+        return true
+    }
+
+    var openConnections: Int { open.load(ordering: .relaxed) }
+
     private func serve(_ client: Int32) {
+        let metrics = context.metrics.tcp
         let handler = QueryHandler(context: context)
         var deframer = TCPDeframer()
         var reader = publisher.makeReader()
@@ -59,6 +92,7 @@ final class TCPListener: Sendable {
             guard count > 0 else { return }
             deframer.append(chunk[..<count])
             while let message = deframer.nextMessage() {
+                let started = monotonicNanoseconds()
                 var result = message.withUnsafeBytes { packet in
                     handler.answer(packet, snapshot: reader.refresh(), transport: .tcp, into: &writer)
                 }
@@ -74,15 +108,21 @@ final class TCPListener: Sendable {
                 case .reply:
                     break
                 case .forward(let kind):
-                    guard let waited = handler.answerWaiting(Array(message), kind: kind, into: &writer) else { continue }
+                    guard let waited = handler.answerWaiting(Array(message), kind: kind, into: &writer) else {
+                        metrics.add(MetricsBlock.Slot.dropped)
+                        continue
+                    }
                     reply = waited
                 case .none, .parked:
+                    metrics.add(MetricsBlock.Slot.dropped)
                     continue
                 }
                 let length = reply.count
                 var framed = [UInt8(length >> 8), UInt8(length & 0xFF)]
                 framed.append(contentsOf: reply)
                 guard sendAll(client, framed) else { return }
+                message.withUnsafeBytes { query in reply.withUnsafeBytes { metrics.answered(query: query, reply: $0) } }
+                metrics.answerDuration(nanoseconds: monotonicNanoseconds() - started, count: 1)
             }
         }
     }

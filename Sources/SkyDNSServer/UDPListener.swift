@@ -23,11 +23,14 @@ final class UDPWorker: @unchecked Sendable {
     private let incoming: UnsafeMutablePointer<skydns_dgram>
     private let outgoing: UnsafeMutablePointer<skydns_dgram>
     private var writer = WireWriter(capacity: UDPWorker.maxResponseSize)
+    /// This worker's counters: written only here, summed when Prometheus scrapes.
+    private let metrics: MetricsBlock
 
     init(fd: Int32, handler: QueryHandler, reader: SnapshotReader) {
         self.fd = fd
         self.handler = handler
         self.reader = reader
+        metrics = handler.context.metrics.makeWorkerBlock()
         incoming = .allocate(capacity: Self.batchSize)
         outgoing = .allocate(capacity: Self.batchSize)
         for index in 0..<Self.batchSize {
@@ -46,12 +49,14 @@ final class UDPWorker: @unchecked Sendable {
                 handler.logger.error("UDP receive failed: \(String(cString: strerror(errno)))")
                 continue
             }
+            let started = monotonicNanoseconds()
             let snapshot = reader.refresh()
             var replies = 0
             for index in 0..<Int(received) {
                 let packet = UnsafeRawBufferPointer(start: incoming[index].buf, count: incoming[index].len)
                 switch handler.answer(packet, snapshot: snapshot, transport: .udp, into: &writer) {
                 case .none:
+                    metrics.add(MetricsBlock.Slot.dropped)
                     continue
                 case .parked(let path):
                     handler.context.hiddenKeys?.park(path: path, packet: packet, peer: incoming[index].peer,
@@ -59,9 +64,10 @@ final class UDPWorker: @unchecked Sendable {
                     continue
                 case .forward(let kind):
                     let job = Forwarder.Job(kind: kind, packet: Array(packet), peer: incoming[index].peer,
-                                            peerLength: incoming[index].peer_len, fd: fd)
+                                            peerLength: incoming[index].peer_len, fd: fd, received: started)
                     if handler.context.forwarder?.submit(job) == true { continue }
                     // Too much is waiting on upstreams already: say so at once.
+                    metrics.add(MetricsBlock.Slot.queueFull)
                     handler.overloaded(packet, into: &writer)
                 case .reply:
                     break
@@ -72,9 +78,14 @@ final class UDPWorker: @unchecked Sendable {
                     UnsafeMutableRawPointer(outgoing[replies].buf).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
                 }
                 outgoing[replies].len = writer.count
+                metrics.answered(query: packet, reply: UnsafeRawBufferPointer(start: outgoing[replies].buf, count: writer.count))
                 replies += 1
             }
-            if replies > 0 { _ = skydns_send_batch(fd, outgoing, UInt32(replies)) }
+            if replies > 0 {
+                _ = skydns_send_batch(fd, outgoing, UInt32(replies))
+                // Every answer in the batch is counted as taking the whole batch's time.
+                metrics.answerDuration(nanoseconds: monotonicNanoseconds() - started, count: replies)
+            }
         }
     }
 }

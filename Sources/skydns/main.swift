@@ -50,7 +50,20 @@ if configuration.version {
     exit(0)
 }
 
+// SIGTERM, SIGINT and SIGHUP are blocked before any thread starts (threads inherit the mask)
+// and taken one at a time by sigwait at the bottom, so no handler runs on a query thread.
+var handledSignals = sigset_t()
+sigemptyset(&handledSignals)
+for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&handledSignals, signal) }
+pthread_sigmask(SIG_BLOCK, &handledSignals, nil)
+
+let logFormat = configuration.logFormat
 LoggingSystem.bootstrap { label in
+    if logFormat == "json" {
+        var handler = JSONLogHandler.standardError(label: label)
+        handler.logLevel = .info
+        return handler
+    }
     var handler = StreamLogHandler.standardError(label: label)
     handler.logLevel = .info
     return handler
@@ -64,12 +77,24 @@ for flag in configuration.notYetSupported {
 // A peer that closes a TCP connection mid-answer must not kill the server.
 signal(SIGPIPE, SIG_IGN)
 
+let service: SkyDNSService
 do {
-    let service = try SkyDNSService(configuration: configuration, logger: logger)
+    service = try SkyDNSService(configuration: configuration, logger: logger)
     try service.start()
 } catch {
     logger.critical("cannot start: \(error)")
     exit(1)
 }
 
-while true { pause() }
+while true {
+    var received: Int32 = 0
+    guard sigwait(&handledSignals, &received) == 0 else { continue }
+    switch received {
+    case SIGHUP:
+        service.reload()
+    default:
+        logger.info("received \(received == SIGTERM ? "SIGTERM" : "SIGINT"): draining")
+        service.shutdown(drainSeconds: 2)
+        exit(0)
+    }
+}
