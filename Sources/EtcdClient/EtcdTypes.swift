@@ -10,6 +10,8 @@ public struct EtcdKeyValue: Sendable, Equatable {
     public var value: [UInt8]
     /// Remaining v2 node TTL or v3 lease TTL in seconds, nil if none.
     public var ttl: UInt32?
+    /// The v3 lease the key is attached to (0: none); the watcher turns it into `ttl`.
+    var lease: Int64 = 0
 
     public init(key: String, value: [UInt8], ttl: UInt32? = nil) {
         self.key = key
@@ -97,4 +99,10 @@ enum EtcdError: Error, CustomStringConvertible {
         case .cancelled: return "cancelled"
         }
     }
+}
+
+/// A point in an etcd cluster's history: the v3 revision or v2 index, and which cluster.
+struct EtcdPosition: Equatable {
+    var clusterID: String?
+    var index: Int64
 }

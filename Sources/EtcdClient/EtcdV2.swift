@@ -120,6 +120,17 @@ struct EtcdV2 {
             status: response.status, body: response.body, etcdIndex: response.header("X-Etcd-Index").flatMap { Int64($0) })
     }
 
+    /// Where etcd is now: its cluster and current store index.
+    func position(_ key: String) throws -> EtcdPosition {
+        let response = try connection.send(
+            path: "/v2/keys" + v2KeyPath(key), totalTimeout: nil, idleTimeout: connection.config.requestTimeout)
+        guard response.status < 500 else {
+            throw EtcdError.server(status: response.status, message: bodySummary(response.body))
+        }
+        return EtcdPosition(clusterID: response.header("X-Etcd-Cluster-Id"),
+                            index: response.header("X-Etcd-Index").flatMap { Int64($0) } ?? 0)
+    }
+
     /// Long-polls for the first change at or below `key` with index >= `waitIndex`.
     func wait(_ key: String, waitIndex: Int64, timeout: Double) throws -> V2WaitResult {
         var body: [UInt8] = []

@@ -17,6 +17,9 @@ func v3RangeEnd(forPrefix prefix: [UInt8]) -> [UInt8] {
 /// One page of a /v3/kv/range answer.
 struct V3RangePage: Equatable {
     var revision: Int64
+    /// The cluster that answered: a different one (a restored or replaced etcd) invalidates
+    /// every revision we hold.
+    var clusterID: String?
     var kvs: [EtcdKeyValue]
     var more: Bool
     var count: Int64
@@ -33,7 +36,7 @@ struct V3RangePage: Equatable {
         }
         let kvs = try (object["kvs"] as? [Any] ?? []).map { try v3KeyValue($0) }
         return V3RangePage(
-            revision: revision, kvs: kvs, more: jsonBool(object["more"]), count: jsonInt64(object["count"]) ?? 0)
+            revision: revision, clusterID: jsonString(header["cluster_id"]), kvs: kvs, more: jsonBool(object["more"]), count: jsonInt64(object["count"]) ?? 0)
     }
 }
 
@@ -99,7 +102,14 @@ private func v3KeyValue(_ raw: Any) throws -> EtcdKeyValue {
         }
         value = [UInt8](decoded)
     }
-    return EtcdKeyValue(key: String(decoding: key, as: UTF8.self), value: value, ttl: nil)
+    var kv = EtcdKeyValue(key: String(decoding: key, as: UTF8.self), value: value, ttl: nil)
+    kv.lease = jsonInt64(object["lease"]) ?? 0
+    return kv
+}
+
+private func jsonString(_ value: Any?) -> String? {
+    if let text = value as? String { return text }
+    return jsonInt64(value).map(String.init)
 }
 
 private func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
@@ -186,6 +196,25 @@ struct EtcdV3 {
             pageStart = Array(last.key.utf8) + [0]
         }
         return (kvs, revision ?? 0)
+    }
+
+    /// Where etcd is now: its cluster and current revision (a one-key read of the prefix).
+    func position(prefix: String) throws -> EtcdPosition {
+        let start = Array(prefix.utf8)
+        let page = try rangePage([
+            "key": base64(start), "range_end": base64(v3RangeEnd(forPrefix: start)), "limit": 1, "keys_only": true,
+        ])
+        return EtcdPosition(clusterID: page.clusterID, index: page.revision)
+    }
+
+    /// The TTL a lease was granted with; nil when the lease is gone.
+    func grantedTTL(lease: Int64) throws -> UInt32? {
+        let response = try connection.send(
+            method: "POST", path: "/v3/lease/timetolive", json: ["ID": String(lease)],
+            totalTimeout: nil, idleTimeout: connection.config.requestTimeout)
+        guard response.status == 200, let object = decodeJSONObject(response.body),
+              let granted = jsonInt64(object["grantedTTL"]), granted > 0 else { return nil }
+        return UInt32(clamping: granted)
     }
 
     /// `key` itself and every key below `key + "/"`.

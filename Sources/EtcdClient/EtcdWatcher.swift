@@ -105,6 +105,10 @@ public final class EtcdWatcher: @unchecked Sendable {
         var needsSnapshot = true
         /// v3 revision or v2 index up to which every change has been delivered.
         var applied: Int64 = 0
+        /// The cluster `applied` belongs to.
+        var clusterID: String?
+        /// Granted TTLs of the v3 leases seen so far (a lease's granted TTL never changes).
+        var leaseTTLs: [Int64: UInt32] = [:]
         /// Whether the watched keyspace has held a record; until then detection keeps
         /// checking the other API.
         var hasRecords = false
@@ -149,15 +153,47 @@ public final class EtcdWatcher: @unchecked Sendable {
         return chosen
     }
 
+    /// An etcd restored from a backup or replaced by another at the same address has a history
+    /// that does not continue ours: resuming the watch would miss or misplace changes, so it
+    /// takes a full re-read.
+    private func checkContinuity(_ position: EtcdPosition, _ progress: Progress) {
+        guard !progress.needsSnapshot else { return }
+        let otherCluster = progress.clusterID != nil && position.clusterID != nil && position.clusterID != progress.clusterID
+        if otherCluster || position.index < progress.applied {
+            logger.warning("etcd: history does not continue ours (cluster \(position.clusterID ?? "?"), at \(position.index), we applied \(progress.applied)); re-reading \(config.prefix)")
+            progress.needsSnapshot = true
+        }
+    }
+
+    /// Gives keys attached to a v3 lease the lease's TTL.
+    private func withLeaseTTLs(_ kvs: [EtcdKeyValue], _ v3: EtcdV3, _ progress: Progress) -> [EtcdKeyValue] {
+        kvs.map { kv in
+            guard kv.lease != 0 else { return kv }
+            var kv = kv
+            if let known = progress.leaseTTLs[kv.lease] {
+                kv.ttl = known
+            } else if let granted = try? v3.grantedTTL(lease: kv.lease) {
+                progress.leaseTTLs[kv.lease] = granted
+                kv.ttl = granted
+            }
+            return kv
+        }
+    }
+
     private func followV3(_ connection: EtcdConnection, _ progress: Progress) throws {
         let v3 = EtcdV3(connection: connection)
+        // Lease look-ups happen inside the watch's data callback, while `connection` is busy.
+        let leases = EtcdV3(connection: makeConnection())
         let keyPrefix = config.prefix + "/"
+        let position = try v3.position(prefix: keyPrefix)
+        checkContinuity(position, progress)
         if progress.needsSnapshot {
             let (kvs, revision) = try v3.readPrefix(keyPrefix)
             progress.applied = revision
+            progress.clusterID = position.clusterID
             progress.needsSnapshot = false
             progress.hasRecords = progress.hasRecords || !kvs.isEmpty
-            deliver([.snapshot(kvs)])
+            deliver([.snapshot(withLeaseTTLs(kvs, leases, progress))])
             connected(.v3, progress)
         }
         while !isStopped {
@@ -170,7 +206,10 @@ public final class EtcdWatcher: @unchecked Sendable {
                 case .created:
                     self.connected(.v3, progress)
                 case .events(let events, let revision):
-                    self.deliver(events)
+                    self.deliver(events.map { event in
+                        guard case .put(let kv) = event, kv.lease != 0 else { return event }
+                        return .put(self.withLeaseTTLs([kv], leases, progress)[0])
+                    })
                     progress.applied = max(progress.applied, revision)
                     if events.contains(where: { if case .put = $0 { true } else { false } }) {
                         progress.hasRecords = true
@@ -197,6 +236,9 @@ public final class EtcdWatcher: @unchecked Sendable {
 
     private func followV2(_ connection: EtcdConnection, _ progress: Progress) throws {
         let v2 = EtcdV2(connection: connection)
+        let position = try v2.position(config.prefix)
+        checkContinuity(position, progress)
+        progress.clusterID = position.clusterID ?? progress.clusterID
         if progress.needsSnapshot {
             let tree = try v2.readTree(config.prefix)
             var kvs = tree.kvs
