@@ -27,7 +27,20 @@ final class HiddenKeyResolver: Sendable {
         var received: Int64
     }
 
-    private enum PathState { case fetched, absent(until: Int64) }
+    private enum PathState {
+        case fetched
+        case absent(until: Int64)
+        /// etcd did not answer in time: we cannot say the name does not exist.
+        case unreachable(until: Int64)
+    }
+
+    /// What a query for a name the store lacks should get.
+    enum Lookup: Equatable {
+        /// Park it until `path` is fetched.
+        case fetch(path: [String])
+        /// etcd was just too slow for this path: SERVFAIL, never a denial resolvers would cache.
+        case unavailable
+    }
 
     private let watcher: EtcdWatcher
     private let apply: @Sendable ([StoreChange]) -> Void
@@ -50,9 +63,10 @@ final class HiddenKeyResolver: Sendable {
         spawnThread { [self] in run() }
     }
 
-    /// The key path to fetch for a name the store did not have: up to its deepest `_` label,
-    /// when etcd v2 is in use and the path is neither known nor recently found absent.
-    func pathToFetch(lowercasedName name: UnsafeBufferPointer<UInt8>, zone: Zone) -> [String]? {
+    /// For a name the store did not have, when etcd v2 is in use and the name has a `_` label:
+    /// fetch the path up to its deepest `_` label, unless that path is known, recently found
+    /// absent (nil: the NXDOMAIN stands) or recently unreachable.
+    func lookup(lowercasedName name: UnsafeBufferPointer<UInt8>) -> Lookup? {
         guard watcher.activeAPI == .v2 else { return nil }
         var labels: [String] = []
         var offset = 0
@@ -69,7 +83,8 @@ final class HiddenKeyResolver: Sendable {
             switch known[key] {
             case .fetched: return nil
             case .absent(let until) where until > now: return nil
-            default: return path
+            case .unreachable(let until) where until > now: return .unavailable
+            default: return .fetch(path: path)
             }
         }
     }
@@ -94,13 +109,18 @@ final class HiddenKeyResolver: Sendable {
                 defer { queue.removeAll() }
                 return queue
             }
-            for key in Set(batch.map { keys.prefix + $0.path.joined(separator: "/") }) {
-                fetch(key)
+            var unreachable: Set<String> = []
+            for key in Set(batch.map { keys.prefix + $0.path.joined(separator: "/") }) where !fetch(key) {
+                unreachable.insert(key)
             }
             let snapshot = publisher.current
             for var parked in batch {
-                let outcome = parked.packet.withUnsafeBytes {
-                    responder.respond(to: $0, snapshot: snapshot, maxUDPSize: UDPWorker.maxResponseSize, into: &writer)
+                let outcome = parked.packet.withUnsafeBytes { packet in
+                    if unreachable.contains(keys.prefix + parked.path.joined(separator: "/")) {
+                        return responder.reply(to: packet, rcode: .servFail, into: &writer)
+                            ? QueryResponder.Outcome.answered(.servFail) : .drop
+                    }
+                    return responder.respond(to: packet, snapshot: snapshot, maxUDPSize: UDPWorker.maxResponseSize, into: &writer)
                 }
                 guard case .answered = outcome else {
                     metrics?.udpShared.add(MetricsBlock.Slot.dropped)
@@ -123,23 +143,26 @@ final class HiddenKeyResolver: Sendable {
         }
     }
 
-    private func fetch(_ key: String) {
+    /// Fetches `key` unless it is known; false when etcd did not answer in time.
+    @discardableResult
+    private func fetch(_ key: String) -> Bool {
         let isKnown = known.withLock { known -> Bool in
             if case .fetched = known[key] { return true }
             return false
         }
-        if isKnown { return }
+        if isKnown { return true }
         guard let found = watcher.fetchHidden(key: key, timeout: Self.fetchTimeout) else {
-            logger.debug("etcd v2: hidden key \(key) not fetched in time")
-            known.withLock { $0[key] = .absent(until: monotonicSeconds() + 1) }
-            return
+            logger.warning("etcd v2: hidden key \(key) not fetched in time; answering SERVFAIL for it for a second")
+            known.withLock { $0[key] = .unreachable(until: monotonicSeconds() + 1) }
+            return false
         }
         if found.isEmpty {
             known.withLock { $0[key] = .absent(until: monotonicSeconds() + Self.absentSeconds) }
-            return
+            return true
         }
         apply(found.map { .put(KeyValue(key: $0.key, value: $0.value, ttl: $0.ttl)) })
         known.withLock { $0[key] = .fetched }
+        return true
     }
 }
 

@@ -69,9 +69,12 @@ final class QueryHandler {
         case .needsExternal:
             return context.forwarder == nil ? .none : .forward(.completeAnswer)
         case .answered(let rcode):
-            if rcode == .nxDomain, let hiddenKeys = context.hiddenKeys,
-               let path = hiddenKeys.pathToFetch(lowercasedName: responder.lastQueryName, zone: snapshot.zone) {
-                return .parked(path: path)
+            if rcode == .nxDomain, let hiddenKeys = context.hiddenKeys {
+                switch hiddenKeys.lookup(lowercasedName: responder.lastQueryName) {
+                case .fetch(let path): return .parked(path: path)
+                case .unavailable: return reply(.servFail, packet: packet, into: &writer)
+                case nil: break
+                }
             }
             logQuery(rcode: rcode, packet: packet)
             return .reply

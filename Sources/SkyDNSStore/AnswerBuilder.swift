@@ -110,13 +110,22 @@ struct AnswerBuilder {
         return nodes
     }
 
-    /// Every record at or below the nodes `name` matches; nil when it matches none.
+    /// More records than a 64 KiB answer can hold; a directory larger than this (say 100,000
+    /// keys under one name) is answered from its first records instead of all of them.
+    static let maxRecordsPerAnswer = 8192
+
+    /// Every record at or below the nodes `name` matches (at most `maxRecordsPerAnswer`); nil
+    /// when it matches none.
     func records(below name: DomainName) -> [StoredRecord]? {
         let nodes = matchingNodes(name)
         guard !nodes.isEmpty else { return nil }
         var records: [StoredRecord] = []
         for node in nodes {
-            node.forEachRecord { records.append($0); return true }
+            let complete = node.forEachRecord { record in
+                records.append(record)
+                return records.count < Self.maxRecordsPerAnswer
+            }
+            if !complete { break }
         }
         return records
     }

@@ -75,17 +75,29 @@ public struct TrieNode: Sendable {
         return node
     }
 
+    /// Directories with more children than this are walked in hash order: sorting them on every
+    /// query would cost more than any client gains from the order.
+    static let maxSortedChildren = 256
+
     /// Visits every record in this subtree, this node's first, depth first, children in key
     /// order (the order etcd lists them in, which `-round-robin=false` keeps). `body` returns
     /// false to stop early.
     @discardableResult
     public func forEachRecord(_ body: (StoredRecord) -> Bool) -> Bool {
         if let record, !body(record) { return false }
-        if children.count == 1, let child = children.values.first {
-            return child.forEachRecord(body)
-        }
-        for label in children.keys.sorted() where !children[label]!.forEachRecord(body) {
-            return false
+        switch children.count {
+        case 0:
+            return true
+        case 1:
+            return children.values.first!.forEachRecord(body)
+        case ...Self.maxSortedChildren:
+            for label in children.keys.sorted() where !children[label]!.forEachRecord(body) {
+                return false
+            }
+        default:
+            for child in children.values where !child.forEachRecord(body) {
+                return false
+            }
         }
         return true
     }
