@@ -6,7 +6,8 @@ import PackageDescription
 //   SkyDNSConfig  SkyDNS's flags, environment variables and defaults
 //   SkyDNSStore   SkyDNS record values, the name trie, snapshots and answer building
 //   EtcdClient    etcd v2/v3 over libcurl: initial read, watch, failover
-//   SkyDNSServer  UDP/TCP sockets, the query loop, wiring etcd into the store
+//   SkyDNSServer  UDP/TCP sockets, the query loop, wiring etcd into the store, metrics
+//   SkyDNSOperator  the metrics and health-probe HTTP endpoint (FlyingFox)
 //   skydns        the executable
 let package = Package(
     name: "swift-skydns",
@@ -54,13 +55,23 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+            ]
+        ),
+        // The operator's HTTP endpoint (metrics, probes), kept out of SkyDNSServer so the DNS
+        // module does not load the HTTP server's C modules.
+        .target(
+            name: "SkyDNSOperator",
+            dependencies: [
+                "SkyDNSServer",
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "FlyingFox", package: "FlyingFox"),
+                .product(name: "FlyingSocks", package: "FlyingFox"),
             ]
         ),
         .executableTarget(
             name: "skydns",
             dependencies: [
-                "SkyDNSServer", "SkyDNSConfig",
+                "SkyDNSServer", "SkyDNSOperator", "SkyDNSConfig",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -4,77 +4,42 @@ import Glibc
 import Musl
 #endif
 import Dispatch
-import EtcdClient
 import FlyingFox
 import FlyingSocks
 import Foundation
 import Logging
-import SkyDNSStore
+import SkyDNSServer
 import Synchronization
-
-/// What the probes say. `/healthz`: the process is alive and serving. `/readyz`: the first
-/// complete read of etcd is done (before it the domain is REFUSED), whether etcd is reachable
-/// now or the last good data is being served; not ready while shutting down.
-public struct HealthReport: Sendable, Equatable {
-    public var ready: Bool
-    public var reason: String
-
-    static func readiness(synced: Bool, records: Int, etcd: ServerMetrics.EtcdStatus, stopping: Bool) -> HealthReport {
-        if stopping { return HealthReport(ready: false, reason: "not ready: shutting down") }
-        guard synced else {
-            var reason = "not ready: waiting for the first read of etcd"
-            switch etcd.state {
-            case .connecting: reason += " (connecting)"
-            case .connected(let api): reason += " (connected, \(api.rawValue) API)"
-            case .disconnected(let why): reason += " (etcd unreachable since \(isoTime(etcd.since)): \(why))"
-            }
-            return HealthReport(ready: false, reason: reason)
-        }
-        switch etcd.state {
-        case .connected(let api):
-            return HealthReport(ready: true, reason: "ready: serving \(records) records, etcd connected (\(api.rawValue) API)")
-        case .disconnected(let why):
-            return HealthReport(ready: true, reason:
-                "ready: serving last good data (\(records) records), etcd unreachable since \(isoTime(etcd.since)): \(why)")
-        case .connecting:
-            return HealthReport(ready: true, reason: "ready: serving last good data (\(records) records), reconnecting to etcd")
-        }
-    }
-}
-
-/// `2024-05-01T12:00:00Z` for a Unix time.
-func isoTime(_ seconds: Double) -> String {
-    var time = time_t(seconds)
-    var parts = tm()
-    gmtime_r(&time, &parts)
-    var buffer = [CChar](repeating: 0, count: 32)
-    let count = strftime(&buffer, buffer.count, "%Y-%m-%dT%H:%M:%SZ", &parts)
-    return String(decoding: buffer.prefix(count).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-}
 
 /// The operator's HTTP endpoint on `-metrics-addr`: Prometheus metrics on `-prometheus-path`
 /// (`PROMETHEUS_PATH`, default `/metrics`), `/healthz` and `/readyz`. FlyingFox serves it on
 /// Swift concurrency's threads, apart from the DNS threads.
-final class OperatorHTTPServer: Sendable {
+public final class OperatorHTTPServer: Sendable {
     private let server: HTTPServer
     private let address: String
     private let logger: Logger
     private let task = Mutex<Task<Void, any Error>?>(nil)
     private let flyingFoxLogger: FlyingFoxLogger
 
-    init(address: SocketAddress, metricsPath: String, metrics: ServerMetrics,
-         readiness: @escaping @Sendable () -> HealthReport, logger: Logger) throws(OperatorHTTPError) {
-        self.address = address.description
+    /// - Parameter address: `-metrics-addr`: `ip:port`, `[ipv6]:port` or `:port` (all IPv4 addresses).
+    public init(address: String, metricsPath: String, metrics: ServerMetrics,
+                readiness: @escaping @Sendable () -> HealthReport, logger: Logger) throws(OperatorHTTPError) {
+        self.address = address
         self.logger = logger
         let flyingFoxAddress: any FlyingSocks.SocketAddress
         do {
-            if address.family == AF_INET6 {
-                flyingFoxAddress = try sockaddr_in6.inet6(ip6: address.hostText, port: address.port)
+            guard let colon = address.lastIndex(of: ":"), let port = UInt16(address[address.index(after: colon)...]) else {
+                throw OperatorHTTPError(description: "no port")
+            }
+            var host = String(address[..<colon])
+            if host.hasPrefix("[") && host.hasSuffix("]") {
+                flyingFoxAddress = try sockaddr_in6.inet6(ip6: String(host.dropFirst().dropLast()), port: port)
             } else {
-                flyingFoxAddress = try sockaddr_in.inet(ip4: address.hostText, port: address.port)
+                if host.isEmpty { host = "0.0.0.0" }
+                flyingFoxAddress = try sockaddr_in.inet(ip4: host, port: port)
             }
         } catch {
-            throw OperatorHTTPError(description: "invalid -metrics-addr \"\(address.description)\"")
+            throw OperatorHTTPError(description: "invalid -metrics-addr \"\(address)\": want ip:port")
         }
         let handler = ClosureHTTPHandler { request in
             guard request.method == .GET || request.method == .HEAD else {
@@ -102,7 +67,7 @@ final class OperatorHTTPServer: Sendable {
     }
 
     /// Starts listening; returns once the socket is bound, or throws why it could not be.
-    func start() throws(OperatorHTTPError) {
+    public func start() throws(OperatorHTTPError) {
         final class Outcome: Sendable {
             let value = Mutex<Result<Void, any Error>?>(nil)
             func set(_ result: Result<Void, any Error>) { value.withLock { if $0 == nil { $0 = result } } }
@@ -137,7 +102,7 @@ final class OperatorHTTPServer: Sendable {
     }
 
     /// Stops listening and waits (briefly) for scrapes in progress.
-    func stop() {
+    public func stop() {
         flyingFoxLogger.stopping.store(true, ordering: .relaxed)
         let done = DispatchSemaphore(value: 0)
         let server = server

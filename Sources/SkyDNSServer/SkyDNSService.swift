@@ -24,7 +24,6 @@ public final class SkyDNSService: Sendable {
     /// Everything counted, for Prometheus on `-metrics-addr`.
     public let metrics: ServerMetrics
     private let forwarder: Forwarder?
-    private let operatorHTTP: OperatorHTTPServer?
     private let tcp = Mutex<TCPListener?>(nil)
     private let flags = Flags()
 
@@ -91,18 +90,13 @@ public final class SkyDNSService: Sendable {
                                            logger: logger, metrics: metrics, apply: apply)
         context = ServerContext(logger: logger, verbose: configuration.verbose, hiddenKeys: hiddenKeys, forwarder: forwarder,
                                 metrics: metrics)
-        if configuration.metricsAddr.isEmpty {
-            operatorHTTP = nil
-        } else {
-            let publisher = store.publisher
-            operatorHTTP = try OperatorHTTPServer(
-                address: SocketAddress(configuration.metricsAddr), metricsPath: configuration.prometheusPath,
-                metrics: metrics, readiness: {
-                    let snapshot = publisher.current
-                    return HealthReport.readiness(synced: snapshot.isSynced, records: snapshot.recordCount,
-                                                  etcd: metrics.etcdStatus, stopping: flags.stopping.load(ordering: .relaxed))
-                }, logger: logger)
-        }
+    }
+
+    /// What `/readyz` says: ready once the first read of etcd is done, until shutdown.
+    public func readiness() -> HealthReport {
+        let snapshot = store.publisher.current
+        return HealthReport.readiness(synced: snapshot.isSynced, records: snapshot.recordCount, etcd: metrics.etcdStatus,
+                                      stopping: flags.stopping.load(ordering: .relaxed))
     }
 
     private static func makeForwarder(_ configuration: SkyDNSConfiguration, listen: SocketAddress,
@@ -127,7 +121,6 @@ public final class SkyDNSService: Sendable {
         var udpSockets: [Int32] = []
         for _ in 0..<udpWorkers { udpSockets.append(try address.bind(type: Int32(SOCK_DGRAM.rawValue))) }
         let tcpSocket = try address.bind(type: Int32(SOCK_STREAM.rawValue))
-        try operatorHTTP?.start()
         watcher.start()
         for fd in udpSockets {
             let worker = UDPWorker(fd: fd, handler: QueryHandler(context: context), reader: store.publisher.makeReader())
@@ -137,13 +130,11 @@ public final class SkyDNSService: Sendable {
         self.tcp.withLock { $0 = tcp }
         spawnThread { tcp.run() }
         logger.info("listening on \(address) (udp x\(udpWorkers), tcp) for \(configuration.domain)")
-        if !configuration.metricsAddr.isEmpty {
-            logger.info("metrics on http://\(configuration.metricsAddr)\(configuration.prometheusPath), probes /healthz and /readyz")
-        }
     }
 
     /// SIGTERM/SIGINT: stop accepting TCP connections, answer what the open ones already sent
-    /// (waiting at most `drainSeconds`), stop following etcd and close the metrics endpoint.
+    /// (waiting at most `drainSeconds`), and stop following etcd. `/readyz` says "shutting down"
+    /// from the start of the drain.
     /// UDP keeps answering until the process exits. Returns whether every connection finished.
     @discardableResult
     public func shutdown(drainSeconds: Double = 2) -> Bool {
@@ -157,8 +148,6 @@ public final class SkyDNSService: Sendable {
             logger.warning("shutting down: \(listener?.openConnections ?? 0) TCP connections still open after \(drainSeconds) s")
         }
         watcher.stop()
-        operatorHTTP?.stop()
-        logger.info("stopped")
         return drained
     }
 

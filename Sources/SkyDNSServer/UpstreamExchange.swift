@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CSystemShim  // SOCK_DGRAM/SOCK_STREAM: without it, some build orders see sys/socket.h only through this module
 import DNSWire
 
 /// One query to one upstream server, done the way that resists spoofing: a fresh random ID and a

@@ -5,6 +5,7 @@ import Musl
 #endif
 import Logging
 import SkyDNSConfig
+import SkyDNSOperator
 import SkyDNSServer
 
 let version = "0.1.0"
@@ -78,8 +79,17 @@ for flag in configuration.notYetSupported {
 signal(SIGPIPE, SIG_IGN)
 
 let service: SkyDNSService
+var operatorHTTP: OperatorHTTPServer?
 do {
     service = try SkyDNSService(configuration: configuration, logger: logger)
+    if !configuration.metricsAddr.isEmpty {
+        let http = try OperatorHTTPServer(address: configuration.metricsAddr, metricsPath: configuration.prometheusPath,
+                                          metrics: service.metrics, readiness: { [service] in service.readiness() },
+                                          logger: logger)
+        try http.start()
+        operatorHTTP = http
+        logger.info("metrics on http://\(configuration.metricsAddr)\(configuration.prometheusPath), probes /healthz and /readyz")
+    }
     try service.start()
 } catch {
     logger.critical("cannot start: \(error)")
@@ -95,6 +105,8 @@ while true {
     default:
         logger.info("received \(received == SIGTERM ? "SIGTERM" : "SIGINT"): draining")
         service.shutdown(drainSeconds: 2)
+        operatorHTTP?.stop()
+        logger.info("stopped")
         exit(0)
     }
 }
