@@ -1,4 +1,4 @@
-public struct ResourceRecord: Equatable, Sendable {
+public struct ResourceRecord: Hashable, Sendable {
     public var name: DomainName
     public var recordClass: RecordClass
     public var ttl: UInt32

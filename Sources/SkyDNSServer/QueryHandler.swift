@@ -37,6 +37,11 @@ final class QueryHandler {
     init(context: ServerContext) {
         self.context = context
         responder = QueryResponder(recursionAvailable: context.forwarder != nil)
+        if context.forwarder == nil {
+            // Without forwarding, names outside the domain resolve to nothing: a CNAME to one is
+            // dropped and an SRV keeps its target without addresses, as in SkyDNS.
+            responder.external = { _, _ in nil }
+        }
     }
 
     var logger: Logger { context.logger }

@@ -71,7 +71,7 @@ struct AnswerBuilder {
             answer.answers = [ResourceRecord(name: zone.domain, ttl: zone.minTTL, data: .soa(zone.soa(serial: snapshot.serial)))]
         case .ptr:
             answer.answers = pointerRecords(owner: qname, lookupName: lookupName)
-        case .any:
+        case .any where exists(lookupName):
             // RFC 8482: one small synthesized record instead of everything, so ANY cannot amplify.
             answer.answers = [ResourceRecord(name: qname, ttl: zone.defaultTTL, data: .unknown(RecordType(13), [7] + Array("RFC8482".utf8) + [0]))]
         default:
@@ -296,12 +296,10 @@ struct AnswerBuilder {
         }
     }
 
+    /// Identical records (the same value under two keys) are answered once, first one kept.
     private func deduplicated(_ records: [ResourceRecord]) -> [ResourceRecord] {
-        var unique: [ResourceRecord] = []
-        for record in records where !unique.contains(record) {
-            unique.append(record)
-        }
-        return unique
+        var seen = Set<ResourceRecord>(minimumCapacity: records.count)
+        return records.filter { seen.insert($0).inserted }
     }
 
     /// Several records share the smallest TTL among them, capped by `-ttl` (SkyDNS does this for

@@ -1,4 +1,4 @@
-public struct AAAARecord: Equatable, Sendable, CustomStringConvertible {
+public struct AAAARecord: Hashable, Sendable, CustomStringConvertible {
     public let bytes: [UInt8]
 
     public init?(_ text: String) {

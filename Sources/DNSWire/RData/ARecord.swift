@@ -1,4 +1,4 @@
-public struct ARecord: Equatable, Sendable, CustomStringConvertible {
+public struct ARecord: Hashable, Sendable, CustomStringConvertible {
     public let bytes: [UInt8]
 
     public init?(_ text: String) {

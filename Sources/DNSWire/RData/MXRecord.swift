@@ -1,4 +1,4 @@
-public struct MXRecord: Equatable, Sendable {
+public struct MXRecord: Hashable, Sendable {
     public var preference: UInt16
     public var exchange: DomainName
 

@@ -1,16 +1,16 @@
 // CNAME, NS and PTR carry one name each (RFC 1035 §3.3); compression of it is allowed.
 
-public struct CNAMERecord: Equatable, Sendable {
+public struct CNAMERecord: Hashable, Sendable {
     public var target: DomainName
     public init(target: DomainName) { self.target = target }
 }
 
-public struct NSRecord: Equatable, Sendable {
+public struct NSRecord: Hashable, Sendable {
     public var target: DomainName
     public init(target: DomainName) { self.target = target }
 }
 
-public struct PTRRecord: Equatable, Sendable {
+public struct PTRRecord: Hashable, Sendable {
     public var target: DomainName
     public init(target: DomainName) { self.target = target }
 }

@@ -1,5 +1,5 @@
 /// The data of a record, one case per type this server speaks; anything else is kept as bytes.
-public enum RData: Equatable, Sendable {
+public enum RData: Hashable, Sendable {
     case a(ARecord)
     case aaaa(AAAARecord)
     case cname(CNAMERecord)

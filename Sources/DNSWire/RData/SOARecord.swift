@@ -1,4 +1,4 @@
-public struct SOARecord: Equatable, Sendable {
+public struct SOARecord: Hashable, Sendable {
     public var mname: DomainName
     public var rname: DomainName
     public var serial: UInt32

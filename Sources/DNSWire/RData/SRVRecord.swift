@@ -1,4 +1,4 @@
-public struct SRVRecord: Equatable, Sendable {
+public struct SRVRecord: Hashable, Sendable {
     public var priority: UInt16
     public var weight: UInt16
     public var port: UInt16

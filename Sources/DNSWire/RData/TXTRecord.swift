@@ -1,4 +1,4 @@
-public struct TXTRecord: Equatable, Sendable {
+public struct TXTRecord: Hashable, Sendable {
     /// Character strings of at most 255 bytes each.
     public var strings: [[UInt8]]
 
