@@ -29,6 +29,10 @@ public enum EtcdEvent: Sendable, Equatable {
     case delete(key: String)
     /// Removes this key and everything below it (v2 directory delete/expire).
     case deleteTree(key: String)
+    /// One page of the very first read of a large v3 keyspace, when `progressiveFirstRead` is
+    /// on: pages come in key order, `first` starts over, `complete` ends it (instead of one
+    /// `.snapshot`), so a server can answer the names it already has while the rest streams in.
+    case firstReadPage([EtcdKeyValue], first: Bool, complete: Bool)
 }
 
 public struct EtcdClientConfig: Sendable {
@@ -48,6 +52,11 @@ public struct EtcdClientConfig: Sendable {
     /// Seconds a watch may go without receiving a byte before it is re-issued from the last
     /// applied revision/index; this is also the v2 long-poll length.
     public var watchIdleTimeout: Double
+    /// Deliver the first v3 read page by page (`.firstReadPage`) rather than as one snapshot.
+    public var progressiveFirstRead: Bool
+    /// Keys per v3 range page. etcd 3.4 counts every remaining key of the range for each page,
+    /// so large pages keep a million-key read from spending most of its time counting.
+    public var pageSize: Int
 
     public init(
         endpoints: [String] = ["http://127.0.0.1:2379"],
@@ -59,8 +68,12 @@ public struct EtcdClientConfig: Sendable {
         username: String? = nil,
         password: String? = nil,
         requestTimeout: Double = 5,
-        watchIdleTimeout: Double = 60
+        watchIdleTimeout: Double = 60,
+        progressiveFirstRead: Bool = false,
+        pageSize: Int = 10_000
     ) {
+        self.progressiveFirstRead = progressiveFirstRead
+        self.pageSize = pageSize
         self.endpoints = endpoints
         self.prefix = prefix
         self.api = api

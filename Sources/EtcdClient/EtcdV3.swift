@@ -167,7 +167,7 @@ struct EtcdV3 {
     }
 
     let connection: EtcdConnection
-    var pageSize = 1000
+    var pageSize = 10_000
 
     /// Whether any key starts with `prefix`.
     func hasKeys(prefix: String) throws -> Bool {
@@ -181,9 +181,17 @@ struct EtcdV3 {
     /// All keys starting with `prefix` at one revision, read page by page. `timeout` limits
     /// each page; nil for none (a stalled page is still cut off by the idle timeout).
     func readPrefix(_ prefix: String, timeout: Double? = nil) throws -> (kvs: [EtcdKeyValue], revision: Int64) {
+        var kvs: [EtcdKeyValue] = []
+        let revision = try readPrefix(prefix, timeout: timeout) { page, _ in kvs += page }
+        return (kvs, revision)
+    }
+
+    /// The same read, handing each page to `onPage` (with whether it is the last) as it arrives;
+    /// returns the revision every page was read at.
+    func readPrefix(_ prefix: String, timeout: Double? = nil,
+                    onPage: ([EtcdKeyValue], _ last: Bool) -> Void) throws -> Int64 {
         let start = Array(prefix.utf8)
         let end = v3RangeEnd(forPrefix: start)
-        var kvs: [EtcdKeyValue] = []
         var pageStart = start
         var revision: Int64?
         while true {
@@ -191,11 +199,12 @@ struct EtcdV3 {
             if let revision { body["revision"] = String(revision) }
             let page = try rangePage(body, timeout: timeout)
             revision = revision ?? page.revision
-            kvs += page.kvs
-            guard page.more, let last = page.kvs.last else { break }
-            pageStart = Array(last.key.utf8) + [0]
+            let last = !page.more || page.kvs.isEmpty
+            onPage(page.kvs, last)
+            if last { break }
+            pageStart = Array(page.kvs.last!.key.utf8) + [0]
         }
-        return (kvs, revision ?? 0)
+        return revision ?? 0
     }
 
     /// Where etcd is now: its cluster and current revision (a one-key read of the prefix).

@@ -107,6 +107,8 @@ public final class EtcdWatcher: @unchecked Sendable {
         var applied: Int64 = 0
         /// The cluster `applied` belongs to.
         var clusterID: String?
+        /// Whether a complete read has been delivered (later re-reads are whole snapshots).
+        var deliveredSnapshot = false
         /// Granted TTLs of the v3 leases seen so far (a lease's granted TTL never changes).
         var leaseTTLs: [Int64: UInt32] = [:]
         /// Whether the watched keyspace has held a record; until then detection keeps
@@ -181,19 +183,31 @@ public final class EtcdWatcher: @unchecked Sendable {
     }
 
     private func followV3(_ connection: EtcdConnection, _ progress: Progress) throws {
-        let v3 = EtcdV3(connection: connection)
+        let v3 = EtcdV3(connection: connection, pageSize: config.pageSize)
         // Lease look-ups happen inside the watch's data callback, while `connection` is busy.
         let leases = EtcdV3(connection: makeConnection())
         let keyPrefix = config.prefix + "/"
         let position = try v3.position(prefix: keyPrefix)
         checkContinuity(position, progress)
         if progress.needsSnapshot {
-            let (kvs, revision) = try v3.readPrefix(keyPrefix)
+            let revision: Int64
+            if config.progressiveFirstRead && !progress.deliveredSnapshot {
+                var first = true
+                revision = try v3.readPrefix(keyPrefix) { page, last in
+                    progress.hasRecords = progress.hasRecords || !page.isEmpty
+                    deliver([.firstReadPage(withLeaseTTLs(page, leases, progress), first: first, complete: last)])
+                    first = false
+                }
+            } else {
+                let (kvs, read) = try v3.readPrefix(keyPrefix)
+                revision = read
+                progress.hasRecords = progress.hasRecords || !kvs.isEmpty
+                deliver([.snapshot(withLeaseTTLs(kvs, leases, progress))])
+            }
             progress.applied = revision
             progress.clusterID = position.clusterID
             progress.needsSnapshot = false
-            progress.hasRecords = progress.hasRecords || !kvs.isEmpty
-            deliver([.snapshot(withLeaseTTLs(kvs, leases, progress))])
+            progress.deliveredSnapshot = true
             connected(.v3, progress)
         }
         while !isStopped {

@@ -57,7 +57,8 @@ public final class SkyDNSService: Sendable {
             tlsCertPath: configuration.tlsPem.isEmpty ? nil : configuration.tlsPem,
             tlsKeyPath: configuration.tlsKey.isEmpty ? nil : configuration.tlsKey,
             username: configuration.username.isEmpty ? nil : configuration.username,
-            password: configuration.password.isEmpty ? nil : configuration.password)
+            password: configuration.password.isEmpty ? nil : configuration.password,
+            progressiveFirstRead: true)
         let forwarder = try configuration.noRec ? nil : Self.makeForwarder(configuration, listen: address,
                                                                            publisher: store.publisher, logger: logger,
                                                                            metrics: metrics)
@@ -197,7 +198,7 @@ final class StoreWriter: Sendable {
             switch change {
             case .put(let keyValue) where keyValue.key == store.keys.configKey:
                 onConfig(keyValue.value)
-            case .replaceAll(let all):
+            case .replaceAll(let all), .firstReadPage(let all, _, _):
                 if let config = all.first(where: { $0.key == store.keys.configKey }) { onConfig(config.value) }
             default:
                 break
@@ -225,6 +226,8 @@ extension StoreChange {
         case .put(let kv): self = .put(KeyValue(key: kv.key, value: kv.value, ttl: kv.ttl))
         case .delete(let key): self = .delete(key: key)
         case .deleteTree(let key): self = .deleteTree(key: key)
+        case .firstReadPage(let page, let first, let complete):
+            self = .firstReadPage(page.map { KeyValue(key: $0.key, value: $0.value, ttl: $0.ttl) }, first: first, complete: complete)
         }
     }
 }

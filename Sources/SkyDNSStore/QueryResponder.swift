@@ -127,8 +127,19 @@ public final class QueryResponder {
             }
             return .outsideZone(query)
         }
-        guard query.recordClass == .in, snapshot.isSynced else {
+        guard query.recordClass == .in else {
             return refuse(query, packet: packet, into: &writer)
+        }
+        guard snapshot.isSynced else {
+            // The first read of etcd is still streaming in: plain addresses of names already
+            // loaded whole are answered, everything else is refused until the read completes.
+            guard snapshot.loadedThrough != nil, query.type == .a || query.type == .aaaa,
+                  case .found = lookup(snapshot, labelsBelowApex: labelsBelowApex),
+                  snapshot.isLoaded(path: zone.apexPath + labelsReversed(labelsBelowApex)) else {
+                return refuse(query, packet: packet, into: &writer)
+            }
+            return answerAddresses(query, packet: packet, snapshot: snapshot, labelsBelowApex: labelsBelowApex,
+                                   limit: limit, into: &writer)
         }
         if let target = zone.localTarget, matchesLocalName(zone, nameLength: query.nameLength) {
             return answerGeneral(query, packet: packet, snapshot: snapshot, lookupName: target, limit: limit, into: &writer)
@@ -136,6 +147,21 @@ public final class QueryResponder {
         guard query.type == .a || query.type == .aaaa else {
             return answerGeneral(query, packet: packet, snapshot: snapshot, lookupName: nil, limit: limit, into: &writer)
         }
+        return answerAddresses(query, packet: packet, snapshot: snapshot, labelsBelowApex: labelsBelowApex,
+                               limit: limit, into: &writer)
+    }
+
+    /// The query's labels below the apex, top-level first (as a trie path).
+    private func labelsReversed(_ count: Int) -> [String] {
+        (0..<count).reversed().map { index in
+            let offset = labelOffsets[index]
+            return String(decoding: UnsafeBufferPointer(start: name + offset + 1, count: Int(name[offset])), as: UTF8.self)
+        }
+    }
+
+    private func answerAddresses(_ query: QueryView, packet: UnsafeRawBufferPointer, snapshot: Snapshot,
+                                 labelsBelowApex: Int, limit: Int, into writer: inout WireWriter) -> Outcome {
+        let zone = snapshot.zone
         switch lookup(snapshot, labelsBelowApex: labelsBelowApex) {
         case .missing:
             return negative(query, packet: packet, snapshot: snapshot, rcode: .nxDomain, into: &writer)

@@ -7,6 +7,10 @@ public enum StoreChange: Sendable {
     case delete(key: String)
     /// Removes this key and everything below it.
     case deleteTree(key: String)
+    /// A page of the first read, in key order: `first` starts from nothing, `complete` ends the
+    /// read (the store is then synced). Until then only names whose keys all lie before the
+    /// page's last key are answered.
+    case firstReadPage([KeyValue], first: Bool, complete: Bool)
 }
 
 public struct KeyValue: Sendable {
@@ -37,6 +41,8 @@ public final class RecordStore: @unchecked Sendable {
     private var zone: Zone
     private var root = TrieNode()
     private var isSynced = false
+    /// During a first read delivered page by page: the last key read, below the prefix.
+    private var loadedThrough: String?
     private var serial: UInt32
 
     public init(zone: Zone, pathPrefix: String, clock: @escaping @Sendable () -> UInt32 = { currentUnixTime() }) {
@@ -61,12 +67,24 @@ public final class RecordStore: @unchecked Sendable {
                     if let error = put(keyValue) { rejected.append(RejectedRecord(key: keyValue.key, error: error)) }
                 }
                 isSynced = true
+                loadedThrough = nil
             case .put(let keyValue):
                 // A bad new value leaves the key's last good record in place: serving slightly old
                 // data beats losing the name.
                 if let error = put(keyValue) { rejected.append(RejectedRecord(key: keyValue.key, error: error)) }
             case .delete(let key):
                 if let path = try? keys.path(forKey: key) { root.remove(at: path[...]) }
+            case .firstReadPage(let page, let first, let complete):
+                if first { root = TrieNode() }
+                for keyValue in page {
+                    if let error = put(keyValue) { rejected.append(RejectedRecord(key: keyValue.key, error: error)) }
+                }
+                if complete {
+                    isSynced = true
+                    loadedThrough = nil
+                } else if let last = page.last, last.key.hasPrefix(keys.prefix) {
+                    loadedThrough = String(last.key.dropFirst(keys.prefix.count))
+                }
             case .deleteTree(let key):
                 if keys.isPrefix(key) {
                     root = TrieNode()
@@ -100,7 +118,8 @@ public final class RecordStore: @unchecked Sendable {
         // The serial follows the clock but never repeats or goes back, so secondaries and caches
         // always see a change.
         serial = max(serial &+ 1, clock())
-        publisher.publish(Snapshot(zone: zone, root: root, isSynced: isSynced, serial: serial))
+        publisher.publish(Snapshot(zone: zone, root: root, isSynced: isSynced, serial: serial,
+                                   loadedThrough: isSynced ? nil : loadedThrough))
     }
 }
 

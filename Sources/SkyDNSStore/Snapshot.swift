@@ -14,8 +14,12 @@ public final class Snapshot: Sendable {
     public let serial: UInt32
     /// Zones forwarded to their own servers (SkyDNS's stub zones), most specific first.
     public let stubZones: [StubZone]
+    /// While the first read of etcd streams in (not synced yet): the last key loaded, below
+    /// the prefix (`sohu/domeos/pod-9/abc`). Names whose keys all sort before it are complete.
+    public let loadedThrough: String?
 
-    public init(zone: Zone, root: TrieNode, isSynced: Bool, serial: UInt32) {
+    public init(zone: Zone, root: TrieNode, isSynced: Bool, serial: UInt32, loadedThrough: String? = nil) {
+        self.loadedThrough = loadedThrough
         self.zone = zone
         self.root = root
         self.apex = root.node(at: zone.apexPath)
@@ -30,6 +34,15 @@ public final class Snapshot: Sendable {
     }
 
     public var recordCount: Int { root.recordCount }
+
+    /// During a first read: whether every key at or below `path` has been loaded (keys come in
+    /// order, so that is when the last key read sorts after all of them).
+    public func isLoaded(path: [String]) -> Bool {
+        guard !isSynced else { return true }
+        guard let loadedThrough else { return false }
+        let directory = path.joined(separator: "/") + "/"
+        return loadedThrough > directory && !loadedThrough.hasPrefix(directory)
+    }
 }
 
 /// Hands the newest snapshot to workers. Readers check one atomic counter per batch of queries

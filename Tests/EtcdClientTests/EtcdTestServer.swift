@@ -161,6 +161,9 @@ final class EventRecorder: @unchecked Sendable {
                     records[key] = nil
                 case .deleteTree(let key):
                     records = records.filter { $0.key != key && !$0.key.hasPrefix(key + "/") }
+                case .firstReadPage(let kvs, let first, _):
+                    if first { records = [:] }
+                    for kv in kvs { records[kv.key] = String(decoding: kv.value, as: UTF8.self) }
                 }
             }
         }
