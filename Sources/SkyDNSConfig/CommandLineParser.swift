@@ -278,22 +278,22 @@ enum FlagTable {
             environment: [], notYetSupported: false, setter: .string { c, v in c.local = Validation.fqdn(v) }),
         FlagDefinition(
             name: "tls-key", usage: "SSL key file used to secure etcd communication (ETCD_TLSKEY)", defaultShown: nil,
-            environment: ["ETCD_TLSKEY"], notYetSupported: true, setter: .string { c, v in c.tlsKey = v }),
+            environment: ["ETCD_TLSKEY"], notYetSupported: false, setter: .string { c, v in c.tlsKey = v }),
         FlagDefinition(
             name: "tls-pem", usage: "SSL certification file used to secure etcd communication (ETCD_TLSPEM)",
-            defaultShown: nil, environment: ["ETCD_TLSPEM"], notYetSupported: true,
+            defaultShown: nil, environment: ["ETCD_TLSPEM"], notYetSupported: false,
             setter: .string { c, v in c.tlsPem = v }),
         FlagDefinition(
             name: "ca-cert", usage: "SSL Certificate Authority file used to secure etcd communication (ETCD_CACERT)",
             // ECTD_CACERT: the misspelling SkyDNS 2.0 read.
-            defaultShown: nil, environment: ["ETCD_CACERT", "ECTD_CACERT"], notYetSupported: true,
+            defaultShown: nil, environment: ["ETCD_CACERT", "ECTD_CACERT"], notYetSupported: false,
             setter: .string { c, v in c.caCert = v }),
         FlagDefinition(
             name: "username", usage: "Username used to support etcd basic auth (ETCD_USERNAME)", defaultShown: nil,
-            environment: ["ETCD_USERNAME"], notYetSupported: true, setter: .string { c, v in c.username = v }),
+            environment: ["ETCD_USERNAME"], notYetSupported: false, setter: .string { c, v in c.username = v }),
         FlagDefinition(
             name: "password", usage: "Password used to support etcd basic auth (ETCD_PASSWORD)", defaultShown: nil,
-            environment: ["ETCD_PASSWORD"], notYetSupported: true, setter: .string { c, v in c.password = v }),
+            environment: ["ETCD_PASSWORD"], notYetSupported: false, setter: .string { c, v in c.password = v }),
         FlagDefinition(
             name: "rtimeout", usage: "read timeout", defaultShown: "2s",
             environment: [], notYetSupported: false,
