@@ -8,21 +8,26 @@
 // Large enough for any batch the server asks for; the kernel caps vlen at UIO_MAXIOV anyway.
 #define SKYDNS_MAX_BATCH 64
 
+/// Points one mmsghdr at a slot's buffer (`length` bytes) and peer address.
+static void describe(struct mmsghdr *msg, struct iovec *iov, skydns_dgram *slot, size_t length, socklen_t peer_len) {
+    iov->iov_base = slot->buf;
+    iov->iov_len = length;
+    msg->msg_hdr.msg_name = &slot->peer;
+    msg->msg_hdr.msg_namelen = peer_len;
+    msg->msg_hdr.msg_iov = iov;
+    msg->msg_hdr.msg_iovlen = 1;
+    msg->msg_hdr.msg_control = NULL;
+    msg->msg_hdr.msg_controllen = 0;
+    msg->msg_hdr.msg_flags = 0;
+    msg->msg_len = 0;
+}
+
 int skydns_recv_batch(int fd, skydns_dgram *slots, unsigned int count) {
     struct mmsghdr msgs[SKYDNS_MAX_BATCH];
     struct iovec iov[SKYDNS_MAX_BATCH];
     if (count > SKYDNS_MAX_BATCH) count = SKYDNS_MAX_BATCH;
     for (unsigned int i = 0; i < count; i++) {
-        iov[i].iov_base = slots[i].buf;
-        iov[i].iov_len = slots[i].cap;
-        msgs[i].msg_hdr.msg_name = &slots[i].peer;
-        msgs[i].msg_hdr.msg_namelen = sizeof(slots[i].peer);
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-        msgs[i].msg_hdr.msg_control = NULL;
-        msgs[i].msg_hdr.msg_controllen = 0;
-        msgs[i].msg_hdr.msg_flags = 0;
-        msgs[i].msg_len = 0;
+        describe(&msgs[i], &iov[i], &slots[i], slots[i].cap, sizeof(slots[i].peer));
     }
     int n = recvmmsg(fd, msgs, count, MSG_WAITFORONE, NULL);
     for (int i = 0; i < n; i++) {
@@ -37,16 +42,7 @@ int skydns_send_batch(int fd, skydns_dgram *slots, unsigned int count) {
     struct iovec iov[SKYDNS_MAX_BATCH];
     if (count > SKYDNS_MAX_BATCH) count = SKYDNS_MAX_BATCH;
     for (unsigned int i = 0; i < count; i++) {
-        iov[i].iov_base = slots[i].buf;
-        iov[i].iov_len = slots[i].len;
-        msgs[i].msg_hdr.msg_name = &slots[i].peer;
-        msgs[i].msg_hdr.msg_namelen = slots[i].peer_len;
-        msgs[i].msg_hdr.msg_iov = &iov[i];
-        msgs[i].msg_hdr.msg_iovlen = 1;
-        msgs[i].msg_hdr.msg_control = NULL;
-        msgs[i].msg_hdr.msg_controllen = 0;
-        msgs[i].msg_hdr.msg_flags = 0;
-        msgs[i].msg_len = 0;
+        describe(&msgs[i], &iov[i], &slots[i], slots[i].len, slots[i].peer_len);
     }
     unsigned int sent = 0;
     while (sent < count) {

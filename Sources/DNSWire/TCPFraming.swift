@@ -28,6 +28,13 @@ public struct TCPDeframer: Sendable {
         return buffer[start..<consumed]
     }
 
+    /// Whether a whole message is waiting to be taken.
+    public var hasCompleteMessage: Bool {
+        let available = buffer.count - consumed
+        guard available >= 2 else { return false }
+        return available >= 2 + (Int(buffer[consumed]) << 8 | Int(buffer[consumed + 1]))
+    }
+
     /// Bytes received that do not yet form a whole message.
     public var pendingByteCount: Int { buffer.count - consumed }
 }

@@ -90,6 +90,9 @@ final class HTTPTransport {
             headerList = curl_slist_append(headerList, header)
         }
 
+        // libcurl's generic error text ("Failure when receiving data from the peer") hides
+        // the cause, such as a rejected client certificate; its error buffer names it.
+        var errorText = [CChar](repeating: 0, count: Int(CURL_ERROR_SIZE) + 1)
         setString(CURLOPT_URL, request.url)
         setLong(CURLOPT_NOSIGNAL, 1)  // required with threads: no SIGALRM for DNS timeouts
         setLong(CURLOPT_CONNECTTIMEOUT_MS, Int(request.connectTimeout * 1000))
@@ -159,7 +162,11 @@ final class HTTPTransport {
         }
         _ = skydns_curl_setopt_ptr(handle, CURLOPT_XFERINFODATA, context)
 
-        let code = withExtendedLifetime(state) { curl_easy_perform(handle) }
+        let code = errorText.withUnsafeMutableBufferPointer { buffer in
+            _ = skydns_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, buffer.baseAddress)
+            defer { _ = skydns_curl_setopt_ptr(handle, CURLOPT_ERRORBUFFER, nil) }
+            return withExtendedLifetime(state) { curl_easy_perform(handle) }
+        }
 
         var status = 0
         _ = skydns_curl_getinfo_long(handle, CURLINFO_RESPONSE_CODE, &status)
@@ -178,7 +185,17 @@ final class HTTPTransport {
             timedOut.ending = .timedOut
             return timedOut
         default:
-            throw EtcdError.transport("\(request.url): \(String(cString: curl_easy_strerror(code)))")
+            let detail = String(decoding: errorText.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            let summary = String(cString: curl_easy_strerror(code))
+            var message = "\(request.url): \(detail.isEmpty || detail == summary ? summary : "\(summary) (\(detail))")"
+            // With TLS 1.3 a server that rejects our certificate (or its absence) just closes the
+            // connection after the handshake, and libcurl can only say the peer went away.
+            if request.url.hasPrefix("https:") && (code == CURLE_SEND_ERROR || code == CURLE_RECV_ERROR) {
+                message += options.tlsCertPath == nil
+                    ? "; etcd closed the TLS connection: it may require a client certificate (-tls-pem, -tls-key)"
+                    : "; etcd closed the TLS connection: check that it trusts the client certificate's CA"
+            }
+            throw EtcdError.transport(message)
         }
     }
 

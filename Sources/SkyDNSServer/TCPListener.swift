@@ -87,11 +87,25 @@ final class TCPListener: Sendable {
         var reader = publisher.makeReader()
         var writer = WireWriter(capacity: 65535)
         var chunk = [UInt8](repeating: 0, count: 4096)
+        // The idle timeout bounds each read; this bounds a whole message, so a client that
+        // trickles a byte now and then cannot hold the connection (and its thread) forever.
+        var messageStarted: Int64?
         while true {
             let count = chunk.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
             guard count > 0 else { return }
             deframer.append(chunk[..<count])
+            var completedAny = false
+            defer {
+                // What is left is the start of the next message: time it from its first byte.
+                if deframer.pendingByteCount == 0 || completedAny { messageStarted = nil }
+                if deframer.pendingByteCount > 0 && messageStarted == nil { messageStarted = monotonicNanoseconds() }
+            }
+            if let started = messageStarted, deframer.pendingByteCount > 0, !deframer.hasCompleteMessage,
+               monotonicNanoseconds() - started > Int64(Self.idleTimeoutSeconds) * 1_000_000_000 {
+                return
+            }
             while let message = deframer.nextMessage() {
+                completedAny = true
                 let started = monotonicNanoseconds()
                 var result = message.withUnsafeBytes { packet in
                     handler.answer(packet, snapshot: reader.refresh(), transport: .tcp, into: &writer)

@@ -287,6 +287,7 @@ public final class QueryResponder {
         var ttl = zone.defaultTTL
         var needsGeneralPath = false
         var singleTTL: UInt32 = 0
+        var seen: Set<[UInt8]> = []
         node.forEachRecord { record in
             if !record.service.group.isEmpty {
                 needsGeneralPath = true
@@ -301,7 +302,19 @@ public final class QueryResponder {
             case .ipv6(let bytes) where size == 16: address = bytes
             default: return true
             }
-            if isDuplicate(address, in: writer, from: start, count: count, recordSize: recordSize) { return true }
+            // Small answers compare against what is written; big directories use a set, so
+            // answering 4,000 addresses stays linear.
+            if count < Self.linearDedupLimit {
+                if isDuplicate(address, in: writer, from: start, count: count, recordSize: recordSize) { return true }
+                if count == Self.linearDedupLimit - 1 {
+                    seen = Set((0..<count).map { index in
+                        let offset = start + index * recordSize + recordSize - size
+                        return Array(writer.bytes[offset..<offset + size])
+                    } + [address])
+                }
+            } else if !seen.insert(address).inserted {
+                return true
+            }
             guard writer.count + recordSize <= limit else {
                 truncated = true
                 return false
@@ -329,6 +342,8 @@ public final class QueryResponder {
         }
         return (count, truncated)
     }
+
+    private static let linearDedupLimit = 32
 
     private func isDuplicate(_ address: [UInt8], in writer: WireWriter, from start: Int, count: Int,
                              recordSize: Int) -> Bool {
