@@ -43,8 +43,9 @@ struct V3RangePage: Equatable {
 /// One JSON object of the /v3/watch stream.
 enum V3WatchMessage: Equatable {
     case created
-    /// `revision` is the highest mod_revision among the events: everything up to it is applied.
-    case events([EtcdEvent], revision: Int64)
+    /// `revision` is the highest mod_revision among the events: everything up to it is applied;
+    /// `current` is etcd's revision when it sent them (the header's).
+    case events([EtcdEvent], revision: Int64, current: Int64)
     /// Nothing under the watched range changed up to `revision`.
     case progress(revision: Int64)
     /// The start revision was compacted away: only a full re-read can catch up.
@@ -78,7 +79,8 @@ enum V3WatchMessage: Equatable {
                 default: events.append(.put(kv))
                 }
             }
-            return .events(events, revision: revision)
+            let current = jsonInt64((result["header"] as? [String: Any])?["revision"]) ?? revision
+            return .events(events, revision: revision, current: current)
         }
         if jsonBool(result["created"]) {
             return .created

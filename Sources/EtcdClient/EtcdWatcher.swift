@@ -72,6 +72,11 @@ public final class EtcdWatcher: @unchecked Sendable {
     /// The API in use once chosen.
     public var activeAPI: EtcdAPI? { locked { api } }
 
+    /// How many revisions (v3) or indexes (v2) the applied changes trail the newest etcd has
+    /// reported: 0 when caught up.
+    public var watchLag: Int64 { locked { max(0, position.latest - position.applied) } }
+    private var position: (applied: Int64, latest: Int64) = (0, 0)
+
     /// etcd v2 hides keys whose label starts with "_" from recursive listings and recursive
     /// watches. Fetches exactly `key` (recursively), blocking at most `timeout` seconds.
     /// Returns nil on timeout/error, [] when absent. After a successful v2 fetch the path is
@@ -104,11 +109,18 @@ public final class EtcdWatcher: @unchecked Sendable {
     private final class Progress {
         var needsSnapshot = true
         /// v3 revision or v2 index up to which every change has been delivered.
-        var applied: Int64 = 0
+        var applied: Int64 = 0 {
+            didSet { onPosition?(applied, latest) }
+        }
         /// The cluster `applied` belongs to.
         var clusterID: String?
         /// Whether a complete read has been delivered (later re-reads are whole snapshots).
         var deliveredSnapshot = false
+        /// The newest revision or index etcd has reported; minus `applied`, the watch's lag.
+        var latest: Int64 = 0 {
+            didSet { onPosition?(applied, latest) }
+        }
+        var onPosition: ((Int64, Int64) -> Void)?
         /// Granted TTLs of the v3 leases seen so far (a lease's granted TTL never changes).
         var leaseTTLs: [Int64: UInt32] = [:]
         /// Whether the watched keyspace has held a record; until then detection keeps
@@ -120,6 +132,10 @@ public final class EtcdWatcher: @unchecked Sendable {
     private func runMain() {
         let connection = makeConnection()
         let progress = Progress()
+        progress.onPosition = { [weak self] applied, latest in
+            guard let self else { return }
+            self.locked { self.position = (applied, latest) }
+        }
         while !isStopped {
             do {
                 switch try chosenAPI(connection) {
@@ -189,6 +205,7 @@ public final class EtcdWatcher: @unchecked Sendable {
         let keyPrefix = config.prefix + "/"
         let position = try v3.position(prefix: keyPrefix)
         checkContinuity(position, progress)
+        progress.latest = max(progress.latest, position.index)
         if progress.needsSnapshot {
             let revision: Int64
             if config.progressiveFirstRead && !progress.deliveredSnapshot {
@@ -219,7 +236,8 @@ public final class EtcdWatcher: @unchecked Sendable {
                 switch message {
                 case .created:
                     self.connected(.v3, progress)
-                case .events(let events, let revision):
+                case .events(let events, let revision, let current):
+                    progress.latest = max(progress.latest, current)
                     self.deliver(events.map { event in
                         guard case .put(let kv) = event, kv.lease != 0 else { return event }
                         return .put(self.withLeaseTTLs([kv], leases, progress)[0])
@@ -230,6 +248,7 @@ public final class EtcdWatcher: @unchecked Sendable {
                     }
                 case .progress(let revision):
                     progress.applied = max(progress.applied, revision)
+                    progress.latest = max(progress.latest, revision)
                 case .compacted, .canceled:
                     break  // handled by watch()
                 }
@@ -252,6 +271,7 @@ public final class EtcdWatcher: @unchecked Sendable {
         let v2 = EtcdV2(connection: connection)
         let position = try v2.position(config.prefix)
         checkContinuity(position, progress)
+        progress.latest = max(progress.latest, position.index)
         progress.clusterID = position.clusterID ?? progress.clusterID
         if progress.needsSnapshot {
             let tree = try v2.readTree(config.prefix)
@@ -288,7 +308,10 @@ public final class EtcdWatcher: @unchecked Sendable {
                 return
             case .idle(let etcdIndex):
                 // Skipping ahead keeps a quiet prefix from falling out of the 1000-event history.
-                if let etcdIndex { progress.applied = max(progress.applied, etcdIndex) }
+                if let etcdIndex {
+                    progress.applied = max(progress.applied, etcdIndex)
+                    progress.latest = max(progress.latest, etcdIndex)
+                }
                 if probing, try v3HasRecords(connection) {
                     switchAPI(to: .v3, progress)
                     return
@@ -310,6 +333,7 @@ public final class EtcdWatcher: @unchecked Sendable {
         locked { api = newAPI }
         progress.needsSnapshot = true
         progress.applied = 0
+        progress.latest = 0
     }
 
     private func connected(_ api: EtcdAPI, _ progress: Progress) {

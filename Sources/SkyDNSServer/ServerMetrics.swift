@@ -208,6 +208,7 @@ public final class ServerMetrics: Sendable {
     private let rejectedRecords = Atomic<UInt64>(0)
     private let cacheSource = Mutex<ResponseCache?>(nil)
     private let publisherSource = Mutex<SnapshotPublisher?>(nil)
+    private let watchLagSource = Mutex<(@Sendable () -> Int64)?>(nil)
 
     struct EtcdStatus {
         var state: EtcdConnectionState = .connecting
@@ -413,8 +414,16 @@ public final class ServerMetrics: Sendable {
         }
     }
 
+    /// Reads the etcd watch's lag (revisions behind) at each scrape.
+    func watchEtcdLag(_ source: @escaping @Sendable () -> Int64) {
+        watchLagSource.withLock { $0 = source }
+    }
+
     private func publishGauges() {
         let status = etcdStatus
+        if let lag = watchLagSource.withLock({ $0 }) {
+            CoreMetrics.Gauge(label: prefix + "etcd_watch_lag_revisions", factory: factory).record(lag())
+        }
         for state in ["connecting", "connected", "disconnected"] {
             CoreMetrics.Gauge(label: prefix + "etcd_state", dimensions: [("state", state)], factory: factory)
                 .record(status.state.metricName == state ? 1 : 0)

@@ -87,6 +87,8 @@ public final class SkyDNSService: Sendable {
             // The watcher logs each change itself.
             metrics.etcdStateChanged(state)
         })
+        let watcher = self.watcher
+        metrics.watchEtcdLag { watcher.watchLag }
         let hiddenKeys = HiddenKeyResolver(watcher: watcher, keys: store.keys, publisher: store.publisher,
                                            logger: logger, metrics: metrics, apply: apply)
         context = ServerContext(logger: logger, verbose: configuration.verbose, hiddenKeys: hiddenKeys, forwarder: forwarder,

@@ -60,7 +60,7 @@ struct V3CodecTests {
             .put(EtcdKeyValue(key: "/skydns/a", value: bytes("x"))),
             .put(EtcdKeyValue(key: "/skydns/b", value: bytes("y"))),
             .delete(key: "/skydns/c"),
-        ], revision: 11))
+        ], revision: 11, current: 12))
     }
 
     @Test func watchControlMessages() throws {

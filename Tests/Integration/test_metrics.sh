@@ -93,6 +93,9 @@ expect_metric 'skydns_store_records' 3
 expect_metric 'skydns_store_synced' 1
 expect_metric 'skydns_etcd_state{state="connected"}' 1
 expect_metric 'skydns_etcd_state{state="connecting"}' 0
+# Caught up with etcd: the watch trails nothing (a scrape reads it afresh each time).
+lag_is_zero() { scrape; [ "$(number "$(metric 'skydns_etcd_watch_lag_revisions')")" = 0 ]; }
+eventually lag_is_zero || fail "watch lag: $(metric 'skydns_etcd_watch_lag_revisions')"
 pubs=$(number "$(metric 'skydns_snapshot_publications_total')")
 [ "$pubs" -ge 1 ] || fail "snapshot publications: $pubs (at least the first read)"
 last=$(number "$(metric 'skydns_store_last_sync_timestamp_seconds')")
