@@ -32,6 +32,13 @@ final class Forwarder: Sendable {
     let cache: ResponseCache?
     private let rotate: Bool
     private let upstreams: Mutex<[SocketAddress]>
+    private struct UpstreamHealth {
+        var downUntil: Double
+        var lastProbe: Double
+    }
+    private let health = Mutex<[String: UpstreamHealth]>([:])
+    static let downSeconds = 5.0
+    static let probeInterval = 1.0
     private let nextUpstream = Atomic<Int>(0)
     private let publisher: SnapshotPublisher
     private let logger: Logger
@@ -131,10 +138,12 @@ final class Forwarder: Sendable {
         }
         let outgoing = stub == nil ? packet : markedForStub(packet)
         metrics?.forwarding.add(stub == nil ? MetricsBlock.Slot.forwardedUpstream : MetricsBlock.Slot.forwardedStub)
-        for server in stub ?? orderedUpstreams() {
+        let servers = candidates(stub ?? orderedUpstreams())
+        for server in servers {
             let started = monotonicNanoseconds()
             let result = UpstreamExchange.exchange(outgoing, with: server, timeout: timeout)
             metrics?.forwarding.countExchange(result, nanoseconds: monotonicNanoseconds() - started)
+            noteOutcome(of: server, result)
             switch result {
             case .success(var reply):
                 reply[0] = packet[0]
@@ -150,7 +159,11 @@ final class Forwarder: Sendable {
             }
         }
         metrics?.forwarding.add(MetricsBlock.Slot.forwardServFail)
-        logger.warning("no upstream answered for a forwarded query; replying SERVFAIL")
+        if servers.isEmpty {
+            logger.debug("every upstream failed within the last \(Self.downSeconds) s; replying SERVFAIL")
+        } else {
+            logger.warning("no upstream answered for a forwarded query; replying SERVFAIL")
+        }
         packet.withUnsafeBytes { _ = responder.reply(to: $0, rcode: .servFail, into: &writer) }
         return writer.bytes
     }
@@ -160,10 +173,11 @@ final class Forwarder: Sendable {
         var header = Header(id: 0, questionCount: 1)
         header.recursionDesired = true
         let query = Message(header: header, questions: [Question(name: name, type: type)], edns: EDNS()).encode()
-        for server in orderedUpstreams() {
+        for server in candidates(orderedUpstreams()) {
             let started = monotonicNanoseconds()
             let result = UpstreamExchange.exchange(query, with: server, timeout: timeout)
             metrics?.forwarding.countExchange(result, nanoseconds: monotonicNanoseconds() - started)
+            noteOutcome(of: server, result)
             if case .success(let reply) = result {
                 guard let message = try? Message(parsing: reply), message.header.responseCode == .noError else { return nil }
                 return message.answers
@@ -180,6 +194,45 @@ final class Forwarder: Sendable {
         edns.options.append(EDNS.Option(code: stubForwardMarker, data: []))
         message.edns = edns
         return message.encode()
+    }
+
+    /// An upstream that just failed is passed over for `downSeconds`, so that a dead or
+    /// black-holed server does not cost every query a full timeout (and a forwarder thread):
+    /// healthy servers first, then at most one probe a second to each server that is down.
+    /// Empty when every server is down and was probed within the second: SERVFAIL at once.
+    private func candidates(_ servers: [SocketAddress]) -> [SocketAddress] {
+        let now = monotonicNow()
+        return health.withLock { health in
+            var up: [SocketAddress] = []
+            var probes: [SocketAddress] = []
+            for server in servers {
+                guard var state = health[server.description], state.downUntil > now else {
+                    up.append(server)
+                    continue
+                }
+                if now - state.lastProbe >= Self.probeInterval {
+                    state.lastProbe = now
+                    health[server.description] = state
+                    probes.append(server)
+                }
+            }
+            return up + probes
+        }
+    }
+
+    private func noteOutcome(of server: SocketAddress, _ result: Result<[UInt8], UpstreamExchange.Failure>) {
+        let now = monotonicNow()
+        health.withLock { health in
+            switch result {
+            case .success:
+                health[server.description] = nil
+            case .failure:
+                if health[server.description] == nil {
+                    logger.warning("upstream \(server) is not answering; passing it over for \(Self.downSeconds) s at a time")
+                }
+                health[server.description] = UpstreamHealth(downUntil: now + Self.downSeconds, lastProbe: now)
+            }
+        }
     }
 
     private func orderedUpstreams() -> [SocketAddress] {
