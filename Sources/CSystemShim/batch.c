@@ -3,6 +3,7 @@
 #include <sys/uio.h>
 #include <errno.h>
 #include <sched.h>
+#include <malloc.h>
 #include <unistd.h>
 
 // Large enough for any batch the server asks for; the kernel caps vlen at UIO_MAXIOV anyway.
@@ -66,4 +67,8 @@ int skydns_usable_cpus(void) {
     }
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     return online > 0 ? (int)online : 1;
+}
+
+void skydns_release_free_memory(void) {
+    malloc_trim(0);
 }

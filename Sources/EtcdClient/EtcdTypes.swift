@@ -54,8 +54,9 @@ public struct EtcdClientConfig: Sendable {
     public var watchIdleTimeout: Double
     /// Deliver the first v3 read page by page (`.firstReadPage`) rather than as one snapshot.
     public var progressiveFirstRead: Bool
-    /// Keys per v3 range page. etcd 3.4 counts every remaining key of the range for each page,
-    /// so large pages keep a million-key read from spending most of its time counting.
+    /// Keys in the first v3 range page; later pages double, up to four times this. etcd 3.4
+    /// counts every remaining key of the range for each page, so large pages keep a
+    /// million-key read from spending most of its time counting.
     public var pageSize: Int
 
     public init(

@@ -196,8 +196,12 @@ struct EtcdV3 {
         let end = v3RangeEnd(forPrefix: start)
         var pageStart = start
         var revision: Int64?
+        // The first page is small so that the first names answer soon; then pages double (up
+        // to four times the first), since etcd 3.4 recounts the rest of the range for each page.
+        var limit = pageSize
         while true {
-            var body: [String: Any] = ["key": base64(pageStart), "range_end": base64(end), "limit": pageSize]
+            var body: [String: Any] = ["key": base64(pageStart), "range_end": base64(end), "limit": limit]
+            limit = min(limit * 2, pageSize * 4)
             if let revision { body["revision"] = String(revision) }
             let page = try rangePage(body, timeout: timeout)
             revision = revision ?? page.revision

@@ -217,6 +217,9 @@ final class StoreWriter: Sendable {
         }
         if becameSynced {
             logger.info("first read of etcd complete: serving \(count) records")
+            // The read's JSON pages are garbage now; hand their memory back to the system
+            // rather than keep it as the process's high-water mark.
+            skydns_release_free_memory()
         }
     }
 }

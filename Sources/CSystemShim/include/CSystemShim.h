@@ -18,6 +18,9 @@ typedef struct skydns_dgram {
 int skydns_recv_batch(int fd, skydns_dgram *slots, unsigned int count);
 /// Sends `count` datagrams, each to its `peer`. Returns the number sent, or -1 with errno.
 int skydns_send_batch(int fd, skydns_dgram *slots, unsigned int count);
+/// Returns freed heap memory to the system (glibc's malloc_trim), e.g. after a large load.
+void skydns_release_free_memory(void);
+
 /// CPUs this process may run on (its affinity mask, so `taskset -c 0` counts 1).
 int skydns_usable_cpus(void);
 #endif
