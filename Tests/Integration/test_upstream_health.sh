@@ -6,23 +6,8 @@
 source "$(dirname "$0")/lib.sh"
 command -v knotd >/dev/null || fail "knotd not installed (scripts/install-deps)"
 
-KNOT_PORT=$(free_port); mkdir -p "$WORK/knot"
-printf '$ORIGIN example.test.\n$TTL 300\n@ SOA ns admin 1 3600 600 86400 120\n@ NS ns\nns A 127.0.0.1\nwww A 192.0.2.10\n' >"$WORK/knot/zone.db"
-cat >"$WORK/knot/knot.conf" <<CONF
-server:
-    rundir: "$WORK/knot"
-    listen: 127.0.0.1@$KNOT_PORT
-database:
-    storage: "$WORK/knot"
-zone:
-  - domain: example.test
-    file: "$WORK/knot/zone.db"
-    storage: "$WORK/knot"
-    zonefile-sync: -1
-    journal-content: none
-CONF
-knotd -c "$WORK/knot/knot.conf" >"$WORK/knot.log" 2>&1 & PIDS+=($!)
-for _ in $(seq 50); do dig +short +time=1 +tries=1 @127.0.0.1 -p $KNOT_PORT www.example.test | grep -q . && break; sleep 0.1; done
+printf '$ORIGIN example.test.\n$TTL 300\n@ SOA ns admin 1 3600 600 86400 120\n@ NS ns\nns A 127.0.0.1\nwww A 192.0.2.10\n' >"$WORK/example.zone"
+start_knot example.test "$WORK/example.zone"
 
 # A black hole that counts what it receives (one line per datagram).
 HOLE=$(free_port)
