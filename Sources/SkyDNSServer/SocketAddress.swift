@@ -19,14 +19,17 @@ struct SocketAddress: Sendable, CustomStringConvertible {
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         if host.isEmpty { host = "0.0.0.0" }
         var storage = sockaddr_storage()
+        func store<Address>(_ address: Address) {
+            withUnsafeBytes(of: address) { raw in
+                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) }
+            }
+        }
         if host.contains(":") {
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
             address.sin6_port = port.bigEndian
             guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else { throw .invalidAddress(text) }
-            withUnsafeBytes(of: address) { raw in
-                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) }
-            }
+            store(address)
             length = socklen_t(MemoryLayout<sockaddr_in6>.size)
             family = AF_INET6
         } else {
@@ -34,9 +37,7 @@ struct SocketAddress: Sendable, CustomStringConvertible {
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = port.bigEndian
             guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { throw .invalidAddress(text) }
-            withUnsafeBytes(of: address) { raw in
-                withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: raw) }
-            }
+            store(address)
             length = socklen_t(MemoryLayout<sockaddr_in>.size)
             family = AF_INET
         }

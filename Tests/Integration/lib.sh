@@ -18,13 +18,15 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 fail() { echo "FAILED: $*" >&2; [ -f "$WORK/server.log" ] && tail -20 "$WORK/server.log" >&2; exit 1; }
 
-# start_etcd: etcd with the v2 API on, data in $WORK/etcd; sets ETCD (the client URL).
+# start_etcd [V2]: etcd with the v2 API on (V2=false: off), data in $WORK/etcd; sets ETCD (the
+# client URL).
 start_etcd() {
+  local v2=${1:-true}
   ETCD_PORT=${ETCD_PORT:-$(free_port)}; ETCD_PEER=${ETCD_PEER:-$(free_port)}
   ETCD=http://127.0.0.1:$ETCD_PORT
   etcd --name it --data-dir "$WORK/etcd" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
     --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
-    --initial-cluster "it=http://127.0.0.1:$ETCD_PEER" --enable-v2=true >>"$WORK/etcd.log" 2>&1 &
+    --initial-cluster "it=http://127.0.0.1:$ETCD_PEER" --enable-v2="$v2" >>"$WORK/etcd.log" 2>&1 &
   ETCD_PID=$!; PIDS+=("$ETCD_PID")
   for _ in $(seq 100); do curl -sf "$ETCD/health" >/dev/null && return 0; sleep 0.1; done
   fail "etcd did not start"
@@ -111,16 +113,7 @@ eventually_for() {
   "$@"
 }
 # start_etcd_nov2: like start_etcd, but with the v2 API off (as etcd 3.6, which removed it).
-start_etcd_nov2() {
-  ETCD_PORT=${ETCD_PORT:-$(free_port)}; ETCD_PEER=${ETCD_PEER:-$(free_port)}
-  ETCD=http://127.0.0.1:$ETCD_PORT
-  etcd --name it --data-dir "$WORK/etcd" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
-    --listen-peer-urls "http://127.0.0.1:$ETCD_PEER" --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER" \
-    --initial-cluster "it=http://127.0.0.1:$ETCD_PEER" --enable-v2=false >>"$WORK/etcd.log" 2>&1 &
-  ETCD_PID=$!; PIDS+=("$ETCD_PID")
-  for _ in $(seq 100); do curl -sf "$ETCD/health" >/dev/null && return 0; sleep 0.1; done
-  fail "etcd did not start"
-}
+start_etcd_nov2() { start_etcd false; }
 
 # start_knot ZONE FILE: Knot on a free loopback port serving ZONE; sets KNOT_PORT.
 start_knot() {
