@@ -48,7 +48,16 @@ public struct DomainName: Hashable, Sendable, CustomStringConvertible {
 
     /// The name with `label` put in front.
     public func prepending(_ label: String) throws -> DomainName {
-        try DomainName(labels: [Array(label.utf8)] + labels.map(Array.init))
+        let count = label.utf8.count
+        guard count > 0 else { throw WireError.emptyLabel }
+        guard count <= Self.maxLabelLength else { throw WireError.labelTooLong }
+        guard wire.count + count + 1 <= Self.maxLength else { throw WireError.nameTooLong }
+        var prefixed: [UInt8] = []
+        prefixed.reserveCapacity(wire.count + count + 1)
+        prefixed.append(UInt8(count))
+        prefixed.append(contentsOf: label.utf8)
+        prefixed.append(contentsOf: wire)
+        return DomainName(uncheckedWire: prefixed)
     }
 
     /// Parses presentation form: `kafka.domeos.sohu` or `kafka.domeos.sohu.`; `.` is the root.

@@ -91,17 +91,19 @@ struct AnswerBuilder {
 
     // MARK: Lookup
 
-    /// The nodes a name matches: each label `*` or `any` matches any one label.
-    func matchingNodes(_ name: DomainName) -> [TrieNode] {
-        var nodes = [snapshot.root]
+    /// The nodes a name matches, with their names: each label `*` or `any` matches any one label.
+    func matchingNodes(_ name: DomainName) -> [(node: TrieNode, name: DomainName)] {
+        var nodes = [(node: snapshot.root, name: DomainName.root)]
         for label in name.lowercased().labels.reversed() {
             let text = String(decoding: label, as: UTF8.self)
-            var next: [TrieNode] = []
-            for node in nodes {
+            var next: [(node: TrieNode, name: DomainName)] = []
+            for (node, nodeName) in nodes {
                 if text == "*" || text == "any" {
-                    next.append(contentsOf: node.children.values)
-                } else if let child = node.children[text] {
-                    next.append(child)
+                    for (childLabel, child) in node.childNodes {
+                        if let childName = try? nodeName.prepending(childLabel) { next.append((child, childName)) }
+                    }
+                } else if let child = node.child(text), let childName = try? nodeName.prepending(text) {
+                    next.append((child, childName))
                 }
             }
             nodes = next
@@ -116,13 +118,13 @@ struct AnswerBuilder {
 
     /// Every record at or below the nodes `name` matches (at most `maxRecordsPerAnswer`); nil
     /// when it matches none.
-    func records(below name: DomainName) -> [StoredRecord]? {
+    func records(below name: DomainName) -> [NamedRecord]? {
         let nodes = matchingNodes(name)
         guard !nodes.isEmpty else { return nil }
-        var records: [StoredRecord] = []
-        for node in nodes {
-            let complete = node.forEachRecord { record in
-                records.append(record)
+        var records: [NamedRecord] = []
+        for (node, nodeName) in nodes {
+            let complete = node.forEachNamedRecord(name: nodeName) { record, recordName in
+                records.append(NamedRecord(record: record, name: recordName))
                 return records.count < Self.maxRecordsPerAnswer
             }
             if !complete { break }
@@ -131,10 +133,10 @@ struct AnswerBuilder {
     }
 
     /// Records stored at exactly `name` (CNAME and PTR queries).
-    func records(at name: DomainName) -> [StoredRecord]? {
+    func records(at name: DomainName) -> [NamedRecord]? {
         let nodes = matchingNodes(name)
         guard !nodes.isEmpty else { return nil }
-        return nodes.compactMap(\.record)
+        return nodes.compactMap { node, nodeName in node.record.map { NamedRecord(record: $0, name: nodeName) } }
     }
 
     func exists(_ name: DomainName) -> Bool {
@@ -144,12 +146,12 @@ struct AnswerBuilder {
     /// SkyDNS's groups: the group of the shallowest record that has one wins, and the answer
     /// keeps that group's records and those without a group; if records at that depth disagree,
     /// all are kept.
-    func groupFiltered(_ records: [StoredRecord]) -> [StoredRecord] {
-        let grouped = records.filter { !$0.service.group.isEmpty }
-        guard let shallowest = grouped.map(\.depth).min() else { return records }
-        let groups = Set(grouped.filter { $0.depth == shallowest }.map(\.service.group))
+    func groupFiltered(_ records: [NamedRecord]) -> [NamedRecord] {
+        let grouped = records.filter { $0.hasGroup }
+        guard let shallowest = grouped.map({ $0.depth }).min() else { return records }
+        let groups = Set(grouped.filter { $0.depth == shallowest }.map { $0.group })
         guard groups.count == 1, let group = groups.first else { return records }
-        return records.filter { $0.service.group.isEmpty || $0.service.group == group }
+        return records.filter { !$0.hasGroup || $0.group == group }
     }
 
     // MARK: Record types
@@ -160,10 +162,10 @@ struct AnswerBuilder {
         var result: [ResourceRecord] = []
         for record in groupFiltered(records) {
             switch record.target {
-            case .ipv4(let bytes) where type == .a || both:
-                result.append(ResourceRecord(name: owner, ttl: record.ttl, data: .a(ARecord(bytes: bytes))))
-            case .ipv6(let bytes) where type == .aaaa || both:
-                result.append(ResourceRecord(name: owner, ttl: record.ttl, data: .aaaa(AAAARecord(bytes: bytes))))
+            case .ipv4(let address) where type == .a || both:
+                result.append(ResourceRecord(name: owner, ttl: record.ttl, data: .a(ARecord(bytes: address.bytes))))
+            case .ipv6(let address) where type == .aaaa || both:
+                result.append(ResourceRecord(name: owner, ttl: record.ttl, data: .aaaa(AAAARecord(bytes: address.bytes))))
             case .name(let target):
                 // `x CNAME x` (kube2sky's named-port records point at their own service) and
                 // loops are skipped; so is a chain longer than SkyDNS's eight.
@@ -192,18 +194,18 @@ struct AnswerBuilder {
         let services = groupFiltered(records).filter { $0.target != .none }
         var totals: [Int: Int] = [:]
         for record in services {
-            totals[priority(of: record), default: 0] += record.service.weight == 0 ? 100 : record.service.weight
+            totals[priority(of: record), default: 0] += record.weight == 0 ? 100 : record.weight
         }
         var answers: [ResourceRecord] = []
         var additionals: [ResourceRecord] = []
         var resolvedTargets: Set<DomainName> = []
         for record in services {
             let priority = priority(of: record)
-            let share = 100.0 / Double(totals[priority]!) * Double(record.service.weight == 0 ? 100 : record.service.weight)
+            let share = 100.0 / Double(totals[priority]!) * Double(record.weight == 0 ? 100 : record.weight)
             let weight = UInt16(clamping: Int(share.rounded(.down)))
             guard let (target, glue) = target(of: record, resolved: &resolvedTargets) else { continue }
             answers.append(ResourceRecord(name: owner, ttl: record.ttl, data: .srv(SRVRecord(
-                priority: UInt16(clamping: priority), weight: weight, port: UInt16(clamping: record.service.port), target: target))))
+                priority: UInt16(clamping: priority), weight: weight, port: UInt16(clamping: record.port), target: target))))
             additionals.append(contentsOf: glue)
         }
         return (answers, additionals)
@@ -215,7 +217,7 @@ struct AnswerBuilder {
         var answers: [ResourceRecord] = []
         var additionals: [ResourceRecord] = []
         var resolvedTargets: Set<DomainName> = []
-        for record in records where record.service.mail {
+        for record in records where record.mail {
             guard let (target, glue) = target(of: record, resolved: &resolvedTargets) else { continue }
             answers.append(ResourceRecord(name: owner, ttl: record.ttl, data: .mx(MXRecord(
                 preference: UInt16(clamping: priority(of: record)), exchange: target))))
@@ -226,8 +228,8 @@ struct AnswerBuilder {
 
     func textRecords(owner: DomainName, lookupName: DomainName) -> [ResourceRecord] {
         guard let records = records(below: lookupName) else { return [] }
-        return groupFiltered(records).filter { !$0.service.text.isEmpty }.map {
-            ResourceRecord(name: owner, ttl: $0.ttl, data: .txt(TXTRecord(text: $0.service.text)))
+        return groupFiltered(records).filter { !$0.text.isEmpty }.map {
+            ResourceRecord(name: owner, ttl: $0.ttl, data: .txt(TXTRecord(text: $0.text)))
         }
     }
 
@@ -254,10 +256,10 @@ struct AnswerBuilder {
         for record in groupFiltered(records) {
             let target = record.name
             switch record.target {
-            case .ipv4(let bytes):
-                additionals.append(ResourceRecord(name: target, ttl: record.ttl, data: .a(ARecord(bytes: bytes))))
-            case .ipv6(let bytes):
-                additionals.append(ResourceRecord(name: target, ttl: record.ttl, data: .aaaa(AAAARecord(bytes: bytes))))
+            case .ipv4(let address):
+                additionals.append(ResourceRecord(name: target, ttl: record.ttl, data: .a(ARecord(bytes: address.bytes))))
+            case .ipv6(let address):
+                additionals.append(ResourceRecord(name: target, ttl: record.ttl, data: .aaaa(AAAARecord(bytes: address.bytes))))
             default:
                 continue
             }
@@ -268,23 +270,23 @@ struct AnswerBuilder {
 
     // MARK: Helpers
 
-    private func priority(of record: StoredRecord) -> Int {
-        record.service.priority == 0 ? Int(zone.defaultPriority) : record.service.priority
+    private func priority(of record: NamedRecord) -> Int {
+        record.priority == 0 ? Int(zone.defaultPriority) : record.priority
     }
 
     /// The SRV/MX target of `record` (after `targetstrip`) and the addresses that go with it in
     /// additional: the record's own address when its host is an IP, else the host's addresses,
     /// looked up once per answer.
-    private func target(of record: StoredRecord, resolved: inout Set<DomainName>) -> (DomainName, [ResourceRecord])? {
+    private func target(of record: NamedRecord, resolved: inout Set<DomainName>) -> (DomainName, [ResourceRecord])? {
         switch record.target {
-        case .ipv4(let bytes):
-            let target = record.name.droppingFirstLabels(record.service.targetStrip)
-            return (target, [ResourceRecord(name: target, ttl: record.ttl, data: .a(ARecord(bytes: bytes)))])
-        case .ipv6(let bytes):
-            let target = record.name.droppingFirstLabels(record.service.targetStrip)
-            return (target, [ResourceRecord(name: target, ttl: record.ttl, data: .aaaa(AAAARecord(bytes: bytes)))])
+        case .ipv4(let address):
+            let target = record.name.droppingFirstLabels(record.targetStrip)
+            return (target, [ResourceRecord(name: target, ttl: record.ttl, data: .a(ARecord(bytes: address.bytes)))])
+        case .ipv6(let address):
+            let target = record.name.droppingFirstLabels(record.targetStrip)
+            return (target, [ResourceRecord(name: target, ttl: record.ttl, data: .aaaa(AAAARecord(bytes: address.bytes)))])
         case .name(let host):
-            let target = host.droppingFirstLabels(record.service.targetStrip)
+            let target = host.droppingFirstLabels(record.targetStrip)
             guard resolved.insert(target).inserted else { return (target, []) }
             if target.isSubdomain(of: zone.domain) {
                 return (target, addressRecords(owner: target, lookupName: target, type: .a, chain: [target], both: true) ?? [])

@@ -1,10 +1,16 @@
+import DNSWire
 import HashTreeCollections
 
 /// A node of the name trie. Children live in a persistent hash trie (HAMT), so a snapshot is
 /// a plain copy of the root and an update copies only the nodes on its path: work in proportion
 /// to the name's depth, never to the size of the store.
 public struct TrieNode: Sendable {
-    public internal(set) var children: TreeDictionary<String, TrieNode> = [:]
+    private var children: TreeDictionary<String, TrieNode> = [:]
+    /// A lone child that is a bare leaf (one record, nothing below), kept here instead of in a
+    /// one-entry `children`: most names (a pod, a node) have exactly one record below them, and
+    /// a hash-trie node for one entry costs more memory than the record. When set, `children`
+    /// is empty.
+    private var onlyLeaf: StoredRecord?
     /// The record stored at exactly this key, if any.
     public internal(set) var record: StoredRecord?
     /// Records in this subtree, this node's own included.
@@ -12,9 +18,42 @@ public struct TrieNode: Sendable {
 
     public init() {}
 
-    public var isEmpty: Bool { record == nil && children.isEmpty }
+    private init(leaf: StoredRecord) {
+        record = leaf
+        recordCount = 1
+    }
 
-    /// Stores `record` at `path`; returns the change in the number of records (0 or 1).
+    public var isEmpty: Bool { record == nil && onlyLeaf == nil && children.isEmpty }
+
+    public var hasChildren: Bool { onlyLeaf != nil || !children.isEmpty }
+
+    /// The child named `label`.
+    public func child(_ label: String) -> TrieNode? {
+        if let onlyLeaf { return onlyLeaf.label == label ? TrieNode(leaf: onlyLeaf) : nil }
+        return children[label]
+    }
+
+    /// Every child with its label, in no particular order.
+    public var childNodes: [(label: String, node: TrieNode)] {
+        if let onlyLeaf { return [(onlyLeaf.label, TrieNode(leaf: onlyLeaf))] }
+        return children.map { ($0.key, $0.value) }
+    }
+
+    /// A bare leaf alone in `children` moves to `onlyLeaf`, and back out when a sibling arrives.
+    private mutating func keepCompact() {
+        guard children.count == 1, let (_, child) = children.first, child.record != nil, !child.hasChildren else { return }
+        onlyLeaf = child.record
+        children = [:]
+    }
+
+    private mutating func expandOnlyLeaf() {
+        guard let leaf = onlyLeaf else { return }
+        children[leaf.label] = TrieNode(leaf: leaf)
+        onlyLeaf = nil
+    }
+
+    /// Stores `record` at `path` (whose last label is `record.label`); returns the change in
+    /// the number of records (0 or 1).
     @discardableResult
     mutating func insert(_ record: StoredRecord, at path: ArraySlice<String>) -> Int {
         guard let head = path.first else {
@@ -23,8 +62,21 @@ public struct TrieNode: Sendable {
             recordCount += added
             return added
         }
+        if path.count == 1 {
+            if let leaf = onlyLeaf, leaf.label == head {
+                onlyLeaf = record
+                return 0
+            }
+            if onlyLeaf == nil && children.isEmpty {
+                onlyLeaf = record
+                recordCount += 1
+                return 1
+            }
+        }
+        expandOnlyLeaf()
         let added = children[head, default: TrieNode()].insert(record, at: path.dropFirst())
         recordCount += added
+        keepCompact()
         return added
     }
 
@@ -38,10 +90,17 @@ public struct TrieNode: Sendable {
             recordCount -= 1
             return 1
         }
+        if let leaf = onlyLeaf {
+            guard path.count == 1, leaf.label == head else { return 0 }
+            onlyLeaf = nil
+            recordCount -= 1
+            return 1
+        }
         guard children[head] != nil else { return 0 }
         let removed = children[head]!.remove(at: path.dropFirst())
         if children[head]!.isEmpty { children[head] = nil }
         recordCount -= removed
+        keepCompact()
         return removed
     }
 
@@ -53,6 +112,12 @@ public struct TrieNode: Sendable {
             self = TrieNode()
             return removed
         }
+        if let leaf = onlyLeaf {
+            guard path.count == 1, leaf.label == head else { return 0 }
+            onlyLeaf = nil
+            recordCount -= 1
+            return 1
+        }
         guard let child = children[head] else { return 0 }
         let removed: Int
         if path.count == 1 {
@@ -63,13 +128,14 @@ public struct TrieNode: Sendable {
             if children[head]!.isEmpty { children[head] = nil }
         }
         recordCount -= removed
+        keepCompact()
         return removed
     }
 
     public func node(at path: some Sequence<String>) -> TrieNode? {
         var node = self
         for label in path {
-            guard let child = node.children[label] else { return nil }
+            guard let child = node.child(label) else { return nil }
             node = child
         }
         return node
@@ -85,6 +151,7 @@ public struct TrieNode: Sendable {
     @discardableResult
     public func forEachRecord(_ body: (StoredRecord) -> Bool) -> Bool {
         if let record, !body(record) { return false }
+        if let onlyLeaf { return body(onlyLeaf) }
         switch children.count {
         case 0:
             return true
@@ -101,4 +168,27 @@ public struct TrieNode: Sendable {
         }
         return true
     }
+
+    /// `forEachRecord`, also giving each record's name; `name` is this node's. Names are built
+    /// as the walk goes down, so only answers that need them (SRV, MX, NS targets) pay for them.
+    @discardableResult
+    public func forEachNamedRecord(name: DomainName, _ body: (StoredRecord, DomainName) -> Bool) -> Bool {
+        if let record, !body(record, name) { return false }
+        if let onlyLeaf { return body(onlyLeaf, (try? name.prepending(onlyLeaf.label)) ?? name) }
+        let labels = children.count <= Self.maxSortedChildren ? children.keys.sorted() : Array(children.keys)
+        for label in labels {
+            guard let childName = try? name.prepending(label) else { continue }
+            if !children[label]!.forEachNamedRecord(name: childName, body) { return false }
+        }
+        return true
+    }
+}
+
+/// A record with the name it was found at.
+@dynamicMemberLookup
+public struct NamedRecord: Sendable {
+    public let record: StoredRecord
+    public let name: DomainName
+
+    public subscript<T>(dynamicMember keyPath: KeyPath<StoredRecord, T>) -> T { record[keyPath: keyPath] }
 }

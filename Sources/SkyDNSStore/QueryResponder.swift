@@ -287,29 +287,29 @@ public final class QueryResponder {
         var ttl = zone.defaultTTL
         var needsGeneralPath = false
         var singleTTL: UInt32 = 0
-        var seen: Set<[UInt8]> = []
+        var seen: Set<IPv6Address> = []
         node.forEachRecord { record in
-            if !record.service.group.isEmpty {
+            if record.hasGroup {
                 needsGeneralPath = true
                 return false
             }
-            let address: [UInt8]
+            // Both families as one 16-byte key (IPv4 in the low word), for duplicate checks.
+            let address: IPv6Address
             switch record.target {
             case .name:
                 needsGeneralPath = true
                 return false
-            case .ipv4(let bytes) where size == 4: address = bytes
-            case .ipv6(let bytes) where size == 16: address = bytes
+            case .ipv4(let v4) where size == 4: address = IPv6Address(high: 0, low: UInt64(v4.value))
+            case .ipv6(let v6) where size == 16: address = v6
             default: return true
             }
             // Small answers compare against what is written; big directories use a set, so
             // answering 4,000 addresses stays linear.
             if count < Self.linearDedupLimit {
-                if isDuplicate(address, in: writer, from: start, count: count, recordSize: recordSize) { return true }
+                if isDuplicate(address, size: size, in: writer, from: start, count: count, recordSize: recordSize) { return true }
                 if count == Self.linearDedupLimit - 1 {
                     seen = Set((0..<count).map { index in
-                        let offset = start + index * recordSize + recordSize - size
-                        return Array(writer.bytes[offset..<offset + size])
+                        writtenAddress(size: size, in: writer, at: start + index * recordSize + recordSize - size)
                     } + [address])
                 }
             } else if !seen.insert(address).inserted {
@@ -324,7 +324,11 @@ public final class QueryResponder {
             writer.writeUInt16(RecordClass.in.rawValue)
             writer.writeUInt32(0)
             writer.writeUInt16(UInt16(size))
-            writer.writeBytes(address)
+            if size == 4 {
+                writer.writeUInt32(UInt32(truncatingIfNeeded: address.low))
+            } else {
+                address.write(to: &writer)
+            }
             ttl = min(ttl, record.ttl)
             singleTTL = record.ttl
             count += 1
@@ -345,14 +349,19 @@ public final class QueryResponder {
 
     private static let linearDedupLimit = 32
 
-    private func isDuplicate(_ address: [UInt8], in writer: WireWriter, from start: Int, count: Int,
+    private func isDuplicate(_ address: IPv6Address, size: Int, in writer: WireWriter, from start: Int, count: Int,
                              recordSize: Int) -> Bool {
-        let dataOffset = recordSize - address.count
-        for index in 0..<count {
-            let offset = start + index * recordSize + dataOffset
-            if writer.bytes[offset..<offset + address.count].elementsEqual(address) { return true }
+        for index in 0..<count where writtenAddress(size: size, in: writer, at: start + index * recordSize + recordSize - size) == address {
+            return true
         }
         return false
+    }
+
+    /// An address already written at `offset`, as `writeAddresses` keys them.
+    private func writtenAddress(size: Int, in writer: WireWriter, at offset: Int) -> IPv6Address {
+        if size == 4 { return IPv6Address(high: 0, low: UInt64(writer.uint32(at: offset))) }
+        return IPv6Address(high: UInt64(writer.uint32(at: offset)) << 32 | UInt64(writer.uint32(at: offset + 4)),
+                           low: UInt64(writer.uint32(at: offset + 8)) << 32 | UInt64(writer.uint32(at: offset + 12)))
     }
 
     /// The number of labels of the query name below `domain`, or nil when the name is not in it.
@@ -400,7 +409,7 @@ public final class QueryResponder {
             let offset = labelOffsets[index]
             let label = String(decoding: UnsafeBufferPointer(start: name + offset + 1, count: Int(name[offset])),
                                as: UTF8.self)
-            guard let child = node.children[label] else { return .missing }
+            guard let child = node.child(label) else { return .missing }
             node = child
             index -= 1
         }

@@ -105,7 +105,7 @@ public final class RecordStore: @unchecked Sendable {
         do {
             let path = try keys.path(forKey: keyValue.key)
             let service = try ServiceRecord.decode(keyValue.value)
-            let record = try StoredRecord(key: keyValue.key, path: path, service: service, keyTTL: keyValue.ttl,
+            let record = try StoredRecord(path: path, service: service, keyTTL: keyValue.ttl,
                                           defaultTTL: zone.defaultTTL)
             root.insert(record, at: path[...])
             return nil

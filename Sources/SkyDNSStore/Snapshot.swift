@@ -102,16 +102,15 @@ public struct StubZone: Sendable, Equatable {
         }
         var servers: [DomainName: [String]] = [:]
         let suffixLabels = zone.stubName.labelCount
-        node.forEachRecord { record in
-            let name = record.name
+        node.forEachNamedRecord(name: zone.stubName) { record, name in
             // <id>.<zone>.stub.dns.<domain>: the zone needs at least one label of its own.
             guard name.labelCount >= suffixLabels + 2 else { return true }
             let labels = name.labels.dropFirst().dropLast(suffixLabels)
             guard let stub = try? DomainName(labels: labels.map(Array.init)) else { return true }
-            let port = record.service.port == 0 ? 53 : record.service.port
+            let port = record.port == 0 ? 53 : record.port
             switch record.target {
-            case .ipv4: servers[stub, default: []].append("\(record.service.host):\(port)")
-            case .ipv6: servers[stub, default: []].append("[\(record.service.host)]:\(port)")
+            case .ipv4: servers[stub, default: []].append("\(record.host):\(port)")
+            case .ipv6: servers[stub, default: []].append("[\(record.host)]:\(port)")
             default: break
             }
             return true

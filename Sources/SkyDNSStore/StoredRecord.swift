@@ -3,55 +3,93 @@ import DNSWire
 /// A record as the answer path uses it: the decoded value with its host classified once, at
 /// load time, so queries never parse text. A class, so that walking the trie moves one
 /// reference per record instead of retaining each of its strings.
+///
+/// Compact by design (a million of them is the size we plan for): no key (a record's name is
+/// the trie path it is found at), addresses inline, and the fields kube2sky never sets kept
+/// behind one optional reference.
 public final class StoredRecord: Sendable, Equatable {
     public enum Target: Sendable, Equatable {
-        case ipv4([UInt8])
-        case ipv6([UInt8])
+        case ipv4(IPv4Address)
+        case ipv6(IPv6Address)
         case name(DomainName)
         /// No host: only `text` (TXT) can come of it.
         case none
     }
 
-    public let key: String
-    public let service: ServiceRecord
+    /// The last label of the record's key, lower-cased: its name below its parent.
+    public let label: String
+    public let host: String
     public let target: Target
     /// The TTL this record is answered with, before the per-answer minimum is taken.
     public let ttl: UInt32
+    /// The value's own `ttl` field.
+    private let valueTTL: UInt32
     /// How many labels the key has below the prefix (the depth SkyDNS's groups compare).
-    public let depth: Int
+    public let depth: Int32
+    public let priority: Int
+    public let weight: Int
+    private let uncommon: UncommonFields?
+
+    /// The value fields most records leave at their defaults.
+    private final class UncommonFields: Sendable {
+        let port: Int
+        let text: String
+        let mail: Bool
+        let targetStrip: Int
+        let group: String
+
+        init?(_ service: ServiceRecord) {
+            guard service.port != 0 || !service.text.isEmpty || service.mail || service.targetStrip != 0
+                    || !service.group.isEmpty else { return nil }
+            port = service.port
+            text = service.text
+            mail = service.mail
+            targetStrip = service.targetStrip
+            group = service.group
+        }
+    }
 
     /// - Parameters:
-    ///   - keyTTL: the etcd v2 node TTL or v3 lease TTL, when the key has one.
     ///   - path: the key's labels below the prefix, top-level first.
-    public init(key: String, path: [String], service: ServiceRecord, keyTTL: UInt32?, defaultTTL: UInt32) throws(RecordError) {
-        self.key = key
-        depth = path.count
-        self.service = service
+    ///   - keyTTL: the etcd v2 node TTL or v3 lease TTL, when the key has one.
+    public init(path: [String], service: ServiceRecord, keyTTL: UInt32?, defaultTTL: UInt32) throws(RecordError) {
+        label = path.last ?? ""
+        depth = Int32(path.count)
+        host = service.host
         if service.host.isEmpty {
             target = .none
         } else if let bytes = parseIPv4(service.host) {
-            target = .ipv4(bytes)
+            target = .ipv4(IPv4Address(bytes))
         } else if let bytes = parseIPv6(service.host) {
-            target = .ipv6(bytes)
+            target = .ipv6(IPv6Address(bytes))
         } else if let name = Self.hostName(service.host) {
             target = .name(name)
         } else {
             throw .invalidHost(service.host)
         }
-        let valueTTL = service.ttl == 0 ? defaultTTL : service.ttl
-        ttl = min(valueTTL, keyTTL ?? UInt32.max)
+        valueTTL = service.ttl
+        let effectiveTTL = service.ttl == 0 ? defaultTTL : service.ttl
+        ttl = min(effectiveTTL, keyTTL ?? UInt32.max)
+        priority = service.priority
+        weight = service.weight
+        uncommon = UncommonFields(service)
     }
+
+    /// The value as it was decoded.
+    public var service: ServiceRecord {
+        ServiceRecord(host: host, port: port, priority: priority, weight: weight, text: text, mail: mail,
+                      ttl: valueTTL, targetStrip: targetStrip, group: group)
+    }
+
+    public var port: Int { uncommon?.port ?? 0 }
+    public var text: String { uncommon?.text ?? "" }
+    public var mail: Bool { uncommon?.mail ?? false }
+    public var targetStrip: Int { uncommon?.targetStrip ?? 0 }
+    public var group: String { uncommon?.group ?? "" }
+    public var hasGroup: Bool { uncommon.map { !$0.group.isEmpty } ?? false }
 
     public static func == (lhs: StoredRecord, rhs: StoredRecord) -> Bool {
-        lhs === rhs || (lhs.key == rhs.key && lhs.service == rhs.service && lhs.target == rhs.target && lhs.ttl == rhs.ttl)
-    }
-
-    /// The record's own name, from its key: `/skydns/sohu/domeos/kafka/19d074a1` is
-    /// `19d074a1.kafka.domeos.sohu.` (the SRV/MX/NS target for records whose host is an IP).
-    public var name: DomainName {
-        RecordKeyMapper.name(forPath: key.split(separator: "/").suffix(depth).map { label in
-            String(decoding: label.utf8.map(asciiLowercase), as: UTF8.self)
-        })
+        lhs === rhs || (lhs.label == rhs.label && lhs.service == rhs.service && lhs.target == rhs.target && lhs.ttl == rhs.ttl)
     }
 
     /// A host that is a name must be one: letters, digits, `-`, `_`, `*` labels of 1 to 63 bytes.
@@ -64,5 +102,50 @@ public final class StoredRecord: Sendable, Equatable {
             }
         }
         return valid && !name.isRoot ? name : nil
+    }
+}
+
+/// An IPv4 address held in one word, so a record carries it without an array allocation.
+public struct IPv4Address: Hashable, Sendable {
+    /// The address in host order: 10.0.0.1 is 0x0A000001.
+    public let value: UInt32
+
+    public init(_ bytes: [UInt8]) {
+        precondition(bytes.count == 4)
+        value = bytes.reduce(0) { $0 << 8 | UInt32($1) }
+    }
+
+    public var bytes: [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) } }
+
+    func write(to writer: inout WireWriter) { writer.writeUInt32(value) }
+}
+
+/// An IPv6 address held in two words.
+public struct IPv6Address: Hashable, Sendable {
+    public let high: UInt64
+    public let low: UInt64
+
+    public init(high: UInt64, low: UInt64) {
+        self.high = high
+        self.low = low
+    }
+
+    public init(_ bytes: [UInt8]) {
+        precondition(bytes.count == 16)
+        high = bytes[0..<8].reduce(0) { $0 << 8 | UInt64($1) }
+        low = bytes[8..<16].reduce(0) { $0 << 8 | UInt64($1) }
+    }
+
+    public var bytes: [UInt8] {
+        (0..<16).map { index in
+            UInt8(truncatingIfNeeded: (index < 8 ? high : low) >> (56 - 8 * (index % 8)))
+        }
+    }
+
+    func write(to writer: inout WireWriter) {
+        writer.writeUInt32(UInt32(truncatingIfNeeded: high >> 32))
+        writer.writeUInt32(UInt32(truncatingIfNeeded: high))
+        writer.writeUInt32(UInt32(truncatingIfNeeded: low >> 32))
+        writer.writeUInt32(UInt32(truncatingIfNeeded: low))
     }
 }

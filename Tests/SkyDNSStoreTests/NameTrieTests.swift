@@ -12,32 +12,41 @@ import Testing
                                  sourceLocation: SourceLocation = #_sourceLocation) {
         if !isRoot { #expect(!node.isEmpty, "empty node left at \(location)", sourceLocation: sourceLocation) }
         var expected = node.record == nil ? 0 : 1
-        for (label, child) in node.children {
+        for (label, child) in node.childNodes {
             checkInvariants(child, isRoot: false, at: location + label + "/", sourceLocation: sourceLocation)
             expected += child.recordCount
         }
         #expect(node.recordCount == expected, "count wrong at \(location)", sourceLocation: sourceLocation)
     }
 
+    /// A record for `path`, told apart from others by its text.
+    private func tagged(_ tag: String, at path: String, host: String = "10.0.0.1") -> StoredRecord {
+        do {
+            return try storedRecord(key: "/skydns/" + path, host: host, text: tag)
+        } catch {
+            fatalError("bad test record \(path): \(error)")
+        }
+    }
+
     private func keys(_ node: TrieNode) -> Set<String> {
         var keys = Set<String>()
-        node.forEachRecord { keys.insert(String($0.key.dropFirst("/skydns/".count))); return true }
+        node.forEachRecord { keys.insert($0.text); return true }
         return keys
     }
 
     @Test func insertCountsAlongThePath() {
         var root = TrieNode()
         #expect(root.isEmpty && root.recordCount == 0)
-        #expect(root.insert(record("a"), at: path("sohu/domeos/kafka/1")) == 1)
-        #expect(root.insert(record("b"), at: path("sohu/domeos/kafka/2")) == 1)
-        #expect(root.insert(record("c"), at: path("sohu/domeos/web/1")) == 1)
-        #expect(root.insert(record("d"), at: path("sohu/domeos")) == 1)
+        #expect(root.insert(tagged("a", at: "sohu/domeos/kafka/1"), at: path("sohu/domeos/kafka/1")) == 1)
+        #expect(root.insert(tagged("b", at: "sohu/domeos/kafka/2"), at: path("sohu/domeos/kafka/2")) == 1)
+        #expect(root.insert(tagged("c", at: "sohu/domeos/web/1"), at: path("sohu/domeos/web/1")) == 1)
+        #expect(root.insert(tagged("d", at: "sohu/domeos"), at: path("sohu/domeos")) == 1)
         #expect(root.recordCount == 4)
         #expect(root.node(at: ["sohu", "domeos"])?.recordCount == 4)
         #expect(root.node(at: ["sohu", "domeos", "kafka"])?.recordCount == 2)
         #expect(root.node(at: ["sohu", "domeos", "kafka"])?.record == nil)
-        #expect(root.node(at: ["sohu", "domeos"])?.record?.key == "/skydns/d")
-        #expect(root.node(at: ["sohu", "domeos", "web", "1"])?.record?.key == "/skydns/c")
+        #expect(root.node(at: ["sohu", "domeos"])?.record?.text == "d")
+        #expect(root.node(at: ["sohu", "domeos", "web", "1"])?.record?.text == "c")
         #expect(root.node(at: ["sohu", "nothere"]) == nil)
         #expect(root.node(at: [String]())?.recordCount == 4)
         checkInvariants(root)
@@ -45,35 +54,35 @@ import Testing
 
     @Test func insertAtExistingPathReplaces() {
         var root = TrieNode()
-        root.insert(record("old", host: "10.0.0.1"), at: path("sohu/x"))
-        #expect(root.insert(record("new", host: "10.0.0.2"), at: path("sohu/x")) == 0)
+        root.insert(tagged("old", at: "sohu/x", host: "10.0.0.1"), at: path("sohu/x"))
+        #expect(root.insert(tagged("new", at: "sohu/x", host: "10.0.0.2"), at: path("sohu/x")) == 0)
         #expect(root.recordCount == 1)
-        #expect(root.node(at: ["sohu", "x"])?.record?.key == "/skydns/new")
+        #expect(root.node(at: ["sohu", "x"])?.record?.text == "new")
         checkInvariants(root)
     }
 
     @Test func removePrunesEmptyNodes() {
         var root = TrieNode()
-        root.insert(record("deep"), at: path("sohu/domeos/kafka/1"))
+        root.insert(tagged("deep", at: "sohu/domeos/kafka/1"), at: path("sohu/domeos/kafka/1"))
         #expect(root.remove(at: path("sohu/domeos/kafka/1")) == 1)
         #expect(root.recordCount == 0)
-        #expect(root.children.isEmpty)
+        #expect(!root.hasChildren)
         #expect(root.isEmpty)
     }
 
     @Test func removeKeepsSiblingsAndAncestorsWithRecords() {
         var root = TrieNode()
-        root.insert(record("a"), at: path("sohu/domeos/kafka/1"))
-        root.insert(record("b"), at: path("sohu/domeos/kafka/2"))
-        root.insert(record("apex"), at: path("sohu/domeos"))
-        root.insert(record("web"), at: path("sohu/domeos/web/1"))
+        root.insert(tagged("a", at: "sohu/domeos/kafka/1"), at: path("sohu/domeos/kafka/1"))
+        root.insert(tagged("b", at: "sohu/domeos/kafka/2"), at: path("sohu/domeos/kafka/2"))
+        root.insert(tagged("apex", at: "sohu/domeos"), at: path("sohu/domeos"))
+        root.insert(tagged("web", at: "sohu/domeos/web/1"), at: path("sohu/domeos/web/1"))
 
         #expect(root.remove(at: path("sohu/domeos/kafka/1")) == 1)
         #expect(root.node(at: ["sohu", "domeos", "kafka"])?.recordCount == 1)
         #expect(root.remove(at: path("sohu/domeos/kafka/2")) == 1)
         #expect(root.node(at: ["sohu", "domeos", "kafka"]) == nil)
         #expect(root.remove(at: path("sohu/domeos/web/1")) == 1)
-        #expect(root.node(at: ["sohu", "domeos"])?.children.isEmpty == true)
+        #expect(root.node(at: ["sohu", "domeos"])?.hasChildren == false)
         #expect(root.recordCount == 1)
         checkInvariants(root)
         #expect(root.remove(at: path("sohu/domeos")) == 1)
@@ -82,24 +91,24 @@ import Testing
 
     @Test func removeOfMissingOrInnerPathChangesNothing() {
         var root = TrieNode()
-        root.insert(record("a"), at: path("sohu/domeos/kafka/1"))
+        root.insert(tagged("a", at: "sohu/domeos/kafka/1"), at: path("sohu/domeos/kafka/1"))
         #expect(root.remove(at: path("sohu/domeos/kafka/2")) == 0)
         #expect(root.remove(at: path("sohu/other/x")) == 0)
         #expect(root.remove(at: path("sohu/domeos/kafka/1/deeper")) == 0)
         // An inner node has no record of its own: removing "it" removes nothing below it.
         #expect(root.remove(at: path("sohu/domeos/kafka")) == 0)
         #expect(root.recordCount == 1)
-        #expect(root.node(at: ["sohu", "domeos", "kafka", "1"])?.record?.key == "/skydns/a")
+        #expect(root.node(at: ["sohu", "domeos", "kafka", "1"])?.record?.text == "a")
         checkInvariants(root)
     }
 
     @Test func removeSubtree() {
         var root = TrieNode()
-        root.insert(record("k1"), at: path("sohu/domeos/kafka/1"))
-        root.insert(record("k2"), at: path("sohu/domeos/kafka/2"))
-        root.insert(record("k"), at: path("sohu/domeos/kafka"))
-        root.insert(record("kd"), at: path("sohu/domeos/kafka/x/y/z"))
-        root.insert(record("w"), at: path("sohu/domeos/web/1"))
+        root.insert(tagged("k1", at: "sohu/domeos/kafka/1"), at: path("sohu/domeos/kafka/1"))
+        root.insert(tagged("k2", at: "sohu/domeos/kafka/2"), at: path("sohu/domeos/kafka/2"))
+        root.insert(tagged("k", at: "sohu/domeos/kafka"), at: path("sohu/domeos/kafka"))
+        root.insert(tagged("kd", at: "sohu/domeos/kafka/x/y/z"), at: path("sohu/domeos/kafka/x/y/z"))
+        root.insert(tagged("w", at: "sohu/domeos/web/1"), at: path("sohu/domeos/web/1"))
 
         #expect(root.removeSubtree(at: path("sohu/domeos/kafka")) == 4)
         #expect(root.recordCount == 1)
@@ -118,23 +127,23 @@ import Testing
 
     @Test func removeSubtreeAtRootClearsEverything() {
         var root = TrieNode()
-        root.insert(record("a"), at: path("sohu/a"))
-        root.insert(record("b"), at: path("local/b"))
+        root.insert(tagged("a", at: "sohu/a"), at: path("sohu/a"))
+        root.insert(tagged("b", at: "local/b"), at: path("local/b"))
         #expect(root.removeSubtree(at: [][...]) == 2)
         #expect(root.isEmpty && root.recordCount == 0)
     }
 
     @Test func forEachRecordVisitsSubtreeOwnRecordFirstAndStopsEarly() {
         var root = TrieNode()
-        root.insert(record("dir"), at: path("sohu/kafka"))
-        root.insert(record("1"), at: path("sohu/kafka/1"))
-        root.insert(record("2"), at: path("sohu/kafka/2"))
-        root.insert(record("3"), at: path("sohu/kafka/a/3"))
-        root.insert(record("other"), at: path("sohu/web/1"))
+        root.insert(tagged("dir", at: "sohu/kafka"), at: path("sohu/kafka"))
+        root.insert(tagged("1", at: "sohu/kafka/1"), at: path("sohu/kafka/1"))
+        root.insert(tagged("2", at: "sohu/kafka/2"), at: path("sohu/kafka/2"))
+        root.insert(tagged("3", at: "sohu/kafka/a/3"), at: path("sohu/kafka/a/3"))
+        root.insert(tagged("other", at: "sohu/web/1"), at: path("sohu/web/1"))
 
         let kafka = root.node(at: ["sohu", "kafka"])!
         var visited: [String] = []
-        #expect(kafka.forEachRecord { visited.append(String($0.key.dropFirst("/skydns/".count))); return true })
+        #expect(kafka.forEachRecord { visited.append($0.text); return true })
         #expect(visited.first == "dir")
         #expect(Set(visited) == ["dir", "1", "2", "3"] && visited.count == 4)
 
@@ -146,9 +155,9 @@ import Testing
     /// A copy of a node is a snapshot: changing the original leaves it as it was.
     @Test func copiesAreIndependent() {
         var root = TrieNode()
-        root.insert(record("a"), at: path("sohu/domeos/a"))
+        root.insert(tagged("a", at: "sohu/domeos/a"), at: path("sohu/domeos/a"))
         let snapshot = root
-        root.insert(record("b"), at: path("sohu/domeos/b"))
+        root.insert(tagged("b", at: "sohu/domeos/b"), at: path("sohu/domeos/b"))
         root.remove(at: path("sohu/domeos/a"))
         #expect(keys(snapshot) == ["a"] && snapshot.recordCount == 1)
         #expect(keys(root) == ["b"] && root.recordCount == 1)
@@ -168,9 +177,9 @@ import Testing
             switch Int.random(in: 0..<10, using: &generator) {
             case 0..<5:
                 let key = "k\(step)"
-                let added = root.insert(record(key), at: target[...])
+                let added = root.insert(tagged(key, at: target.joined(separator: "/")), at: target[...])
                 #expect(added == (model[target] == nil ? 1 : 0))
-                model[target] = "/skydns/" + key
+                model[target] = key
             case 5..<8:
                 let removed = root.remove(at: target[...])
                 #expect(removed == (model.removeValue(forKey: target) == nil ? 0 : 1))
@@ -183,7 +192,7 @@ import Testing
         }
         checkInvariants(root)
         for (path, key) in model {
-            #expect(root.node(at: path)?.record?.key == key)
+            #expect(root.node(at: path)?.record?.text == key)
         }
     }
 }

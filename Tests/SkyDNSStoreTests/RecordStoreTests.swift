@@ -15,7 +15,10 @@ import Testing
     /// The keys of every record in a snapshot.
     private func keys(_ snapshot: Snapshot) -> Set<String> {
         var keys = Set<String>()
-        snapshot.root.forEachRecord { keys.insert($0.key); return true }
+        snapshot.root.forEachNamedRecord(name: .root) { _, name in
+            keys.insert("/skydns/" + name.labels.reversed().map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/"))
+            return true
+        }
         return keys
     }
 

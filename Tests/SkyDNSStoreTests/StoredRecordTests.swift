@@ -9,11 +9,11 @@ import Testing
     }
 
     @Test(arguments: [
-        ("10.0.0.1", StoredRecord.Target.ipv4([10, 0, 0, 1])),
-        ("255.255.255.255", .ipv4([255, 255, 255, 255])),
-        ("2001:db8::1", .ipv6([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])),
-        ("::1", .ipv6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1])),
-        ("::ffff:10.0.0.1", .ipv6([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1])),
+        ("10.0.0.1", StoredRecord.Target.ipv4(IPv4Address([10, 0, 0, 1]))),
+        ("255.255.255.255", .ipv4(IPv4Address([255, 255, 255, 255]))),
+        ("2001:db8::1", .ipv6(IPv6Address([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]))),
+        ("::1", .ipv6(IPv6Address([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]))),
+        ("::ffff:10.0.0.1", .ipv6(IPv6Address([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1]))),
         ("kafka.domeos.sohu", .name(dname("kafka.domeos.sohu."))),
         ("kafka.domeos.sohu.", .name(dname("kafka.domeos.sohu."))),
         ("web", .name(dname("web."))),
@@ -45,16 +45,25 @@ import Testing
         #expect(error == .invalidHost(host))
     }
 
-    /// The record keeps its value and key as given.
+    /// The record keeps its value as given, and its key's last label lower-cased.
     @Test func keepsKeyAndValue() throws {
         let store = RecordStore(zone: try domeosZone(), pathPrefix: "skydns")
         let value = #"{"host":"10.0.0.1","port":80,"priority":10,"weight":10,"ttl":30}"#
         #expect(store.apply([.put(kv("/skydns/sohu/Domeos/X", value))]).isEmpty)
         let record = try #require(store.publisher.current.root.node(at: ["sohu", "domeos", "x"])?.record)
-        #expect(record.key == "/skydns/sohu/Domeos/X")
+        #expect(record.label == "x")
         #expect(record.service == ServiceRecord(host: "10.0.0.1", port: 80, priority: 10, weight: 10, ttl: 30))
-        #expect(record.target == .ipv4([10, 0, 0, 1]))
+        #expect(record.target == .ipv4(IPv4Address([10, 0, 0, 1])))
         #expect(record.ttl == 30)
+    }
+
+    /// Addresses are held as words; their bytes come back in network order.
+    @Test func addressesRoundTrip() {
+        #expect(IPv4Address([172, 28, 0, 12]).value == 0xAC1C_000C)
+        #expect(IPv4Address([172, 28, 0, 12]).bytes == [172, 28, 0, 12])
+        let v6: [UInt8] = [0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+        #expect(IPv6Address(v6).bytes == v6)
+        #expect(IPv6Address(v6).high == 0x2001_0DB8_0102_0304)
     }
 
     /// TTL: the value's `ttl`, the default when it is 0, and never more than the etcd key's TTL.

@@ -29,23 +29,14 @@ func hostValue(_ host: String, ttl: UInt32? = nil) -> String {
 /// `RecordStore.apply` rather than `StoredRecord.init`, so these tests follow the store's own
 /// loading path and do not depend on the initializer's parameters.
 func storedRecord(key: String = "/skydns/sohu/domeos/x", host: String, ttl: UInt32 = 0, keyTTL: UInt32? = nil,
-                  defaultTTL: UInt32 = 3600) throws -> StoredRecord {
+                  defaultTTL: UInt32 = 3600, text: String = "") throws -> StoredRecord {
     let zone = try Zone(domain: "domeos.sohu.", defaultTTL: defaultTTL)
     let store = RecordStore(zone: zone, pathPrefix: "skydns")
-    let value = try JSONEncoder().encode(ServiceRecord(host: host, ttl: ttl))
+    let value = try JSONEncoder().encode(ServiceRecord(host: host, text: text, ttl: ttl))
     let rejected = store.apply([.put(KeyValue(key: key, value: Array(value), ttl: keyTTL))])
     if let first = rejected.first { throw first.error }
     let path = try store.keys.path(forKey: key)
     return try #require(store.publisher.current.root.node(at: path)?.record)
-}
-
-/// A stored record for trie tests, told apart by its key.
-func record(_ key: String, host: String = "10.0.0.1") -> StoredRecord {
-    do {
-        return try storedRecord(key: "/skydns/" + key, host: host)
-    } catch {
-        fatalError("bad test record \(key) \(host): \(error)")
-    }
 }
 
 /// The zone every query test serves.
