@@ -5,7 +5,7 @@ import HashTreeCollections
 /// a plain copy of the root and an update copies only the nodes on its path: work in proportion
 /// to the name's depth, never to the size of the store.
 public struct TrieNode: Sendable {
-    private var children: TreeDictionary<String, TrieNode> = [:]
+    private var children: TreeDictionary<String, Child> = [:]
     /// A lone child that is a bare leaf (one record, nothing below), kept here instead of in a
     /// one-entry `children`: most names (a pod, a node) have exactly one record below them, and
     /// a hash-trie node for one entry costs more memory than the record. When set, `children`
@@ -18,8 +18,13 @@ public struct TrieNode: Sendable {
 
     public init() {}
 
-    private init(leaf: StoredRecord) {
+    fileprivate init(leaf: StoredRecord) {
         record = leaf
+        recordCount = 1
+    }
+
+    fileprivate init(onlyLeaf: StoredRecord) {
+        self.onlyLeaf = onlyLeaf
         recordCount = 1
     }
 
@@ -27,28 +32,30 @@ public struct TrieNode: Sendable {
 
     public var hasChildren: Bool { onlyLeaf != nil || !children.isEmpty }
 
+    fileprivate var onlyLeafRecord: StoredRecord? { onlyLeaf }
+
     /// The child named `label`.
     public func child(_ label: String) -> TrieNode? {
         if let onlyLeaf { return onlyLeaf.label == label ? TrieNode(leaf: onlyLeaf) : nil }
-        return children[label]
+        return children[label]?.node
     }
 
     /// Every child with its label, in no particular order.
     public var childNodes: [(label: String, node: TrieNode)] {
         if let onlyLeaf { return [(onlyLeaf.label, TrieNode(leaf: onlyLeaf))] }
-        return children.map { ($0.key, $0.value) }
+        return children.map { ($0.key, $0.value.node) }
     }
 
     /// A bare leaf alone in `children` moves to `onlyLeaf`, and back out when a sibling arrives.
     private mutating func keepCompact() {
-        guard children.count == 1, let (_, child) = children.first, child.record != nil, !child.hasChildren else { return }
-        onlyLeaf = child.record
+        guard children.count == 1, case .leaf(let leaf) = children.first?.value else { return }
+        onlyLeaf = leaf
         children = [:]
     }
 
     private mutating func expandOnlyLeaf() {
         guard let leaf = onlyLeaf else { return }
-        children[leaf.label] = TrieNode(leaf: leaf)
+        children[leaf.label] = .leaf(leaf)
         onlyLeaf = nil
     }
 
@@ -74,7 +81,7 @@ public struct TrieNode: Sendable {
             }
         }
         expandOnlyLeaf()
-        let added = children[head, default: TrieNode()].insert(record, at: path.dropFirst())
+        let added = children[head, default: .empty].modify { $0.insert(record, at: path.dropFirst()) }
         recordCount += added
         keepCompact()
         return added
@@ -97,8 +104,8 @@ public struct TrieNode: Sendable {
             return 1
         }
         guard children[head] != nil else { return 0 }
-        let removed = children[head]!.remove(at: path.dropFirst())
-        if children[head]!.isEmpty { children[head] = nil }
+        let removed = children[head]!.modify { $0.remove(at: path.dropFirst()) }
+        if case .empty = children[head]! { children[head] = nil }
         recordCount -= removed
         keepCompact()
         return removed
@@ -121,11 +128,11 @@ public struct TrieNode: Sendable {
         guard let child = children[head] else { return 0 }
         let removed: Int
         if path.count == 1 {
-            removed = child.recordCount
+            removed = child.node.recordCount
             children[head] = nil
         } else {
-            removed = children[head]!.removeSubtree(at: path.dropFirst())
-            if children[head]!.isEmpty { children[head] = nil }
+            removed = children[head]!.modify { $0.removeSubtree(at: path.dropFirst()) }
+            if case .empty = children[head]! { children[head] = nil }
         }
         recordCount -= removed
         keepCompact()
@@ -178,10 +185,70 @@ public struct TrieNode: Sendable {
         let labels = children.count <= Self.maxSortedChildren ? children.keys.sorted() : Array(children.keys)
         for label in labels {
             guard let childName = try? name.prepending(label) else { continue }
-            if !children[label]!.forEachNamedRecord(name: childName, body) { return false }
+            if !children[label]!.node.forEachNamedRecord(name: childName, body) { return false }
         }
         return true
     }
+}
+
+/// A child as its parent holds it. Most names in a cluster's data are a pod or node name with
+/// one record below it: those are held as that record alone (one word in the parent's hash
+/// trie), and only the other nodes pay for a whole `TrieNode`.
+private enum Child: Sendable {
+    /// A bare leaf: one record, nothing below.
+    case leaf(StoredRecord)
+    /// A name without a record of its own whose only child is the bare leaf `record.label`.
+    case leafParent(StoredRecord)
+    case node(NodeBox)
+    /// Nothing: only while a child is being changed, or just emptied.
+    case empty
+
+    /// The canonical form of `node`.
+    init(_ node: TrieNode) {
+        if node.isEmpty {
+            self = .empty
+        } else if let record = node.record, !node.hasChildren {
+            self = .leaf(record)
+        } else if node.record == nil, let leaf = node.onlyLeafRecord {
+            self = .leafParent(leaf)
+        } else {
+            self = .node(NodeBox(node))
+        }
+    }
+
+    var node: TrieNode {
+        switch self {
+        case .leaf(let record): TrieNode(leaf: record)
+        case .leafParent(let record): TrieNode(onlyLeaf: record)
+        case .node(let box): box.node
+        case .empty: TrieNode()
+        }
+    }
+
+    /// Changes the child as a `TrieNode`. A boxed node is let go of first, so that when this
+    /// was its only holder the change happens in place instead of copying its children.
+    mutating func modify<Result>(_ body: (inout TrieNode) -> Result) -> Result {
+        var node = self.node
+        self = .empty
+        let result = body(&node)
+        self = Child(node)
+        return result
+    }
+
+    func forEachRecord(_ body: (StoredRecord) -> Bool) -> Bool {
+        switch self {
+        case .leaf(let record), .leafParent(let record): body(record)
+        case .node(let box): box.node.forEachRecord(body)
+        case .empty: true
+        }
+    }
+}
+
+/// A node held by reference, never changed once made (changes make a new box), so snapshots
+/// can share it across threads.
+private final class NodeBox: Sendable {
+    let node: TrieNode
+    init(_ node: TrieNode) { self.node = node }
 }
 
 /// A record with the name it was found at.

@@ -16,31 +16,35 @@ public final class StoredRecord: Sendable, Equatable {
         case none
     }
 
+    // Declaration order is layout order: the fields are arranged to pack into 96-byte blocks.
     /// The last label of the record's key, lower-cased: its name below its parent.
     public let label: String
-    public let host: String
-    public let target: Target
+    public let priority: Int
+    public let weight: Int
+    private let uncommon: UncommonFields?
     /// The TTL this record is answered with, before the per-answer minimum is taken.
     public let ttl: UInt32
     /// The value's own `ttl` field.
     private let valueTTL: UInt32
-    /// How many labels the key has below the prefix (the depth SkyDNS's groups compare).
-    public let depth: Int32
-    public let priority: Int
-    public let weight: Int
-    private let uncommon: UncommonFields?
+    public let target: Target
+    /// How many labels the key has below the prefix (the depth SkyDNS's groups compare; keys
+    /// have at most 127 labels).
+    public let depth: UInt8
 
     /// The value fields most records leave at their defaults.
     private final class UncommonFields: Sendable {
+        /// The host as written, when it is a name (an address is printed from its bytes).
+        let host: String
         let port: Int
         let text: String
         let mail: Bool
         let targetStrip: Int
         let group: String
 
-        init?(_ service: ServiceRecord) {
-            guard service.port != 0 || !service.text.isEmpty || service.mail || service.targetStrip != 0
+        init?(_ service: ServiceRecord, keepHost: Bool) {
+            guard keepHost || service.port != 0 || !service.text.isEmpty || service.mail || service.targetStrip != 0
                     || !service.group.isEmpty else { return nil }
+            host = keepHost ? service.host : ""
             port = service.port
             text = service.text
             mail = service.mail
@@ -54,8 +58,7 @@ public final class StoredRecord: Sendable, Equatable {
     ///   - keyTTL: the etcd v2 node TTL or v3 lease TTL, when the key has one.
     public init(path: [String], service: ServiceRecord, keyTTL: UInt32?, defaultTTL: UInt32) throws(RecordError) {
         label = path.last ?? ""
-        depth = Int32(path.count)
-        host = service.host
+        depth = UInt8(clamping: path.count)
         if service.host.isEmpty {
             target = .none
         } else if let bytes = parseIPv4(service.host) {
@@ -72,13 +75,27 @@ public final class StoredRecord: Sendable, Equatable {
         ttl = min(effectiveTTL, keyTTL ?? UInt32.max)
         priority = service.priority
         weight = service.weight
-        uncommon = UncommonFields(service)
+        if case .name = target {
+            uncommon = UncommonFields(service, keepHost: true)
+        } else {
+            uncommon = UncommonFields(service, keepHost: false)
+        }
     }
 
     /// The value as it was decoded.
     public var service: ServiceRecord {
         ServiceRecord(host: host, port: port, priority: priority, weight: weight, text: text, mail: mail,
                       ttl: valueTTL, targetStrip: targetStrip, group: group)
+    }
+
+    /// The host as the value gave it (an address in its usual text form).
+    public var host: String {
+        switch target {
+        case .ipv4(let address): ARecord(bytes: address.bytes).description
+        case .ipv6(let address): AAAARecord(bytes: address.bytes).description
+        case .name: uncommon?.host ?? ""
+        case .none: ""
+        }
     }
 
     public var port: Int { uncommon?.port ?? 0 }
