@@ -5,7 +5,7 @@ import HashTreeCollections
 /// a plain copy of the root and an update copies only the nodes on its path: work in proportion
 /// to the name's depth, never to the size of the store.
 public struct TrieNode: Sendable {
-    private var children: TreeDictionary<String, Child> = [:]
+    private var children: TreeDictionary<Label, Child> = [:]
     /// A lone child that is a bare leaf (one record, nothing below), kept here instead of in a
     /// one-entry `children`: most names (a pod, a node) have exactly one record below them, and
     /// a hash-trie node for one entry costs more memory than the record. When set, `children`
@@ -37,13 +37,22 @@ public struct TrieNode: Sendable {
     /// The child named `label`.
     public func child(_ label: String) -> TrieNode? {
         if let onlyLeaf { return onlyLeaf.label == label ? TrieNode(leaf: onlyLeaf) : nil }
-        return children[label]?.node
+        return children[Label(label)]?.node
+    }
+
+    /// The child named by the bytes of `label` (lower-case), looked up without copying them:
+    /// the query path's way, as a label over 15 bytes would otherwise allocate a `String`.
+    public func child(bytes label: UnsafeRawBufferPointer) -> TrieNode? {
+        if let onlyLeaf {
+            return onlyLeaf.label.utf8.elementsEqual(label) ? TrieNode(leaf: onlyLeaf) : nil
+        }
+        return children[Label(borrowing: label)]?.node
     }
 
     /// Every child with its label, in no particular order.
     public var childNodes: [(label: String, node: TrieNode)] {
         if let onlyLeaf { return [(onlyLeaf.label, TrieNode(leaf: onlyLeaf))] }
-        return children.map { ($0.key, $0.value.node) }
+        return children.map { ($0.key.text, $0.value.node) }
     }
 
     /// A bare leaf alone in `children` moves to `onlyLeaf`, and back out when a sibling arrives.
@@ -55,7 +64,7 @@ public struct TrieNode: Sendable {
 
     private mutating func expandOnlyLeaf() {
         guard let leaf = onlyLeaf else { return }
-        children[leaf.label] = .leaf(leaf)
+        children[Label(leaf.label)] = .leaf(leaf)
         onlyLeaf = nil
     }
 
@@ -81,7 +90,7 @@ public struct TrieNode: Sendable {
             }
         }
         expandOnlyLeaf()
-        let added = children[head, default: .empty].modify { $0.insert(record, at: path.dropFirst()) }
+        let added = children[Label(head), default: .empty].modify { $0.insert(record, at: path.dropFirst()) }
         recordCount += added
         keepCompact()
         return added
@@ -103,9 +112,10 @@ public struct TrieNode: Sendable {
             recordCount -= 1
             return 1
         }
-        guard children[head] != nil else { return 0 }
-        let removed = children[head]!.modify { $0.remove(at: path.dropFirst()) }
-        if case .empty = children[head]! { children[head] = nil }
+        let key = Label(head)
+        guard children[key] != nil else { return 0 }
+        let removed = children[key]!.modify { $0.remove(at: path.dropFirst()) }
+        if case .empty = children[key]! { children[key] = nil }
         recordCount -= removed
         keepCompact()
         return removed
@@ -125,14 +135,15 @@ public struct TrieNode: Sendable {
             recordCount -= 1
             return 1
         }
-        guard let child = children[head] else { return 0 }
+        let key = Label(head)
+        guard children[key] != nil else { return 0 }
         let removed: Int
         if path.count == 1 {
-            removed = child.node.recordCount
-            children[head] = nil
+            removed = children[key]!.node.recordCount
+            children[key] = nil
         } else {
-            removed = children[head]!.modify { $0.removeSubtree(at: path.dropFirst()) }
-            if case .empty = children[head]! { children[head] = nil }
+            removed = children[key]!.modify { $0.removeSubtree(at: path.dropFirst()) }
+            if case .empty = children[key]! { children[key] = nil }
         }
         recordCount -= removed
         keepCompact()
@@ -165,7 +176,7 @@ public struct TrieNode: Sendable {
         case 1:
             return children.values.first!.forEachRecord(body)
         case ...Self.maxSortedChildren:
-            for label in children.keys.sorted() where !children[label]!.forEachRecord(body) {
+            for label in children.keys.sorted(by: { $0.text < $1.text }) where !children[label]!.forEachRecord(body) {
                 return false
             }
         default:
@@ -182,12 +193,53 @@ public struct TrieNode: Sendable {
     public func forEachNamedRecord(name: DomainName, _ body: (StoredRecord, DomainName) -> Bool) -> Bool {
         if let record, !body(record, name) { return false }
         if let onlyLeaf { return body(onlyLeaf, (try? name.prepending(onlyLeaf.label)) ?? name) }
-        let labels = children.count <= Self.maxSortedChildren ? children.keys.sorted() : Array(children.keys)
+        let labels = children.count <= Self.maxSortedChildren
+            ? children.keys.sorted(by: { $0.text < $1.text }) : Array(children.keys)
         for label in labels {
-            guard let childName = try? name.prepending(label) else { continue }
+            guard let childName = try? name.prepending(label.text) else { continue }
             if !children[label]!.node.forEachNamedRecord(name: childName, body) { return false }
         }
         return true
+    }
+}
+
+/// A label as a key of the children map. Stored keys own their text; a lookup may borrow the
+/// bytes of a query instead, so finding a long label allocates nothing. Both hash and compare
+/// as bytes.
+private struct Label: Hashable, @unchecked Sendable {
+    // @unchecked: a borrowed label lives only for one lookup and is never stored.
+    private enum Storage {
+        case owned(String)
+        case borrowed(UnsafeRawBufferPointer)
+    }
+
+    private let storage: Storage
+
+    init(_ text: String) { storage = .owned(text) }
+
+    /// - Important: use for lookups only, while `bytes` is valid.
+    init(borrowing bytes: UnsafeRawBufferPointer) { storage = .borrowed(bytes) }
+
+    var text: String {
+        switch storage {
+        case .owned(let text): text
+        case .borrowed(let bytes): String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    private func withBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+        switch storage {
+        case .owned(var text): text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+        case .borrowed(let bytes): body(bytes)
+        }
+    }
+
+    func hash(into hasher: inout Hasher) {
+        withBytes { hasher.combine(bytes: $0) }
+    }
+
+    static func == (lhs: Label, rhs: Label) -> Bool {
+        lhs.withBytes { left in rhs.withBytes { right in left.elementsEqual(right) } }
     }
 }
 

@@ -407,9 +407,8 @@ public final class QueryResponder {
         var index = labelsBelowApex - 1
         while index >= 0 {
             let offset = labelOffsets[index]
-            let label = String(decoding: UnsafeBufferPointer(start: name + offset + 1, count: Int(name[offset])),
-                               as: UTF8.self)
-            guard let child = node.child(label) else { return .missing }
+            let label = UnsafeRawBufferPointer(start: name + offset + 1, count: Int(name[offset]))
+            guard let child = node.child(bytes: label) else { return .missing }
             node = child
             index -= 1
         }

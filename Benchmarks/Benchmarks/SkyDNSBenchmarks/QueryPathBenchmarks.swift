@@ -3,7 +3,7 @@ import DNSWire
 import SkyDNSStore
 
 /// A cluster-shaped store like `../shared/bench/gen_dataset.py`'s default: 20,000 pods,
-/// 4,000 services and 500 nodes under domeos.sohu.
+/// 4,000 services and 500 nodes under domeos.sohu, plus 1,000 pods with long names.
 func clusterStore() -> RecordStore {
     let store = RecordStore(zone: try! Zone(domain: "domeos.sohu."), pathPrefix: "skydns")
     var all: [KeyValue] = []
@@ -14,6 +14,11 @@ func clusterStore() -> RecordStore {
     for index in 0..<4_000 {
         all.append(KeyValue(key: "/skydns/sohu/domeos/svc/default/svc-\(index)/\(index)",
                             value: Array(#"{"host":"172.16.\#(50 + index / 250).\#(index % 250 + 1)","ttl":30}"#.utf8)))
+    }
+    // Labels over 15 bytes, as `redis-4204-f3ac4`: a `String` of them would allocate.
+    for index in 0..<1_000 {
+        all.append(KeyValue(key: "/skydns/sohu/domeos/redis-cache-\(index)-f3ac4/\(index)",
+                            value: Array(#"{"host":"172.29.\#(index / 250).\#(index % 250 + 1)","ttl":30}"#.utf8)))
     }
     for index in 0..<500 {
         all.append(KeyValue(key: "/skydns/sohu/domeos/bx-\(index)/\(index)",
@@ -40,6 +45,7 @@ let benchmarks: @Sendable () -> Void = {
     let snapshot = store.publisher.current
     let hit = query("Pod-1234.domeos.sohu", .a)
     let miss = query("nope-1234.domeos.sohu", .a)
+    let longLabel = query("redis-cache-123-f3ac4.domeos.sohu", .a)
     let service = query("svc-77.default.svc.domeos.sohu", .a)
 
     Benchmark("parse query (header, question, OPT)") { benchmark in
@@ -52,7 +58,7 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    for (label, packet) in [("A hit", hit), ("A NXDOMAIN", miss), ("A service hit", service)] {
+    for (label, packet) in [("A hit", hit), ("A hit, 21-byte label", longLabel), ("A NXDOMAIN", miss), ("A service hit", service)] {
         Benchmark("answer \(label)") { benchmark in
             let responder = QueryResponder()
             var writer = WireWriter(capacity: 4096)
@@ -66,7 +72,7 @@ let benchmarks: @Sendable () -> Void = {
 
     // Retain counting is left out here: with it the harness's Swift 6.3 runtime hook crashes on
     // this allocation-heavy path (ordo-one/benchmark#349).
-    Benchmark("store update (put + publish, 24,500 records)",
+    Benchmark("store update (put + publish, 25,500 records)",
               configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions], scalingFactor: .one)) { benchmark in
         var counter = 0
         for _ in benchmark.scaledIterations {
