@@ -16,36 +16,41 @@ public final class StoredRecord: Sendable, Equatable {
         case none
     }
 
-    // Declaration order is layout order: the fields are arranged to pack into 96-byte blocks.
+    // Declaration order is layout order: the fields pack into 72 bytes (an 80-byte heap block).
     /// The last label of the record's key, lower-cased: its name below its parent.
     public let label: String
-    public let priority: Int
-    public let weight: Int
     private let uncommon: UncommonFields?
-    /// The TTL this record is answered with, before the per-answer minimum is taken.
-    public let ttl: UInt32
-    /// The value's own `ttl` field.
-    private let valueTTL: UInt32
     public let target: Target
     /// How many labels the key has below the prefix (the depth SkyDNS's groups compare; keys
     /// have at most 127 labels).
     public let depth: UInt8
+    /// The TTL this record is answered with, before the per-answer minimum is taken.
+    public let ttl: UInt32
+    private let priority32: Int32
+    private let weight32: Int32
 
     /// The value fields most records leave at their defaults.
     private final class UncommonFields: Sendable {
         /// The host as written, when it is a name (an address is printed from its bytes).
         let host: String
         let port: Int
+        /// Priority and weight when they do not fit in 32 bits (Go's int is 64).
+        let widePriority: Int?
+        let wideWeight: Int?
         let text: String
         let mail: Bool
         let targetStrip: Int
         let group: String
 
         init?(_ service: ServiceRecord, keepHost: Bool) {
+            let widePriority = Int32(exactly: service.priority) == nil ? service.priority : nil
+            let wideWeight = Int32(exactly: service.weight) == nil ? service.weight : nil
             guard keepHost || service.port != 0 || !service.text.isEmpty || service.mail || service.targetStrip != 0
-                    || !service.group.isEmpty else { return nil }
+                    || !service.group.isEmpty || widePriority != nil || wideWeight != nil else { return nil }
             host = keepHost ? service.host : ""
             port = service.port
+            self.widePriority = widePriority
+            self.wideWeight = wideWeight
             text = service.text
             mail = service.mail
             targetStrip = service.targetStrip
@@ -70,11 +75,10 @@ public final class StoredRecord: Sendable, Equatable {
         } else {
             throw .invalidHost(service.host)
         }
-        valueTTL = service.ttl
         let effectiveTTL = service.ttl == 0 ? defaultTTL : service.ttl
         ttl = min(effectiveTTL, keyTTL ?? UInt32.max)
-        priority = service.priority
-        weight = service.weight
+        priority32 = Int32(truncatingIfNeeded: service.priority)
+        weight32 = Int32(truncatingIfNeeded: service.weight)
         if case .name = target {
             uncommon = UncommonFields(service, keepHost: true)
         } else {
@@ -82,11 +86,8 @@ public final class StoredRecord: Sendable, Equatable {
         }
     }
 
-    /// The value as it was decoded.
-    public var service: ServiceRecord {
-        ServiceRecord(host: host, port: port, priority: priority, weight: weight, text: text, mail: mail,
-                      ttl: valueTTL, targetStrip: targetStrip, group: group)
-    }
+    public var priority: Int { uncommon?.widePriority ?? Int(priority32) }
+    public var weight: Int { uncommon?.wideWeight ?? Int(weight32) }
 
     /// The host as the value gave it (an address in its usual text form).
     public var host: String {
@@ -106,7 +107,9 @@ public final class StoredRecord: Sendable, Equatable {
     public var hasGroup: Bool { uncommon.map { !$0.group.isEmpty } ?? false }
 
     public static func == (lhs: StoredRecord, rhs: StoredRecord) -> Bool {
-        lhs === rhs || (lhs.label == rhs.label && lhs.service == rhs.service && lhs.target == rhs.target && lhs.ttl == rhs.ttl)
+        lhs === rhs || (lhs.label == rhs.label && lhs.target == rhs.target && lhs.ttl == rhs.ttl && lhs.host == rhs.host
+            && lhs.priority == rhs.priority && lhs.weight == rhs.weight && lhs.port == rhs.port && lhs.text == rhs.text
+            && lhs.mail == rhs.mail && lhs.targetStrip == rhs.targetStrip && lhs.group == rhs.group)
     }
 
     /// A host that is a name must be one: letters, digits, `-`, `_`, `*` labels of 1 to 63 bytes.

@@ -192,7 +192,7 @@ import Testing
         let snapshot = try snapshot(zone: domeosZone(roundRobin: false))
         var storeOrder: [String] = []
         snapshot.root.node(at: ["sohu", "domeos", "svc"])!.forEachRecord { record in
-            if !storeOrder.contains(record.service.host) { storeOrder.append(record.service.host) }
+            if !storeOrder.contains(record.host) { storeOrder.append(record.host) }
             return true
         }
         for _ in 0..<4 {

@@ -23,7 +23,7 @@ import Testing
     }
 
     private func host(_ snapshot: Snapshot, _ path: [String]) -> String? {
-        snapshot.root.node(at: path)?.record?.service.host
+        snapshot.root.node(at: path)?.record?.host
     }
 
     @Test func replaceAllLoadsEverything() throws {
@@ -172,7 +172,7 @@ import Testing
         #expect(rejected.map(\.key) == [kafka])
         #expect(store.recordCount == 1)
         let record = store.publisher.current.root.node(at: ["sohu", "domeos", "kafka", "19d074a1"])?.record
-        #expect(record?.service.host == "10.0.0.1")
+        #expect(record?.host == "10.0.0.1")
         #expect(record?.ttl == 30)
     }
 

@@ -52,9 +52,20 @@ import Testing
         #expect(store.apply([.put(kv("/skydns/sohu/Domeos/X", value))]).isEmpty)
         let record = try #require(store.publisher.current.root.node(at: ["sohu", "domeos", "x"])?.record)
         #expect(record.label == "x")
-        #expect(record.service == ServiceRecord(host: "10.0.0.1", port: 80, priority: 10, weight: 10, ttl: 30))
+        #expect((record.host, record.port, record.priority, record.weight) == ("10.0.0.1", 80, 10, 10))
+        #expect((record.text, record.mail, record.targetStrip, record.group) == ("", false, 0, ""))
         #expect(record.target == .ipv4(IPv4Address([10, 0, 0, 1])))
         #expect(record.ttl == 30)
+    }
+
+    /// Priority and weight are Go ints: values past 32 bits are kept exactly.
+    @Test func widePriorityAndWeightKept() throws {
+        let store = RecordStore(zone: try domeosZone(), pathPrefix: "skydns")
+        let value = #"{"host":"10.0.0.1","priority":8589934592,"weight":-3}"#
+        #expect(store.apply([.put(kv("/skydns/sohu/domeos/x", value))]).isEmpty)
+        let record = try #require(store.publisher.current.root.node(at: ["sohu", "domeos", "x"])?.record)
+        #expect(record.priority == 8_589_934_592)
+        #expect(record.weight == -3)
     }
 
     /// Addresses are held as words; their bytes come back in network order.
