@@ -152,8 +152,9 @@ health() {
   awk '/Queries lost:/ { lost += $3 }
        /Response codes:/ { sub(/.*Response codes: */, ""); n = split($0, a, /, /)
                            for (i = 1; i <= n; i++) { split(a[i], b, " "); c[b[1]] += b[2]; t += b[2] } }
-       END { printf "lost %d", lost; for (k in c) printf "\t%s %.1f%%", k, 100 * c[k] / t }' "$W/$1.log" \
-    | tr '\t' '\n' | sort | paste -sd, | sed 's/,/, /g'   # a stable order: lost, NOERROR, NXDOMAIN...
+       END { printf "lost %d\n", lost; fflush()
+             for (k in c) printf "%s %.1f%%\n", k, 100 * c[k] / t | "sort"; close("sort") }' "$W/$1.log" \
+    | paste -sd, | sed 's/,/, /g'
 }
 
 # ---- the targets -------------------------------------------------------------------------
