@@ -3,7 +3,7 @@
 
   churn.py run --endpoint http://127.0.0.1:2379 --server 127.0.0.1:PORT --seconds S
                [--warmup W] [--rate 10000] [--procs 4] [--threads 8] [--tag T] --out FILE
-  churn.py report FILE
+  churn.py report [--rate-only] FILE
 
 `run` writes to etcd through the v3 JSON gateway for W+S seconds: worker processes (each with a
 few threads on keep-alive connections, so that etcd's fsync latency does not cap the rate)
@@ -14,7 +14,8 @@ acknowledged the put, then asks the server for probe-K.domeos.sohu A over UDP in
 until the new IP is in the answer. Only the window [W, W+S] counts (the caller runs its load
 there); one JSON line with the counts and the latencies is appended to FILE.
 
-`report` sums the lines of FILE: achieved put/delete rate, latency p50/p99/max.
+`report` sums the lines of FILE: achieved put/delete rate, latency p50/p99/max (--rate-only:
+the operations a second alone).
 """
 import argparse, base64, http.client, json, multiprocessing, random, signal, socket, struct
 import sys, threading, time, urllib.parse
@@ -233,7 +234,10 @@ def report(a):
     errors, lost = sum(r["errors"] for r in runs), sum(r["lost"] for r in runs)
     lat = sorted(x for r in runs for x in r["latencies_ms"])
     target = runs[0]["target_rate"] if runs else 0
-    print(f"churn {(puts + deletes) / secs:.0f} ops/s of {target} wanted "
+    if a.rate_only:
+        print(f"{(puts + deletes) / secs:.0f}")
+        return
+    print(f"churn {(puts + deletes) / secs:.0f} ops/s of {target:.0f} wanted "
           f"({puts / secs:.0f} puts/s + {deletes / secs:.0f} deletes/s, {errors} errors); "
           f"visibility {len(lat)} samples p50 {percentile(lat, 50):.1f} ms "
           f"p99 {percentile(lat, 99):.1f} ms max {lat[-1] if lat else float('nan'):.1f} ms"
@@ -255,6 +259,7 @@ def main():
     r.add_argument("--out", required=True)
     p = sub.add_parser("report")
     p.add_argument("file")
+    p.add_argument("--rate-only", action="store_true", help="print only the operations a second")
     a = ap.parse_args()
     run(a) if a.cmd == "run" else report(a)
 

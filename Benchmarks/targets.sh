@@ -10,7 +10,8 @@
 #      Knot with two UDP workers
 #   3. (--million only: minutes) one million records: start to first answer, start to the end of
 #      the first read of etcd, memory of both, pinned throughput of both
-#   4. live updates: qps while churn.py writes 10,000 puts+deletes a second to etcd, and how
+#   4. live updates: qps while churn.py writes 10,000 puts+deletes a second to etcd (it and etcd
+#      are not pinned: the rate achieved is printed, it falls short on two cores), and how
 #      soon a put is answered (p50/p99/max)
 #   5. TCP throughput (dnsperf -m tcp)
 #   6. etcd's CPU while the server is under full load (it should idle: no polling)
@@ -110,11 +111,11 @@ wait_answer() {
 
 rss_mib() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$ETCD_PID/stat"; }   # etcd's utime + stime
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime of PID $1
 
-# core_pct TICKS0 TIME0: etcd's CPU since then, in % of one core.
+# core_pct PID TICKS0 TIME0: the CPU PID used since then, in % of one core.
 core_pct() {
-  awk -v c0="$1" -v c1="$(cpu_ticks)" -v t0="$2" -v t1="$EPOCHREALTIME" -v hz="$(getconf CLK_TCK)" \
+  awk -v c0="$2" -v c1="$(cpu_ticks "$1")" -v t0="$3" -v t1="$EPOCHREALTIME" -v hz="$(getconf CLK_TCK)" \
     'BEGIN { printf "%.2f", 100 * (c1 - c0) / hz / (t1 - t0) }'
 }
 
@@ -174,31 +175,51 @@ target5_tcp() {
 # etcd's share of a core: while the server answers a full load, and over as long with no load.
 target6_etcd_idle() {
   local c t idle busy q
-  c=$(cpu_ticks); t=$EPOCHREALTIME
+  c=$(cpu_ticks "$ETCD_PID"); t=$EPOCHREALTIME
   sleep "$SECS"
-  idle=$(core_pct "$c" "$t")
-  c=$(cpu_ticks); t=$EPOCHREALTIME
+  idle=$(core_pct "$ETCD_PID" "$c" "$t")
+  c=$(cpu_ticks "$ETCD_PID"); t=$EPOCHREALTIME
   q=$(perf t6-server "$SP" 1)
-  busy=$(core_pct "$c" "$t")
+  busy=$(core_pct "$ETCD_PID" "$c" "$t")
   summary 6 "etcd CPU while the server answers $(int "$q") qps: ${busy}% of a core (${idle}% with no load)"
 }
 
-# Three rounds: dnsperf without churn, then with churn.py writing to etcd and probing.
+# perf_share LOG: perf on the server ($SP, dnsperf on core 1); prints its qps and the share of a
+# core the server got meanwhile.
+perf_share() {
+  local c t q; c=$(cpu_ticks "$SPID"); t=$EPOCHREALTIME
+  q=$(perf "$1" "$SP" 1)
+  echo "$q $(core_pct "$SPID" "$c" "$t")"
+}
+
+# Three rounds: dnsperf without churn, then with churn.py writing to etcd and probing. etcd and
+# churn.py are not pinned: on two cores they take CPU from the server and dnsperf, so the server's
+# share of core 0 is reported too, and its qps per core it actually got.
 target4_live_updates() {
-  local plain=() churned=() i
+  local plain=() churned=() pshare=() cshare=() i q share
   for i in 1 2 3; do
-    plain+=("$(perf t4-plain "$SP" 1)")
+    read -r q share < <(perf_share t4-plain); plain+=("$q"); pshare+=("$share")
     python3 "$HERE/churn.py" run --endpoint "$EP" --server "127.0.0.1:$SP" --seconds "$SECS" \
       --warmup 1 --rate 10000 --tag "$i" --out "$W/churn.jsonl" & PIDS+=($!)
     local cpid=$!
     sleep 1   # the churn reaches its pace before dnsperf starts
-    churned+=("$(perf t4-churn "$SP" 1)")
+    read -r q share < <(perf_share t4-churn); churned+=("$q"); cshare+=("$share")
     wait "$cpid"
-    say "t4 round $i: server $(int "${plain[-1]}") qps without churn, $(int "${churned[-1]}") with"
+    say "t4 round $i: server $(int "${plain[-1]}") qps without churn (${pshare[-1]}% of core 0)," \
+        "$(int "${churned[-1]}") with (${cshare[-1]}%)"
   done
-  local mp mc; mp=$(median "${plain[@]}"); mc=$(median "${churned[@]}")
+  # The server's own cost of the updates, without dnsperf in the way: its CPU while only churn runs.
+  local c t alone rate
+  c=$(cpu_ticks "$SPID"); t=$EPOCHREALTIME
+  python3 "$HERE/churn.py" run --endpoint "$EP" --server "127.0.0.1:$SP" --seconds "$SECS" \
+    --warmup 0 --rate 10000 --tag 9 --out "$W/churn-alone.jsonl"
+  alone=$(core_pct "$SPID" "$c" "$t"); rate=$(python3 "$HERE/churn.py" report --rate-only "$W/churn-alone.jsonl")
+  local mp mc sp sc; mp=$(median "${plain[@]}"); mc=$(median "${churned[@]}")
+  sp=$(median "${pshare[@]}"); sc=$(median "${cshare[@]}")
   summary 4 "live updates: server $(int "$mc") qps during churn vs $(int "$mp") without, ratio $(ratio "$mc" "$mp"); $(health t4-churn)" \
-    "$(python3 "$HERE/churn.py" report "$W/churn.jsonl")"
+    "server's share of core 0: $(int "$sc")% during churn, $(int "$sp")% without; qps per core it got: $(int "$(awk -v q="$mc" -v s="$sc" 'BEGIN { print q * 100 / s }')") vs $(int "$(awk -v q="$mp" -v s="$sp" 'BEGIN { print q * 100 / s }')")" \
+    "$(python3 "$HERE/churn.py" report "$W/churn.jsonl")" \
+    "churn alone (no dnsperf): $rate ops/s cost the server ${alone}% of a core, $(awk -v p="$alone" -v r="$rate" 'BEGIN { printf "%.0f", (r > 0 ? p * 10000 / r : 0) }') µs per operation (probe queries included)"
 }
 
 target2_both_cores() {
