@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Live updates for targets.sh: etcd churn plus a visibility-latency probe. Standard library only.
+
+  churn.py run --endpoint http://127.0.0.1:2379 --server 127.0.0.1:PORT --seconds S
+               [--warmup W] [--rate 10000] [--procs 4] [--threads 8] [--tag T] --out FILE
+  churn.py report [--rate-only] FILE
+
+`run` writes to etcd through the v3 JSON gateway for W+S seconds: worker processes (each with a
+few threads on keep-alive connections, so that etcd's fsync latency does not cap the rate)
+alternate `POST /v3/kv/put` of /skydns/sohu/domeos/churn-T-w-i/x and `POST /v3/kv/deleterange` of
+the key put 256 operations earlier, paced to --rate operations a second in all. Meanwhile the
+main process probes: it puts /skydns/sohu/domeos/probe-K/x with a fresh IP, takes the time etcd
+acknowledged the put, then asks the server for probe-K.domeos.sohu A over UDP in a tight loop
+until the new IP is in the answer. Only the window [W, W+S] counts (the caller runs its load
+there); one JSON line with the counts and the latencies is appended to FILE.
+
+`report` sums the lines of FILE: achieved put/delete rate, latency p50/p99/max (--rate-only:
+the operations a second alone).
+"""
+import argparse, base64, http.client, json, multiprocessing, random, signal, socket, struct
+import sys, threading, time, urllib.parse
+
+DOMAIN = "domeos.sohu"
+PREFIX = "/skydns/sohu/domeos"
+DELETE_LAG = 256  # each worker deletes the key it put this many operations ago: etcd stays small
+
+
+def b64(s):
+    return base64.b64encode(s.encode()).decode()
+
+
+class Etcd:
+    """One keep-alive HTTP/1.1 connection to etcd's v3 JSON gateway."""
+
+    def __init__(self, endpoint):
+        u = urllib.parse.urlsplit(endpoint)
+        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
+
+    def _post(self, path, body):
+        self.conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        resp = self.conn.getresponse()
+        resp.read()
+        return resp.status == 200
+
+    def put(self, key, value):
+        return self._post("/v3/kv/put", {"key": b64(key), "value": b64(value)})
+
+    def delete(self, key):
+        return self._post("/v3/kv/deleterange", {"key": b64(key)})
+
+
+# ---- churn ---------------------------------------------------------------------------------
+
+def churn_thread(endpoint, worker, interval, t_start, t_from, t_to, t_end, counts, lock):
+    etcd = Etcd(endpoint)
+    puts = deletes = errors = 0
+    n = 0
+    while True:
+        due = t_start + n * interval
+        now = time.monotonic()
+        if now >= t_end:
+            break
+        if due > now:
+            time.sleep(due - now)
+        i = n // 2
+        try:
+            if n % 2 == 0:
+                value = json.dumps({"host": f"10.99.{(i >> 8) & 255}.{i & 255}", "ttl": 30})
+                ok = etcd.put(f"{PREFIX}/churn-{worker}-{i}/x", value)
+                kind = "put"
+            else:
+                ok = etcd.delete(f"{PREFIX}/churn-{worker}-{i - DELETE_LAG // 2}/x")
+                kind = "delete"
+        except (OSError, http.client.HTTPException):
+            ok = False
+            etcd = Etcd(endpoint)  # the connection is broken: open a new one
+        done = time.monotonic()
+        if t_from <= done <= t_to:  # count only what completed inside the measured window
+            if not ok:
+                errors += 1
+            elif kind == "put":
+                puts += 1
+            else:
+                deletes += 1
+        n += 1
+    with lock:
+        counts["puts"] += puts
+        counts["deletes"] += deletes
+        counts["errors"] += errors
+
+
+def churn_process(endpoint, tag, proc, threads, interval, times, queue):
+    counts = {"puts": 0, "deletes": 0, "errors": 0}
+    lock = threading.Lock()
+    ts = [threading.Thread(target=churn_thread,
+                           args=(endpoint, f"{tag}-{proc * threads + t}", interval, *times, counts, lock))
+          for t in range(threads)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+    queue.put(counts)
+
+
+# ---- probe ---------------------------------------------------------------------------------
+
+def dns_query(qid, name):
+    """The wire bytes of a recursion-desired query for NAME A, IN."""
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for label in name.rstrip(".").split("."):
+        q += bytes([len(label)]) + label.encode()
+    return q + b"\x00" + struct.pack(">HH", 1, 1)
+
+
+def skip_name(msg, off):
+    while True:
+        n = msg[off]
+        if n == 0:
+            return off + 1
+        if n & 0xC0 == 0xC0:  # compression pointer: two bytes, ends the name
+            return off + 2
+        off += 1 + n
+
+
+def answer_ips(msg):
+    """(id, [dotted IPv4 of every A record in the answer section])."""
+    qid, _flags, qd, an = struct.unpack(">HHHH", msg[:8])
+    off = 12
+    for _ in range(qd):
+        off = skip_name(msg, off) + 4
+    ips = []
+    for _ in range(an):
+        off = skip_name(msg, off)
+        rtype, _cls, _ttl, rdlen = struct.unpack(">HHIH", msg[off:off + 10])
+        off += 10
+        if rtype == 1 and rdlen == 4:
+            ips.append(socket.inet_ntoa(msg[off:off + 4]))
+        off += rdlen
+    return qid, ips
+
+
+def wait_visible(sock, name, ip, give_up):
+    """Query NAME until IP is in the answer; the time it appeared, or None at GIVE_UP."""
+    while time.monotonic() < give_up:
+        qid = random.getrandbits(16)
+        sock.send(dns_query(qid, name))
+        sent = time.monotonic()
+        while time.monotonic() - sent < 0.05:  # under load an answer may take a while
+            try:
+                msg = sock.recv(4096)
+            except socket.timeout:
+                break
+            except ConnectionRefusedError:  # nothing listens (yet): do not spin
+                time.sleep(0.01)
+                break
+            try:
+                rid, ips = answer_ips(msg)
+            except (struct.error, IndexError):
+                continue
+            if rid != qid:
+                continue  # a late answer to an earlier query
+            if ip in ips:
+                return time.monotonic()
+            break  # the old answer: ask again at once
+    return None
+
+
+def probe(endpoint, server, tag, t_from, t_to, t_end):
+    host, port = server.rsplit(":", 1)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.connect((host, int(port)))
+    sock.settimeout(0.05)
+    etcd = Etcd(endpoint)
+    latencies, lost, j = [], 0, 0
+    while time.monotonic() < t_end - 0.5:
+        k = j % 8  # a few names, so that most samples are updates of a name already served
+        ip = f"10.98.{tag % 64 * 4 + (j >> 8) % 4}.{j % 256}"  # fresh each time
+        j += 1
+        name = f"probe-{k}.{DOMAIN}"
+        if not etcd.put(f"{PREFIX}/probe-{k}/x", json.dumps({"host": ip, "ttl": 30})):
+            continue
+        acked = time.monotonic()  # etcd has committed the put
+        seen = wait_visible(sock, name, ip, acked + 5)
+        if t_from <= acked <= t_to:
+            if seen is None:
+                lost += 1
+            else:
+                latencies.append((seen - acked) * 1000)
+        time.sleep(0.005)
+    return latencies, lost
+
+
+def run(a):
+    t_start = time.monotonic()
+    t_from, t_to = t_start + a.warmup, t_start + a.warmup + a.seconds
+    t_end = t_to + 0.5
+    workers = a.procs * a.threads
+    interval = workers / a.rate  # each thread's pace, so that all of them make --rate
+    queue = multiprocessing.Queue()
+    procs = [multiprocessing.Process(target=churn_process,
+                                     args=(a.endpoint, a.tag, p, a.threads, interval,
+                                           (t_start, t_from, t_to, t_end), queue))
+             for p in range(a.procs)]
+    for p in procs:
+        p.start()
+
+    def stop(*_):  # killed by the caller's clean-up: take the workers along
+        for p in procs:
+            p.terminate()
+        sys.exit(1)
+    signal.signal(signal.SIGTERM, stop)
+    latencies, lost = probe(a.endpoint, a.server, a.tag, t_from, t_to, t_end)
+    total = {"puts": 0, "deletes": 0, "errors": 0}
+    for _ in procs:
+        for k, v in queue.get().items():
+            total[k] += v
+    for p in procs:
+        p.join()
+    line = dict(total, seconds=a.seconds, target_rate=a.rate, latencies_ms=latencies, lost=lost)
+    with open(a.out, "a") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+def percentile(sorted_values, p):
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(p / 100 * len(sorted_values)))]
+
+
+def report(a):
+    runs = [json.loads(l) for l in open(a.file) if l.strip()]
+    secs = sum(r["seconds"] for r in runs)
+    puts, deletes = sum(r["puts"] for r in runs), sum(r["deletes"] for r in runs)
+    errors, lost = sum(r["errors"] for r in runs), sum(r["lost"] for r in runs)
+    lat = sorted(x for r in runs for x in r["latencies_ms"])
+    target = runs[0]["target_rate"] if runs else 0
+    if a.rate_only:
+        print(f"{(puts + deletes) / secs:.0f}")
+        return
+    print(f"churn {(puts + deletes) / secs:.0f} ops/s of {target:.0f} wanted "
+          f"({puts / secs:.0f} puts/s + {deletes / secs:.0f} deletes/s, {errors} errors); "
+          f"visibility {len(lat)} samples p50 {percentile(lat, 50):.1f} ms "
+          f"p99 {percentile(lat, 99):.1f} ms max {lat[-1] if lat else float('nan'):.1f} ms"
+          + (f", {lost} never seen within 5 s" if lost else ""))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--endpoint", required=True)
+    r.add_argument("--server", required=True, help="HOST:PORT of the DNS server")
+    r.add_argument("--seconds", type=float, required=True)
+    r.add_argument("--warmup", type=float, default=1.0)
+    r.add_argument("--rate", type=float, default=10000, help="puts + deletes a second, in all")
+    r.add_argument("--procs", type=int, default=4)
+    r.add_argument("--threads", type=int, default=8)
+    r.add_argument("--tag", type=int, default=0, help="keeps the keys of separate runs apart")
+    r.add_argument("--out", required=True)
+    p = sub.add_parser("report")
+    p.add_argument("file")
+    p.add_argument("--rate-only", action="store_true", help="print only the operations a second")
+    a = ap.parse_args()
+    run(a) if a.cmd == "run" else report(a)
+
+
+if __name__ == "__main__":
+    main()
