@@ -189,28 +189,18 @@ struct EtcdV3 {
     }
 
     /// The same read, handing each page to `onPage` (with whether it is the last) as it arrives;
-    /// returns the revision every page was read at.
+    /// returns the revision every page was read at. Pages are fetched and decoded on a thread
+    /// of their own, one page ahead of `onPage`, so etcd producing pages and the store taking
+    /// them in overlap (on a million keys each takes tens of seconds).
     func readPrefix(_ prefix: String, timeout: Double? = nil,
                     onPage: ([EtcdKeyValue], _ last: Bool) -> Void) throws -> Int64 {
-        let start = Array(prefix.utf8)
-        let end = v3RangeEnd(forPrefix: start)
-        var pageStart = start
-        var revision: Int64?
-        // The first page is small so that the first names answer soon; then pages double (up
-        // to four times the first), since etcd 3.4 recounts the rest of the range for each page.
-        var limit = pageSize
+        let reader = PageReader(connection: connection, prefix: Array(prefix.utf8), pageSize: pageSize, timeout: timeout)
         while true {
-            var body: [String: Any] = ["key": base64(pageStart), "range_end": base64(end), "limit": limit]
-            limit = min(limit * 2, pageSize * 4)
-            if let revision { body["revision"] = String(revision) }
-            let page = try rangePage(body, timeout: timeout)
-            revision = revision ?? page.revision
+            let page = try reader.next()
             let last = !page.more || page.kvs.isEmpty
             onPage(page.kvs, last)
-            if last { break }
-            pageStart = Array(page.kvs.last!.key.utf8) + [0]
+            if last { return page.revision }
         }
-        return revision ?? 0
     }
 
     /// Where etcd is now: its cluster and current revision (a one-key read of the prefix).
@@ -291,6 +281,10 @@ struct EtcdV3 {
     }
 
     private func rangePage(_ body: [String: Any], timeout: Double? = nil) throws -> V3RangePage {
+        try Self.rangePage(connection, body, timeout: timeout)
+    }
+
+    fileprivate static func rangePage(_ connection: EtcdConnection, _ body: [String: Any], timeout: Double?) throws -> V3RangePage {
         let response = try connection.send(
             method: "POST", path: "/v3/kv/range", json: body,
             totalTimeout: timeout, idleTimeout: connection.config.requestTimeout)
@@ -298,5 +292,57 @@ struct EtcdV3 {
             throw EtcdError.server(status: response.status, message: bodySummary(response.body))
         }
         return try V3RangePage.parse(response.body)
+    }
+}
+
+/// Reads a prefix page by page on a thread of its own, at most one page ahead of the reader.
+private final class PageReader: @unchecked Sendable {
+    // @unchecked: the connection is used by the reading thread alone until the last page (or an
+    // error) has been handed over; `ready` holds at most one page, under `lock`.
+    private let connection: EtcdConnection
+    private let lock = NSLock()
+    private var ready: Result<V3RangePage, any Error>?
+    private let filled = DispatchSemaphore(value: 0)
+    private let emptied = DispatchSemaphore(value: 0)
+
+    init(connection: EtcdConnection, prefix: [UInt8], pageSize: Int, timeout: Double?) {
+        self.connection = connection
+        Thread.detachNewThread { [self] in read(prefix: prefix, pageSize: pageSize, timeout: timeout) }
+    }
+
+    private func read(prefix: [UInt8], pageSize: Int, timeout: Double?) {
+        let end = v3RangeEnd(forPrefix: prefix)
+        var pageStart = prefix
+        var revision: Int64?
+        // The first page is small so that the first names answer soon; then pages double (up
+        // to four times the first), since etcd 3.4 recounts the rest of the range for each page.
+        var limit = pageSize
+        while true {
+            var body: [String: Any] = ["key": base64(pageStart), "range_end": base64(end), "limit": limit]
+            limit = min(limit * 2, pageSize * 4)
+            if let revision { body["revision"] = String(revision) }
+            let result = Result { try EtcdV3.rangePage(connection, body, timeout: timeout) }
+            hand(result)
+            guard case .success(let page) = result, page.more, let lastKey = page.kvs.last?.key else { return }
+            revision = revision ?? page.revision
+            pageStart = Array(lastKey.utf8) + [0]
+            emptied.wait()
+        }
+    }
+
+    private func hand(_ result: Result<V3RangePage, any Error>) {
+        lock.withLock { ready = result }
+        filled.signal()
+    }
+
+    /// The next page; after the last one (or a failure) there is none, so do not ask again.
+    func next() throws -> V3RangePage {
+        filled.wait()
+        let result = lock.withLock {
+            defer { ready = nil }
+            return ready!
+        }
+        emptied.signal()
+        return try result.get()
     }
 }
