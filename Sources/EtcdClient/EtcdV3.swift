@@ -248,10 +248,23 @@ struct EtcdV3 {
             totalTimeout: maxDuration, idleTimeout: idleTimeout
         ) { chunk in
             if firstBytes.count < 300 { firstBytes += chunk.prefix(300 - firstBytes.count) }
+            // The events of every message in one chunk go out as one batch: under a stream of
+            // changes the store then publishes once per read instead of once per revision, and a
+            // lone change is not held back at all.
+            var batch: (events: [EtcdEvent], revision: Int64, current: Int64)?
+            func flush() {
+                if let pending = batch { onMessage(.events(pending.events, revision: pending.revision, current: pending.current)) }
+                batch = nil
+            }
+            defer { flush() }
             return splitter.append(chunk) { object in
                 do {
                     let message = try V3WatchMessage.parse(object)
                     switch message {
+                    case .events(let events, let revision, let current):
+                        batch = ((batch?.events ?? []) + events, max(batch?.revision ?? 0, revision),
+                                 max(batch?.current ?? 0, current))
+                        return true
                     case .compacted:
                         compacted = true
                         return false
@@ -259,6 +272,7 @@ struct EtcdV3 {
                         failure = EtcdError.server(status: 200, message: "watch canceled: \(reason)")
                         return false
                     default:
+                        flush()
                         onMessage(message)
                         return true
                     }

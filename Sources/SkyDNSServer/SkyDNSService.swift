@@ -9,6 +9,7 @@ import EtcdClient
 import Logging
 import SkyDNSConfig
 import SkyDNSStore
+import Dispatch
 import Synchronization
 
 /// The running server: the store kept current by the etcd watcher, and the UDP and TCP
@@ -80,9 +81,8 @@ public final class SkyDNSService: Sendable {
             flags.upstreamsFromEtcd.store(true, ordering: .relaxed)
             logger.info("upstream nameservers from \(store.keys.configKey): \(servers.map(\.description))")
         }
-        let apply: @Sendable ([StoreChange]) -> Void = { writer.apply($0) }
         watcher = EtcdWatcher(config: clientConfig, logger: logger, onEvents: { events in
-            apply(events.map(StoreChange.init))
+            writer.apply(events.map(StoreChange.init), coalesce: true)
         }, onStateChange: { state in
             // The watcher logs each change itself.
             metrics.etcdStateChanged(state)
@@ -90,7 +90,8 @@ public final class SkyDNSService: Sendable {
         let watcher = self.watcher
         metrics.watchEtcdLag { watcher.watchLag }
         let hiddenKeys = HiddenKeyResolver(watcher: watcher, keys: store.keys, publisher: store.publisher,
-                                           logger: logger, metrics: metrics, apply: apply)
+                                           logger: logger, metrics: metrics,
+                                           apply: { writer.apply($0, coalesce: false) })
         context = ServerContext(logger: logger, verbose: configuration.verbose, hiddenKeys: hiddenKeys, forwarder: forwarder,
                                 metrics: metrics)
     }
@@ -178,14 +179,33 @@ public final class SkyDNSService: Sendable {
     }
 }
 
-/// Serialises the store's writers (the watcher thread and the hidden-key fetcher) and logs what
-/// they could not store.
+extension StoreChange {
+    /// Part of a full read of etcd: never held back.
+    fileprivate var isRead: Bool {
+        switch self {
+        case .replaceAll, .firstReadPage: true
+        case .put, .delete, .deleteTree: false
+        }
+    }
+}
+
+/// Serialises the store's writers (the watcher thread and the hidden-key fetcher), logs what
+/// they could not store, and batches publication: a stream of watch events is published at most
+/// once per `coalescingWindow`, so each event costs an in-place change instead of a copy of the
+/// trie's shared paths (and the workers a snapshot swap).
 final class StoreWriter: Sendable {
     private let store: RecordStore
     private let logger: Logger
-    private let lock = Mutex<Void>(())
+    private struct PublishState {
+        var lastPublished: Int64 = 0
+        /// Changes are applied that no snapshot shows yet.
+        var unpublished = false
+        var scheduled = false
+    }
+    private let lock = Mutex(PublishState())
     private let onConfig: @Sendable ([UInt8]) -> Void
     private let metrics: ServerMetrics?
+    static let coalescingWindow: Int64 = 2_000_000  // nanoseconds
 
     init(store: RecordStore, logger: Logger, metrics: ServerMetrics? = nil,
          onConfig: @escaping @Sendable ([UInt8]) -> Void) {
@@ -195,7 +215,9 @@ final class StoreWriter: Sendable {
         self.onConfig = onConfig
     }
 
-    func apply(_ changes: [StoreChange]) {
+    /// - Parameter coalesce: watch events may wait up to `coalescingWindow` to be published with
+    ///   those that follow; everything else (reads, fetched hidden keys) is published at once.
+    func apply(_ changes: [StoreChange], coalesce: Bool) {
         for change in changes {
             switch change {
             case .put(let keyValue) where keyValue.key == store.keys.configKey:
@@ -206,10 +228,34 @@ final class StoreWriter: Sendable {
                 break
             }
         }
-        let (rejected, becameSynced, count) = lock.withLock { _ in
+        let (rejected, becameSynced, count, publishIn) = lock.withLock { state in
             let wasSynced = store.publisher.current.isSynced
-            let rejected = store.apply(changes)
-            return (rejected, !wasSynced && store.publisher.current.isSynced, store.recordCount)
+            let rejected = store.apply(changes, publish: false)
+            let now = monotonicNanoseconds()
+            var publishIn: Int64?
+            if !coalesce || changes.contains(where: \.isRead) || now - state.lastPublished >= Self.coalescingWindow {
+                store.publish()
+                state.lastPublished = now
+                state.unpublished = false
+            } else {
+                state.unpublished = true
+                if !state.scheduled {
+                    state.scheduled = true
+                    publishIn = state.lastPublished + Self.coalescingWindow - now
+                }
+            }
+            return (rejected, !wasSynced && store.publisher.current.isSynced, store.recordCount, publishIn)
+        }
+        if let publishIn {
+            DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(publishIn))) { [self] in
+                lock.withLock { state in
+                    state.scheduled = false
+                    guard state.unpublished else { return }
+                    store.publish()
+                    state.lastPublished = monotonicNanoseconds()
+                    state.unpublished = false
+                }
+            }
         }
         metrics?.storeApplied(rejected: rejected.count)
         for record in rejected {

@@ -55,9 +55,10 @@ public final class RecordStore: @unchecked Sendable {
 
     private let clock: @Sendable () -> UInt32
 
-    /// Applies `changes` in order and publishes the result. A `replaceAll` marks the store synced.
+    /// Applies `changes` in order and, unless told not to, publishes the result. A `replaceAll`
+    /// marks the store synced.
     @discardableResult
-    public func apply(_ changes: [StoreChange]) -> [RejectedRecord] {
+    public func apply(_ changes: [StoreChange], publish: Bool = true) -> [RejectedRecord] {
         var rejected: [RejectedRecord] = []
         for change in changes {
             switch change {
@@ -93,7 +94,7 @@ public final class RecordStore: @unchecked Sendable {
                 }
             }
         }
-        publish()
+        if publish { self.publish() }
         return rejected
     }
 
@@ -114,7 +115,9 @@ public final class RecordStore: @unchecked Sendable {
         }
     }
 
-    private func publish() {
+    /// Publishes what has been applied since the last publication. Changes applied between two
+    /// publications are made in place, so batching them spares copying the trie's shared paths.
+    public func publish() {
         // The serial follows the clock but never repeats or goes back, so secondaries and caches
         // always see a change.
         serial = max(serial &+ 1, clock())

@@ -48,19 +48,40 @@ public final class Snapshot: Sendable {
 /// Hands the newest snapshot to workers. Readers check one atomic counter per batch of queries
 /// and take the lock only when it moved, so in steady state they share no written cache line.
 public final class SnapshotPublisher: Sendable {
-    private let latest: Mutex<Snapshot>
+    private struct State {
+        var latest: Snapshot
+        /// Snapshots replaced but perhaps still held by a worker. The writer frees them once it
+        /// holds the last reference: freeing a snapshot walks every node only it has, work that
+        /// would otherwise land on whichever worker happened to let go of it last.
+        var retired: [Snapshot] = []
+    }
+    private let state: Mutex<State>
     private let generation = Atomic<UInt64>(0)
 
     public init(_ initial: Snapshot) {
-        latest = Mutex(initial)
+        state = Mutex(State(latest: initial))
     }
 
     public func publish(_ snapshot: Snapshot) {
-        latest.withLock { $0 = snapshot }
+        var unreferenced: [Snapshot] = []
+        state.withLock { state in
+            state.retired.append(state.latest)
+            state.latest = snapshot
+            // A retired snapshot gains no new holders, so once only this list holds it, it is
+            // garbage; it is freed below, outside the lock.
+            var index = state.retired.count - 1
+            while index >= 0 {
+                if isKnownUniquelyReferenced(&state.retired[index]) {
+                    unreferenced.append(state.retired.remove(at: index))
+                }
+                index -= 1
+            }
+        }
         generation.add(1, ordering: .releasing)
+        unreferenced.removeAll()
     }
 
-    public var current: Snapshot { latest.withLock { $0 } }
+    public var current: Snapshot { state.withLock { $0.latest } }
 
     public func makeReader() -> SnapshotReader { SnapshotReader(publisher: self) }
 
