@@ -176,7 +176,7 @@ public struct TrieNode: Sendable {
         case 1:
             return children.values.first!.forEachRecord(body)
         case ...Self.maxSortedChildren:
-            for label in children.keys.sorted(by: { $0.text < $1.text }) where !children[label]!.forEachRecord(body) {
+            for label in children.keys.sorted(by: <) where !children[label]!.forEachRecord(body) {
                 return false
             }
         default:
@@ -194,7 +194,7 @@ public struct TrieNode: Sendable {
         if let record, !body(record, name) { return false }
         if let onlyLeaf { return body(onlyLeaf, (try? name.prepending(onlyLeaf.label)) ?? name) }
         let labels = children.count <= Self.maxSortedChildren
-            ? children.keys.sorted(by: { $0.text < $1.text }) : Array(children.keys)
+            ? children.keys.sorted(by: <) : Array(children.keys)
         for label in labels {
             guard let childName = try? name.prepending(label.text) else { continue }
             if !children[label]!.node.forEachNamedRecord(name: childName, body) { return false }
@@ -203,34 +203,54 @@ public struct TrieNode: Sendable {
     }
 }
 
-/// A label as a key of the children map. Stored keys own their text; a lookup may borrow the
-/// bytes of a query instead, so finding a long label allocates nothing. Both hash and compare
-/// as bytes.
+/// A label as a key of the children map. Labels of up to 23 bytes (most pod and service names)
+/// are held inline, so they cost no allocation of their own; longer ones own a `String`. A
+/// lookup may borrow the bytes of a query instead, so finding any label allocates nothing.
+/// All forms hash and compare as bytes.
 private struct Label: Hashable, @unchecked Sendable {
     // @unchecked: a borrowed label lives only for one lookup and is never stored.
     private enum Storage {
+        /// Bytes in order through the three words; the last byte of the last word is the length.
+        case inline(UInt64, UInt64, UInt64)
         case owned(String)
         case borrowed(UnsafeRawBufferPointer)
     }
 
+    private static let inlineCapacity = 23
+
     private let storage: Storage
 
-    init(_ text: String) { storage = .owned(text) }
+    init(_ text: String) {
+        guard text.utf8.count <= Self.inlineCapacity else {
+            storage = .owned(text)
+            return
+        }
+        var words: (UInt64, UInt64, UInt64) = (0, 0, 0)
+        withUnsafeMutableBytes(of: &words) { raw in
+            var count = 0
+            for byte in text.utf8 {
+                raw[count] = byte
+                count += 1
+            }
+            raw[Self.inlineCapacity] = UInt8(count)
+        }
+        storage = .inline(words.0, words.1, words.2)
+    }
 
     /// - Important: use for lookups only, while `bytes` is valid.
     init(borrowing bytes: UnsafeRawBufferPointer) { storage = .borrowed(bytes) }
 
-    var text: String {
-        switch storage {
-        case .owned(let text): text
-        case .borrowed(let bytes): String(decoding: bytes, as: UTF8.self)
-        }
-    }
+    var text: String { withBytes { String(decoding: $0, as: UTF8.self) } }
 
     private func withBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
         switch storage {
-        case .owned(var text): text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
-        case .borrowed(let bytes): body(bytes)
+        case .inline(let first, let second, let third):
+            var words = (first, second, third)
+            return withUnsafeBytes(of: &words) { raw in
+                body(UnsafeRawBufferPointer(rebasing: raw[0..<Int(raw[Self.inlineCapacity])]))
+            }
+        case .owned(var text): return text.withUTF8 { body(UnsafeRawBufferPointer($0)) }
+        case .borrowed(let bytes): return body(bytes)
         }
     }
 
@@ -240,6 +260,11 @@ private struct Label: Hashable, @unchecked Sendable {
 
     static func == (lhs: Label, rhs: Label) -> Bool {
         lhs.withBytes { left in rhs.withBytes { right in left.elementsEqual(right) } }
+    }
+
+    /// Byte order, the order etcd lists keys in.
+    static func < (lhs: Label, rhs: Label) -> Bool {
+        lhs.withBytes { left in rhs.withBytes { right in left.lexicographicallyPrecedes(right) } }
     }
 }
 

@@ -152,6 +152,26 @@ import Testing
         #expect(seen == 2)
     }
 
+    /// Labels of every size class (inline up to 23 bytes, owned beyond) are found by text and by
+    /// borrowed bytes, and listed in byte order, as etcd lists keys.
+    @Test(arguments: [1, 15, 16, 23, 24, 63])
+    func labelsOfEverySizeAreFound(length: Int) {
+        var root = TrieNode()
+        let long = String(repeating: "k", count: length - 1) + "z"
+        let sibling = String(repeating: "k", count: length - 1) + "a"
+        root.insert(tagged("long", at: "sohu/\(long)"), at: path("sohu/\(long)"))
+        root.insert(tagged("sibling", at: "sohu/\(sibling)"), at: path("sohu/\(sibling)"))
+        let sohu = root.child("sohu")!
+        #expect(sohu.child(long)?.record?.text == "long")
+        #expect(sohu.child(long + "x") == nil)
+        let found = Array(long.utf8).withUnsafeBytes { sohu.child(bytes: $0)?.record?.text }
+        #expect(found == "long")
+        var order: [String] = []
+        sohu.forEachRecord { order.append($0.text); return true }
+        #expect(order == ["sibling", "long"])
+        checkInvariants(root)
+    }
+
     /// A copy of a node is a snapshot: changing the original leaves it as it was.
     @Test func copiesAreIndependent() {
         var root = TrieNode()
