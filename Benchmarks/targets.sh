@@ -122,6 +122,16 @@ core_pct() {
 # since TIME0: seconds since then.
 since() { awk -v a="$1" -v b="$EPOCHREALTIME" -v f="${2:-%.1f}" 'BEGIN { printf f, b - a }'; }
 
+# settle PID: waits (up to 60 s) until PID uses under 5% of a core over a second: after a bulk
+# load etcd goes on writing for a while, and start-up is timed against etcd at rest.
+settle() {
+  local c t i
+  for i in $(seq 60); do
+    c=$(cpu_ticks "$1"); t=$EPOCHREALTIME; sleep 1
+    awk -v p="$(core_pct "$1" "$c" "$t")" 'BEGIN { exit !(p < 5) }' && return
+  done
+}
+
 # ---- measuring ---------------------------------------------------------------------------
 
 # perf LOG PORT CPUS [DNSPERF ARGS...]: one dnsperf run of SECS seconds over $QUERIES; prints
@@ -258,6 +268,7 @@ target3_million() {
   python3 "$HERE/etcd_bulk.py" "$ds/records.jsonl" --endpoint "$EP"
   local load; load=$(since "$t" %.0f)
   read -r name ip < <(first_expect "$ds")
+  settle "$ETCD_PID"
   say "t3: starting the server"
   start_server t3 0
   local times; times=$(start_times "$name" "$ip")

@@ -4,10 +4,10 @@ import SkyDNSStore
 
 /// A cluster-shaped store like `../shared/bench/gen_dataset.py`'s default: 20,000 pods,
 /// 4,000 services and 500 nodes under domeos.sohu, plus 1,000 pods with long names.
-func clusterStore() -> RecordStore {
+func clusterStore(pods: Int = 20_000) -> RecordStore {
     let store = RecordStore(zone: try! Zone(domain: "domeos.sohu."), pathPrefix: "skydns")
     var all: [KeyValue] = []
-    for index in 0..<20_000 {
+    for index in 0..<pods {
         all.append(KeyValue(key: "/skydns/sohu/domeos/pod-\(index)/\(index)",
                             value: Array(#"{"host":"172.28.\#(index / 250 % 256).\#(index % 250 + 1)","priority":10,"weight":10,"ttl":30}"#.utf8)))
     }
@@ -27,6 +27,10 @@ func clusterStore() -> RecordStore {
     store.apply([.replaceAll(all)])
     return store
 }
+
+/// Built on first use (a global is initialised lazily), so runs filtered to other benchmarks
+/// do not pay for it.
+let millionRecordStore = clusterStore(pods: 994_500)
 
 func query(_ name: String, _ type: RecordType, edns: Bool = true) -> [UInt8] {
     var header = Header(id: 0x1234, questionCount: 1)
@@ -70,15 +74,36 @@ let benchmarks: @Sendable () -> Void = {
         }
     }
 
-    // Retain counting is left out here: with it the harness's Swift 6.3 runtime hook crashes on
-    // this allocation-heavy path (ordo-one/benchmark#349).
-    Benchmark("store update (put + publish, 25,500 records)",
-              configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions], scalingFactor: .one)) { benchmark in
-        var counter = 0
+    // The trie walk alone: the question's labels (wire form, as the query path has them) to
+    // the name's node.
+    Benchmark("store lookup (labels to node, 25,500 records)") { benchmark in
+        let labels: [[UInt8]] = ["sohu", "domeos", "redis-cache-123-f3ac4"].map { Array($0.utf8) }
+        let root = snapshot.root
         for _ in benchmark.scaledIterations {
-            counter += 1
-            blackHole(store.apply([.put(KeyValue(key: "/skydns/sohu/domeos/churn-\(counter % 100)/x",
-                                                 value: Array(#"{"host":"10.9.9.9"}"#.utf8)))]))
+            var node: TrieNode? = root
+            for label in labels {
+                node = label.withUnsafeBytes { node?.child(bytes: $0) }
+            }
+            blackHole(node?.recordCount)
         }
+    }
+
+    // Retain counting is left out here: with it the harness's Swift 6.3 runtime hook crashes on
+    // this allocation-heavy path (ordo-one/benchmark#349). The same update on a store 40 times
+    // larger shows its cost follows the name's depth, not the store's size.
+    for (records, pods) in [("25,500", 20_000), ("1,000,000", 994_500)] {
+        Benchmark("store update (put + publish, \(records) records)",
+                  configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions], scalingFactor: .one,
+                                       maxDuration: .seconds(3)),
+                  closure: { benchmark in
+                      let store = pods == 20_000 ? store : millionRecordStore
+                      var counter = 0
+                      for _ in benchmark.scaledIterations {
+                          counter += 1
+                          blackHole(store.apply([.put(KeyValue(key: "/skydns/sohu/domeos/churn-\(counter % 100)/x",
+                                                               value: Array(#"{"host":"10.9.9.9"}"#.utf8)))]))
+                      }
+                  },
+                  setup: { if pods != 20_000 { blackHole(millionRecordStore.recordCount) } })
     }
 }
