@@ -106,12 +106,7 @@ public struct TrieNode: Sendable {
             recordCount -= 1
             return 1
         }
-        if let leaf = onlyLeaf {
-            guard path.count == 1, leaf.label == head else { return 0 }
-            onlyLeaf = nil
-            recordCount -= 1
-            return 1
-        }
+        if let removed = removeOnlyLeaf(at: path) { return removed }
         let key = Label(head)
         guard children[key] != nil else { return 0 }
         let removed = children[key]!.modify { $0.remove(at: path.dropFirst()) }
@@ -119,6 +114,16 @@ public struct TrieNode: Sendable {
         recordCount -= removed
         keepCompact()
         return removed
+    }
+
+    /// With a lone leaf, nothing else lies below: removes it if `path` names it and says how many
+    /// records went; nil when the children are in `children`.
+    private mutating func removeOnlyLeaf(at path: ArraySlice<String>) -> Int? {
+        guard let leaf = onlyLeaf else { return nil }
+        guard path.count == 1, leaf.label == path.first else { return 0 }
+        onlyLeaf = nil
+        recordCount -= 1
+        return 1
     }
 
     /// Removes `path` and everything below it; returns how many records went.
@@ -129,12 +134,7 @@ public struct TrieNode: Sendable {
             self = TrieNode()
             return removed
         }
-        if let leaf = onlyLeaf {
-            guard path.count == 1, leaf.label == head else { return 0 }
-            onlyLeaf = nil
-            recordCount -= 1
-            return 1
-        }
+        if let removed = removeOnlyLeaf(at: path) { return removed }
         let key = Label(head)
         guard children[key] != nil else { return 0 }
         let removed: Int
