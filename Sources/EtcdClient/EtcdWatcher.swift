@@ -82,6 +82,17 @@ public final class EtcdWatcher: @unchecked Sendable {
     /// Returns nil on timeout/error, [] when absent. After a successful v2 fetch the path is
     /// kept current by a background watch whose changes arrive through onEvents.
     public func fetchHidden(key: String, timeout: Double) -> [EtcdKeyValue]? {
+        fetchTree(key: key, timeout: timeout, watchV2: true)
+    }
+
+    /// `key` and every key below it, read on a connection of its own with the API in use;
+    /// nil when none is chosen yet or no endpoint answered within `timeout`.
+    public func fetchSubtree(key: String, timeout: Double) -> [EtcdKeyValue]? {
+        guard activeAPI != nil else { return nil }
+        return fetchTree(key: key, timeout: timeout, watchV2: false)
+    }
+
+    private func fetchTree(key: String, timeout: Double, watchV2: Bool) -> [EtcdKeyValue]? {
         let deadline = Date().addingTimeInterval(timeout)
         let connection = makeConnection()
         for _ in 0..<endpoints.count {
@@ -93,10 +104,10 @@ public final class EtcdWatcher: @unchecked Sendable {
                     return try EtcdV3(connection: connection).readTree(key, timeout: remaining)
                 }
                 let tree = try EtcdV2(connection: connection).readTree(key, timeout: remaining)
-                watchHidden(key, after: tree.index)
+                if watchV2 { watchHidden(key, after: tree.index) }
                 return tree.kvs
             } catch {
-                logger.debug("etcd: fetching hidden \(key) from \(connection.endpoint) failed: \(error)")
+                logger.debug("etcd: fetching \(key) from \(connection.endpoint) failed: \(error)")
                 connection.failover()
             }
         }

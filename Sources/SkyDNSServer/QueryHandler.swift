@@ -12,15 +12,17 @@ final class ServerContext: Sendable {
     let logger: Logger
     let verbose: Bool
     let hiddenKeys: HiddenKeyResolver?
+    let firstRead: FirstReadFallback?
     /// nil with `-no-rec`: names outside the domain are refused.
     let forwarder: Forwarder?
     let metrics: ServerMetrics
 
-    init(logger: Logger, verbose: Bool, hiddenKeys: HiddenKeyResolver?, forwarder: Forwarder?,
-         metrics: ServerMetrics = ServerMetrics()) {
+    init(logger: Logger, verbose: Bool, hiddenKeys: HiddenKeyResolver?, firstRead: FirstReadFallback? = nil,
+         forwarder: Forwarder?, metrics: ServerMetrics = ServerMetrics()) {
         self.logger = logger
         self.verbose = verbose
         self.hiddenKeys = hiddenKeys
+        self.firstRead = firstRead
         self.forwarder = forwarder
         self.metrics = metrics
     }
@@ -51,6 +53,9 @@ final class QueryHandler {
         case none
         /// The answer waits for an etcd v2 read of a hidden key (see `HiddenKeyResolver`).
         case parked(path: [String])
+        /// A REFUSED reply is in the writer, but the name's own keys may answer it while the
+        /// first read of etcd goes on (see `FirstReadFallback`).
+        case notLoaded(path: [String])
         /// The answer waits for upstream servers (see `Forwarder`).
         case forward(Forwarder.Job.Kind)
     }
@@ -60,6 +65,16 @@ final class QueryHandler {
     func answerWaiting(_ packet: [UInt8], kind: Forwarder.Job.Kind, into writer: inout WireWriter) -> [UInt8]? {
         guard let forwarder = context.forwarder else { return nil }
         return forwarder.handle(kind, packet: packet, transport: .tcp, responder: forwarder.makeResponder(), writer: &writer)
+    }
+
+    /// Answers a `.notLoaded` query from the name's own keys, here and now (TCP, whose thread
+    /// may wait for etcd); when they cannot answer it, the writer holds REFUSED.
+    func answerNotLoaded(path: [String], packet: UnsafeRawBufferPointer, into writer: inout WireWriter) {
+        guard let firstRead = context.firstRead,
+              firstRead.answerNow(path: path, packet: packet, responder: responder, maxUDPSize: nil, into: &writer) else {
+            responder.reply(to: packet, rcode: .refused, into: &writer)
+            return
+        }
     }
 
     func answer(_ packet: UnsafeRawBufferPointer, snapshot: Snapshot, transport: Transport,
@@ -73,6 +88,12 @@ final class QueryHandler {
             return outsideZone(query, packet: packet, snapshot: snapshot, into: &writer)
         case .needsExternal:
             return context.forwarder == nil ? .none : .forward(.completeAnswer)
+        case .notLoaded:
+            guard context.firstRead?.isAvailable == true else {
+                logQuery(rcode: .refused, packet: packet)
+                return .reply
+            }
+            return .notLoaded(path: FirstReadFallback.path(lowercasedName: responder.lastQueryName))
         case .answered(let rcode):
             if rcode == .nxDomain, let hiddenKeys = context.hiddenKeys {
                 switch hiddenKeys.lookup(lowercasedName: responder.lastQueryName) {

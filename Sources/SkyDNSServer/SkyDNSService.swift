@@ -92,8 +92,10 @@ public final class SkyDNSService: Sendable {
         let hiddenKeys = HiddenKeyResolver(watcher: watcher, keys: store.keys, publisher: store.publisher,
                                            logger: logger, metrics: metrics,
                                            apply: { writer.apply($0, coalesce: false) })
-        context = ServerContext(logger: logger, verbose: configuration.verbose, hiddenKeys: hiddenKeys, forwarder: forwarder,
-                                metrics: metrics)
+        let firstRead = FirstReadFallback(watcher: watcher, keys: store.keys, publisher: store.publisher, logger: logger,
+                                          metrics: metrics)
+        context = ServerContext(logger: logger, verbose: configuration.verbose, hiddenKeys: hiddenKeys, firstRead: firstRead,
+                                forwarder: forwarder, metrics: metrics)
     }
 
     /// What `/readyz` says: ready once the first read of etcd is done, until shutdown.

@@ -128,6 +128,9 @@ final class TCPListener: Sendable {
                 switch result {
                 case .reply:
                     break
+                case .notLoaded(let path):
+                    guard flush(client, &output) else { return }
+                    message.withUnsafeBytes { packet in handler.answerNotLoaded(path: path, packet: packet, into: &writer) }
                 case .forward(let kind):
                     guard flush(client, &output) else { return }
                     guard let waited = handler.answerWaiting(Array(message), kind: kind, into: &writer) else {

@@ -62,6 +62,12 @@ final class UDPWorker: @unchecked Sendable {
                     handler.context.hiddenKeys?.park(path: path, packet: packet, peer: incoming[index].peer,
                                                      peerLength: incoming[index].peer_len, fd: fd)
                     continue
+                case .notLoaded(let path):
+                    // Otherwise the REFUSED in the writer goes out.
+                    if handler.context.firstRead?.park(path: path, packet: packet, peer: incoming[index].peer,
+                                                       peerLength: incoming[index].peer_len, fd: fd) == true {
+                        continue
+                    }
                 case .forward(let kind):
                     let job = Forwarder.Job(kind: kind, packet: Array(packet), peer: incoming[index].peer,
                                             peerLength: incoming[index].peer_len, fd: fd, received: started)

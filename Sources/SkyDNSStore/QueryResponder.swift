@@ -13,6 +13,9 @@ public final class QueryResponder {
         /// The answer needs names outside the domain resolved: answer it again with `external`
         /// set, on a thread that may wait for upstreams.
         case needsExternal
+        /// A REFUSED reply is in the writer: the first read of etcd has not reached this name
+        /// (an A or AAAA query) yet. The caller may read the name from etcd on its own instead.
+        case notLoaded
     }
 
     /// The UDP size we advertise in our OPT record (the DNS flag day 2020 value).
@@ -132,11 +135,15 @@ public final class QueryResponder {
         }
         guard snapshot.isSynced else {
             // The first read of etcd is still streaming in: plain addresses of names already
-            // loaded whole are answered, everything else is refused until the read completes.
-            guard snapshot.loadedThrough != nil, query.type == .a || query.type == .aaaa,
-                  case .found = lookup(snapshot, labelsBelowApex: labelsBelowApex),
+            // loaded whole are answered, everything else is refused until the read completes
+            // (addresses of names not loaded yet as `notLoaded`, which the caller may fetch).
+            guard query.type == .a || query.type == .aaaa else { return refuse(query, packet: packet, into: &writer) }
+            let found = lookup(snapshot, labelsBelowApex: labelsBelowApex)
+            if case .wildcard = found { return refuse(query, packet: packet, into: &writer) }
+            guard snapshot.loadedThrough != nil, case .found = found,
                   snapshot.isLoaded(path: zone.apexPath + labelsReversed(labelsBelowApex)) else {
-                return refuse(query, packet: packet, into: &writer)
+                _ = refuse(query, packet: packet, into: &writer)
+                return .notLoaded
             }
             return answerAddresses(query, packet: packet, snapshot: snapshot, labelsBelowApex: labelsBelowApex,
                                    limit: limit, into: &writer)

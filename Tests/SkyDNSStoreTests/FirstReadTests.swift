@@ -26,6 +26,15 @@ struct FirstReadTests {
         #expect(try rcode(store, "pod-2.domeos.sohu") == .refused)
         #expect(try rcode(store, "pod-3.domeos.sohu") == .refused, "not read yet: not NXDOMAIN")
         #expect(try rcode(store, "pod-1.domeos.sohu", .srv) == .refused, "only plain addresses before sync")
+        // Addresses of names not read yet are handed back, for the server to read from etcd alone;
+        // other types and wildcards are refused outright.
+        func isNotLoaded(_ name: String, _ type: RecordType = .a) -> Bool {
+            if case .notLoaded = Asker().ask(query(name, type), snapshot: store.publisher.current).outcome { return true }
+            return false
+        }
+        #expect(isNotLoaded("pod-2.domeos.sohu") && isNotLoaded("pod-3.domeos.sohu", .aaaa))
+        #expect(!isNotLoaded("pod-1.domeos.sohu") && !isNotLoaded("pod-3.domeos.sohu", .srv))
+        #expect(!isNotLoaded("*.domeos.sohu"))
 
         store.apply([.firstReadPage([kv(pod2b, hostValue("10.0.0.3")), kv(pod3, hostValue("10.0.0.4"))],
                                     first: false, complete: false)])

@@ -89,7 +89,12 @@ final class Asker {
     func response(_ packet: [UInt8], snapshot: Snapshot, maxUDPSize: Int? = 4096,
                   sourceLocation: SourceLocation = #_sourceLocation) throws -> Response {
         let (outcome, bytes) = ask(packet, snapshot: snapshot, maxUDPSize: maxUDPSize)
-        guard case .answered(let rcode) = outcome else {
+        let rcode: ResponseCode
+        switch outcome {
+        case .answered(let answered): rcode = answered
+        // The REFUSED reply is written; a server may read the name from etcd instead.
+        case .notLoaded: rcode = .refused
+        default:
             Issue.record("expected an answer, got \(outcome)", sourceLocation: sourceLocation)
             throw ResponseMissing()
         }
