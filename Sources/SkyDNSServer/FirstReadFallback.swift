@@ -21,47 +21,28 @@ final class FirstReadFallback: Sendable {
     /// Queries waiting beyond this many are refused at once: etcd is busy with the first read.
     static let maxParked = 1024
 
-    private struct Parked {
-        var path: [String]
-        var packet: [UInt8]
-        var peer: sockaddr_storage
-        var peerLength: socklen_t
-        var fd: Int32
-        var received: Int64
-    }
-
     private let watcher: EtcdWatcher
     private let keys: RecordKeyMapper
     private let publisher: SnapshotPublisher
     private let logger: Logger
-    private let queue = Mutex<[Parked]>([])
-    private let wakeup = Condition()
+    private let parked: ParkedQueries
     /// Names read lately: their one-name snapshot (nil: not answerable from their keys alone).
     private let recent = Mutex<[[String]: (snapshot: Snapshot?, until: Int64)]>([:])
 
-    private let metrics: ServerMetrics?
-
     init(watcher: EtcdWatcher, keys: RecordKeyMapper, publisher: SnapshotPublisher, logger: Logger,
          metrics: ServerMetrics? = nil) {
-        self.metrics = metrics
+        parked = ParkedQueries(limit: Self.maxParked, metrics: metrics)
         self.watcher = watcher
         self.keys = keys
         self.publisher = publisher
         self.logger = logger
-        spawnThread { [self] in run() }
+        parked.start { [self] batch, send in answer(batch, send: send) }
     }
 
     /// The trie path of the lower-cased wire name `name` (`kafka.domeos.sohu.` is
     /// `["sohu", "domeos", "kafka"]`).
     static func path(lowercasedName name: UnsafeBufferPointer<UInt8>) -> [String] {
-        var labels: [String] = []
-        var offset = 0
-        while name[offset] != 0 {
-            let length = Int(name[offset])
-            labels.append(String(decoding: UnsafeBufferPointer(rebasing: name[(offset + 1)..<(offset + 1 + length)]), as: UTF8.self))
-            offset += length + 1
-        }
-        return labels.reversed()
+        labels(ofWireName: name).reversed()
     }
 
     /// Whether names can be read from etcd now (an API is chosen: etcd has been reached).
@@ -69,14 +50,7 @@ final class FirstReadFallback: Sendable {
 
     /// Queues a UDP query; false when too many wait (the caller sends the REFUSED it has).
     func park(path: [String], packet: UnsafeRawBufferPointer, peer: sockaddr_storage, peerLength: socklen_t, fd: Int32) -> Bool {
-        let parked = queue.withLock { queue in
-            guard queue.count < Self.maxParked else { return false }
-            queue.append(Parked(path: path, packet: Array(packet), peer: peer, peerLength: peerLength, fd: fd,
-                                received: monotonicNanoseconds()))
-            return true
-        }
-        if parked { wakeup.signal() }
-        return parked
+        parked.park(path: path, packet: packet, peer: peer, peerLength: peerLength, fd: fd)
     }
 
     /// Answers `packet` into `writer` from the name's own keys, waiting for etcd (TCP, whose
@@ -90,36 +64,16 @@ final class FirstReadFallback: Sendable {
         return false
     }
 
-    private func run() {
+    private func answer(_ batch: [ParkedQueries.Query], send: (ParkedQueries.Query, [UInt8]) -> Void) {
         let responder = QueryResponder()
         var writer = WireWriter(capacity: UDPWorker.maxResponseSize)
-        while true {
-            wakeup.wait { queue.withLock { !$0.isEmpty } }
-            let batch = queue.withLock { queue in
-                defer { queue.removeAll() }
-                return queue
+        for query in batch {
+            let answered = query.packet.withUnsafeBytes { packet in
+                answerNow(path: query.path, packet: packet, responder: responder, maxUDPSize: UDPWorker.maxResponseSize,
+                          into: &writer)
+                    || responder.reply(to: packet, rcode: .refused, into: &writer)
             }
-            for var parked in batch {
-                let answered = parked.packet.withUnsafeBytes { packet in
-                    answerNow(path: parked.path, packet: packet, responder: responder, maxUDPSize: UDPWorker.maxResponseSize,
-                              into: &writer)
-                        || responder.reply(to: packet, rcode: .refused, into: &writer)
-                }
-                guard answered else { continue }
-                _ = writer.bytes.withUnsafeBytes { bytes in
-                    withUnsafePointer(to: &parked.peer) {
-                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                            sendto(parked.fd, bytes.baseAddress, bytes.count, 0, $0, parked.peerLength)
-                        }
-                    }
-                }
-                if let metrics {
-                    parked.packet.withUnsafeBytes { query in
-                        writer.bytes.withUnsafeBytes { metrics.udpShared.answered(query: query, reply: $0) }
-                    }
-                    metrics.udpShared.answerDuration(nanoseconds: monotonicNanoseconds() - parked.received, count: 1)
-                }
-            }
+            if answered { send(query, writer.bytes) }
         }
     }
 
@@ -128,7 +82,9 @@ final class FirstReadFallback: Sendable {
     private func snapshot(for path: [String]) -> Snapshot? {
         let now = monotonicNanoseconds()
         if let hit = recent.withLock({ $0[path] }), hit.until > now { return hit.snapshot }
-        guard let found = watcher.fetchSubtree(key: keys.prefix + path.joined(separator: "/"), timeout: Self.fetchTimeout) else {
+        let key = keys.prefix + path.joined(separator: "/")
+        guard let found = watcher.fetchSubtree(key: key, timeout: Self.fetchTimeout) else {
+            logger.debug("first read: \(key) not read from etcd in time; REFUSED for a second")
             recent.withLock { $0[path] = (nil, now + Self.reuseNanoseconds) }
             return nil
         }

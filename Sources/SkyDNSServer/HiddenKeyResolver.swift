@@ -18,15 +18,6 @@ final class HiddenKeyResolver: Sendable {
     static let fetchTimeout = 0.3
     static let absentSeconds: Int64 = 5
 
-    private struct Parked {
-        var path: [String]
-        var packet: [UInt8]
-        var peer: sockaddr_storage
-        var peerLength: socklen_t
-        var fd: Int32
-        var received: Int64
-    }
-
     private enum PathState {
         case fetched
         case absent(until: Int64)
@@ -48,19 +39,17 @@ final class HiddenKeyResolver: Sendable {
     private let logger: Logger
     private let keys: RecordKeyMapper
     private let known = Mutex<[String: PathState]>([:])
-    private let queue = Mutex<[Parked]>([])
-    private let wakeup = Condition()
-    private let metrics: ServerMetrics?
+    private let parked: ParkedQueries
 
     init(watcher: EtcdWatcher, keys: RecordKeyMapper, publisher: SnapshotPublisher, logger: Logger,
          metrics: ServerMetrics? = nil, apply: @escaping @Sendable ([StoreChange]) -> Void) {
-        self.metrics = metrics
+        parked = ParkedQueries(metrics: metrics)
         self.watcher = watcher
         self.keys = keys
         self.publisher = publisher
         self.logger = logger
         self.apply = apply
-        spawnThread { [self] in run() }
+        parked.start { [self] batch, send in answer(batch, send: send) }
     }
 
     /// For a name the store did not have, when etcd v2 is in use and the name has a `_` label:
@@ -68,13 +57,7 @@ final class HiddenKeyResolver: Sendable {
     /// absent (nil: the NXDOMAIN stands) or recently unreachable.
     func lookup(lowercasedName name: UnsafeBufferPointer<UInt8>) -> Lookup? {
         guard watcher.activeAPI == .v2 else { return nil }
-        var labels: [String] = []
-        var offset = 0
-        while name[offset] != 0 {
-            let length = Int(name[offset])
-            labels.append(String(decoding: UnsafeBufferPointer(rebasing: name[(offset + 1)..<(offset + 1 + length)]), as: UTF8.self))
-            offset += length + 1
-        }
+        let labels = labels(ofWireName: name)
         guard let deepest = labels.firstIndex(where: { $0.hasPrefix("_") }) else { return nil }
         let path = Array(labels[deepest...].reversed())
         let key = keys.prefix + path.joined(separator: "/")
@@ -90,9 +73,7 @@ final class HiddenKeyResolver: Sendable {
     }
 
     func park(path: [String], packet: UnsafeRawBufferPointer, peer: sockaddr_storage, peerLength: socklen_t, fd: Int32) {
-        queue.withLock { $0.append(Parked(path: path, packet: Array(packet), peer: peer, peerLength: peerLength, fd: fd,
-                                     received: monotonicNanoseconds())) }
-        wakeup.signal()
+        _ = parked.park(path: path, packet: packet, peer: peer, peerLength: peerLength, fd: fd)
     }
 
     /// For TCP, whose connection thread may simply wait.
@@ -100,46 +81,24 @@ final class HiddenKeyResolver: Sendable {
         fetch(keys.prefix + path.joined(separator: "/"))
     }
 
-    private func run() {
+    /// Fetches each path of the batch once, then answers its queries from the store.
+    private func answer(_ batch: [ParkedQueries.Query], send: (ParkedQueries.Query, [UInt8]) -> Void) {
         let responder = QueryResponder()
         var writer = WireWriter(capacity: UDPWorker.maxResponseSize)
-        while true {
-            wakeup.wait { queue.withLock { !$0.isEmpty } }
-            let batch = queue.withLock { queue in
-                defer { queue.removeAll() }
-                return queue
+        var unreachable: Set<String> = []
+        for key in Set(batch.map { keys.prefix + $0.path.joined(separator: "/") }) where !fetch(key) {
+            unreachable.insert(key)
+        }
+        let snapshot = publisher.current
+        for query in batch {
+            let outcome = query.packet.withUnsafeBytes { packet in
+                if unreachable.contains(keys.prefix + query.path.joined(separator: "/")) {
+                    return responder.reply(to: packet, rcode: .servFail, into: &writer)
+                        ? QueryResponder.Outcome.answered(.servFail) : .drop
+                }
+                return responder.respond(to: packet, snapshot: snapshot, maxUDPSize: UDPWorker.maxResponseSize, into: &writer)
             }
-            var unreachable: Set<String> = []
-            for key in Set(batch.map { keys.prefix + $0.path.joined(separator: "/") }) where !fetch(key) {
-                unreachable.insert(key)
-            }
-            let snapshot = publisher.current
-            for var parked in batch {
-                let outcome = parked.packet.withUnsafeBytes { packet in
-                    if unreachable.contains(keys.prefix + parked.path.joined(separator: "/")) {
-                        return responder.reply(to: packet, rcode: .servFail, into: &writer)
-                            ? QueryResponder.Outcome.answered(.servFail) : .drop
-                    }
-                    return responder.respond(to: packet, snapshot: snapshot, maxUDPSize: UDPWorker.maxResponseSize, into: &writer)
-                }
-                guard case .answered = outcome else {
-                    metrics?.udpShared.add(MetricsBlock.Slot.dropped)
-                    continue
-                }
-                _ = writer.bytes.withUnsafeBytes { bytes in
-                    withUnsafePointer(to: &parked.peer) {
-                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                            sendto(parked.fd, bytes.baseAddress, bytes.count, 0, $0, parked.peerLength)
-                        }
-                    }
-                }
-                if let metrics {
-                    parked.packet.withUnsafeBytes { query in
-                        writer.bytes.withUnsafeBytes { metrics.udpShared.answered(query: query, reply: $0) }
-                    }
-                    metrics.udpShared.answerDuration(nanoseconds: monotonicNanoseconds() - parked.received, count: 1)
-                }
-            }
+            if case .answered = outcome { send(query, writer.bytes) }
         }
     }
 
