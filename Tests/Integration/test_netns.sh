@@ -74,14 +74,16 @@ log:
   - target: stderr
     any: error
 CONF
-in_ns "$UP" knotd -c "$WORK/knot/knot.conf" >>"$WORK/knot.log" 2>&1 &
+# `ip netns exec` execs the program, so $! is Knot itself (through the in_ns function it would be
+# a subshell, and killing that left Knot running after the test).
+ip netns exec "$UP" knotd -c "$WORK/knot/knot.conf" >>"$WORK/knot.log" 2>&1 &
 PIDS+=($!)
 knot_up() { in_ns "$NODE" dig +short +time=1 +tries=1 @10.99.0.3 example.test SOA | grep -q .; }
 eventually knot_up || fail "knot in $UP did not answer from $NODE: $(cat "$WORK/knot.log")"
 
 # The node: etcd on its own loopback (not reachable from the host's), and skydns on port 53.
 ETCD=http://127.0.0.1:2379
-in_ns "$NODE" etcd --name node --data-dir "$WORK/etcd" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+ip netns exec "$NODE" etcd --name node --data-dir "$WORK/etcd" --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
   --listen-peer-urls http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380 \
   --initial-cluster node=http://127.0.0.1:2380 --enable-v2=true >>"$WORK/etcd.log" 2>&1 &
 PIDS+=($!)
