@@ -228,6 +228,16 @@ struct EtcdV3 {
         return try exact + readPrefix(key + "/", timeout: timeout).kvs
     }
 
+    /// `key` itself and at most `limit` keys below it, in one request each; nil when there are
+    /// more below.
+    func readSmallTree(_ key: String, limit: Int, timeout: Double) throws -> [EtcdKeyValue]? {
+        let exact = try rangePage(["key": base64(Array(key.utf8))], timeout: timeout).kvs
+        let start = Array((key + "/").utf8)
+        let below = try rangePage(["key": base64(start), "range_end": base64(v3RangeEnd(forPrefix: start)), "limit": limit],
+                                  timeout: timeout)
+        return below.more ? nil : exact + below.kvs
+    }
+
     /// Streams changes under `prefix` from `startRevision` to `onMessage` (one call per
     /// response, in order) until compaction, `maxDuration`, `idleTimeout` or an error.
     func watch(

@@ -82,30 +82,47 @@ public final class EtcdWatcher: @unchecked Sendable {
     /// Returns nil on timeout/error, [] when absent. After a successful v2 fetch the path is
     /// kept current by a background watch whose changes arrive through onEvents.
     public func fetchHidden(key: String, timeout: Double) -> [EtcdKeyValue]? {
-        fetchTree(key: key, timeout: timeout, watchV2: true)
+        readOnce(key, timeout: timeout) { connection, remaining in
+            if activeAPI == .v3 {
+                // v3 hides nothing: the prefix watch already keeps these keys current.
+                return try EtcdV3(connection: connection).readTree(key, timeout: remaining)
+            }
+            let tree = try EtcdV2(connection: connection).readTree(key, timeout: remaining)
+            watchHidden(key, after: tree.index)
+            return tree.kvs
+        }
     }
 
-    /// `key` and every key below it, read on a connection of its own with the API in use;
-    /// nil when none is chosen yet or no endpoint answered within `timeout`.
-    public func fetchSubtree(key: String, timeout: Double) -> [EtcdKeyValue]? {
-        guard activeAPI != nil else { return nil }
-        return fetchTree(key: key, timeout: timeout, watchV2: false)
+    /// What `fetchSmallSubtree` found.
+    public enum SubtreeRead: Sendable {
+        case keys([EtcdKeyValue])
+        /// More keys lie below than asked for.
+        case tooLarge
+        /// etcd did not answer in time (or v3 is not in use).
+        case failed
     }
 
-    private func fetchTree(key: String, timeout: Double, watchV2: Bool) -> [EtcdKeyValue]? {
+    /// `key` and at most `limit` keys below it, read with etcd v3 (v2 has no limit, so it is
+    /// not asked).
+    public func fetchSmallSubtree(key: String, limit: Int, timeout: Double) -> SubtreeRead {
+        guard activeAPI == .v3,
+              let found = readOnce(key, timeout: timeout, { connection, remaining in
+                  try EtcdV3(connection: connection).readSmallTree(key, limit: limit, timeout: remaining)
+              }) else { return .failed }
+        return found.map { .keys($0) } ?? .tooLarge
+    }
+
+    /// Runs `read` on a connection of its own against each endpoint in turn until one answers
+    /// within `timeout`; nil when none did.
+    private func readOnce<Value>(_ key: String, timeout: Double,
+                                 _ read: (EtcdConnection, Double) throws -> Value) -> Value? {
         let deadline = Date().addingTimeInterval(timeout)
         let connection = makeConnection()
         for _ in 0..<endpoints.count {
             let remaining = deadline.timeIntervalSinceNow
             guard remaining > 0, !isStopped else { return nil }
             do {
-                if activeAPI == .v3 {
-                    // v3 hides nothing: the prefix watch already keeps these keys current.
-                    return try EtcdV3(connection: connection).readTree(key, timeout: remaining)
-                }
-                let tree = try EtcdV2(connection: connection).readTree(key, timeout: remaining)
-                if watchV2 { watchHidden(key, after: tree.index) }
-                return tree.kvs
+                return try read(connection, remaining)
             } catch {
                 logger.debug("etcd: fetching \(key) from \(connection.endpoint) failed: \(error)")
                 connection.failover()

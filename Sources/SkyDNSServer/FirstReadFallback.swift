@@ -18,8 +18,12 @@ final class FirstReadFallback: Sendable {
     static let fetchTimeout = 0.5
     /// A name read is reused this long for the queries that follow it.
     static let reuseNanoseconds: Int64 = 1_000_000_000
+    static let tooLargeNanoseconds: Int64 = 30_000_000_000
     /// Queries waiting beyond this many are refused at once: etcd is busy with the first read.
     static let maxParked = 1024
+    /// A name with more keys below it (the apex, a big directory) waits for the read: reading
+    /// it per query would cost etcd as much as the read itself.
+    static let maxKeys = 256
 
     private let watcher: EtcdWatcher
     private let keys: RecordKeyMapper
@@ -45,8 +49,8 @@ final class FirstReadFallback: Sendable {
         labels(ofWireName: name).reversed()
     }
 
-    /// Whether names can be read from etcd now (an API is chosen: etcd has been reached).
-    var isAvailable: Bool { watcher.activeAPI != nil }
+    /// Whether names can be read from etcd now: v3 is in use (its reads take a limit).
+    var isAvailable: Bool { watcher.activeAPI == .v3 }
 
     /// Queues a UDP query; false when too many wait (the caller sends the REFUSED it has).
     func park(path: [String], packet: UnsafeRawBufferPointer, peer: sockaddr_storage, peerLength: socklen_t, fd: Int32) -> Bool {
@@ -83,7 +87,15 @@ final class FirstReadFallback: Sendable {
         let now = monotonicNanoseconds()
         if let hit = recent.withLock({ $0[path] }), hit.until > now { return hit.snapshot }
         let key = keys.prefix + path.joined(separator: "/")
-        guard let found = watcher.fetchSubtree(key: key, timeout: Self.fetchTimeout) else {
+        let found: [EtcdKeyValue]
+        switch watcher.fetchSmallSubtree(key: key, limit: Self.maxKeys, timeout: Self.fetchTimeout) {
+        case .keys(let read):
+            found = read
+        case .tooLarge:
+            // Stays so until the read completes, or nearly: no need to ask again soon.
+            recent.withLock { $0[path] = (nil, now + Self.tooLargeNanoseconds) }
+            return nil
+        case .failed:
             logger.debug("first read: \(key) not read from etcd in time; REFUSED for a second")
             recent.withLock { $0[path] = (nil, now + Self.reuseNanoseconds) }
             return nil

@@ -44,6 +44,22 @@ struct WatcherIntegrationTests {
         #expect(revision >= 8)
     }
 
+    /// The first-read fallback's read: the key, the keys below it up to a limit, nil past it.
+    @Test func v3SmallTreeReadStopsAtItsLimit() throws {
+        let etcd = try EtcdTestServer()
+        try etcd.v3Put("/skydns/local/kafka", "dir")
+        for i in 0..<3 { try etcd.v3Put("/skydns/local/kafka/\(i)", "\(i)") }
+        try etcd.v3Put("/skydns/local/kafkaesque/x", "not below")
+        let connection = EtcdConnection(
+            config: EtcdClientConfig(endpoints: [etcd.endpoint]), endpoints: EndpointRing([etcd.endpoint]),
+            isCancelled: { false })
+        let v3 = EtcdV3(connection: connection)
+        let small = try v3.readSmallTree("/skydns/local/kafka", limit: 3, timeout: 5)
+        #expect(small?.map(\.key) == ["/skydns/local/kafka"] + (0..<3).map { "/skydns/local/kafka/\($0)" })
+        #expect(try v3.readSmallTree("/skydns/local/kafka", limit: 2, timeout: 5) == nil)
+        #expect(try v3.readSmallTree("/skydns/local/none", limit: 2, timeout: 5)?.isEmpty == true)
+    }
+
     @Test func v2SnapshotThenWatchedPutsDeletesAndDirectoryDeletes() throws {
         let etcd = try EtcdTestServer()
         try etcd.v2Set("/skydns/local/svc/a", "a", ttl: 300)

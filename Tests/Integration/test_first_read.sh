@@ -2,7 +2,8 @@
 # While the first read of a large keyspace streams in, an address query for a name the read has
 # not reached yet is answered from that name's own keys in etcd (as SkyDNS answered every query),
 # not refused; a name whose records point elsewhere (a CNAME) is refused until the read is done;
-# a name with no keys is NXDOMAIN. 100,000 keys make the read last long enough to see it.
+# a name with no keys is NXDOMAIN, and one with too many keys below it (the apex) waits for the
+# read. 100,000 keys make the read last long enough to see it.
 source "$(dirname "$0")/lib.sh"
 start_etcd
 python3 - "$ETCD" <<'PY' || fail "loading etcd"
@@ -46,12 +47,13 @@ def ask(name, tcp=False):
     rcode, answers = data[3] & 0xF, struct.unpack(">H", data[6:8])[0]
     return rcode, data[-4:] if answers else b"", answers
 def read_done(): return "first read of etcd complete" in open(log).read()
-seen = {"zz-last": [], "zz-alias": [], "zz-nothere": [], "zz-last over TCP": []}
+seen = {"zz-last": [], "zz-alias": [], "zz-nothere": [], "zz-last over TCP": [], "the apex": []}
 early = False
 while True:
     done = read_done()
     for name in seen:
-        rcode, rdata, count = ask(name.split()[0] + ".domeos.sohu", tcp=name.endswith("TCP"))
+        qname = "domeos.sohu" if name == "the apex" else name.split()[0] + ".domeos.sohu"
+        rcode, rdata, count = ask(qname, tcp=name.endswith("TCP"))
         seen[name].append((done, rcode, rdata, count))
         if name == "zz-last" and not done and rcode == 0: early = True
     if done: break
@@ -71,6 +73,9 @@ if any(r[1] not in (0, 5) or (r[1] == 0 and r[3] != 2) for r in alias) or not an
     errors.append(f"zz-alias: expected REFUSED, then CNAME and A: {sorted({(r[0], r[1], r[3]) for r in alias})}")
 if any(r[1] not in (3, 5) for r in seen["zz-nothere"]) or not any(r[1] == 3 for r in seen["zz-nothere"]):
     errors.append(f"zz-nothere: expected NXDOMAIN: {sorted({(r[0], r[1]) for r in seen['zz-nothere']})}")
+apex = seen["the apex"]
+if any(r[1] not in (0, 5) for r in apex) or not any(r[1] == 5 for r in apex if not r[0]):
+    errors.append(f"the apex (100,000 keys below): expected REFUSED until the read completed: {sorted({(r[0], r[1]) for r in apex})}")
 for e in errors: print("FAIL:", e)
 sys.exit(1 if errors else 0)
 PY
