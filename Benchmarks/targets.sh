@@ -75,25 +75,7 @@ start_server() {
 start_knot() {
   local dir=$W/knot-$1 pin=(); [ "$4" != all ] && pin=(taskset -c "$4")
   KP=$(port); mkdir -p "$dir"; ln -sf "$2" "$dir/zone.db"
-  cat >"$dir/knot.conf" <<EOF
-server:
-    rundir: "$dir"
-    listen: 127.0.0.1@$KP
-    udp-workers: $3
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: "$dir"
-zone:
-  - domain: domeos.sohu
-    file: "$dir/zone.db"
-    storage: "$dir"
-    zonefile-sync: -1
-    journal-content: none
-log:
-  - target: stderr
-    any: error
-EOF
+  "$HERE/../scripts/knot-conf" "$dir" domeos.sohu "127.0.0.1@$KP" "$3"
   "${pin[@]}" knotd -c "$dir/knot.conf" >"$W/knot-$1.log" 2>&1 & PIDS+=($!)
   KPID=$!
 }

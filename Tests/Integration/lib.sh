@@ -119,25 +119,7 @@ start_etcd_nov2() { start_etcd false; }
 start_knot() {
   local zone=$1 file=$2 dir="$WORK/knot-$1"
   KNOT_PORT=$(free_port); mkdir -p "$dir"; cp "$file" "$dir/zone.db"
-  cat >"$dir/knot.conf" <<CONF
-server:
-    rundir: "$dir"
-    listen: 127.0.0.1@$KNOT_PORT
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: "$dir"
-zone:
-  - domain: $zone
-    file: "$dir/zone.db"
-    storage: "$dir"
-    zonefile-sync: -1
-    journal-content: none
-log:
-  - target: stderr
-    any: error
-CONF
+  "$(dirname "${BASH_SOURCE[0]}")/../../scripts/knot-conf" "$dir" "$zone" "127.0.0.1@$KNOT_PORT"
   knotd -c "$dir/knot.conf" >>"$WORK/knot.log" 2>&1 &
   KNOT_PID=$!; PIDS+=("$KNOT_PID")
   for _ in $(seq 50); do dig +short +time=1 +tries=1 @127.0.0.1 -p "$KNOT_PORT" "$zone" SOA | grep -q . && return 0; sleep 0.1; done

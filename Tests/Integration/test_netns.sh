@@ -55,25 +55,7 @@ $TTL 300
 ns IN A 10.99.0.3
 www IN A 192.0.2.10
 ZONE
-cat >"$WORK/knot/knot.conf" <<CONF
-server:
-    rundir: "$WORK/knot"
-    listen: 10.99.0.3@53
-    udp-workers: 1
-    tcp-workers: 1
-    background-workers: 1
-database:
-    storage: "$WORK/knot"
-zone:
-  - domain: example.test
-    file: "$WORK/knot/zone.db"
-    storage: "$WORK/knot"
-    zonefile-sync: -1
-    journal-content: none
-log:
-  - target: stderr
-    any: error
-CONF
+"$(dirname "$0")/../../scripts/knot-conf" "$WORK/knot" example.test 10.99.0.3@53
 # `ip netns exec` execs the program, so $! is Knot itself (through the in_ns function it would be
 # a subshell, and killing that left Knot running after the test).
 ip netns exec "$UP" knotd -c "$WORK/knot/knot.conf" >>"$WORK/knot.log" 2>&1 &
