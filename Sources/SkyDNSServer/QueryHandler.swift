@@ -70,10 +70,9 @@ final class QueryHandler {
     /// Answers a `.notLoaded` query from the name's own keys, here and now (TCP, whose thread
     /// may wait for etcd); when they cannot answer it, the writer holds REFUSED.
     func answerNotLoaded(path: [String], packet: UnsafeRawBufferPointer, into writer: inout WireWriter) {
-        guard let firstRead = context.firstRead,
-              firstRead.answerNow(path: path, packet: packet, responder: responder, maxUDPSize: nil, into: &writer) else {
+        if context.firstRead?.answerNow(path: path, packet: packet, responder: responder, maxUDPSize: nil,
+                                        into: &writer) != true {
             responder.reply(to: packet, rcode: .refused, into: &writer)
-            return
         }
     }
 

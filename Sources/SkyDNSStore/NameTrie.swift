@@ -10,7 +10,7 @@ public struct TrieNode: Sendable {
     /// one-entry `children`: most names (a pod, a node) have exactly one record below them, and
     /// a hash-trie node for one entry costs more memory than the record. When set, `children`
     /// is empty.
-    private var onlyLeaf: StoredRecord?
+    fileprivate private(set) var onlyLeaf: StoredRecord?
     /// The record stored at exactly this key, if any.
     public internal(set) var record: StoredRecord?
     /// Records in this subtree, this node's own included.
@@ -32,12 +32,10 @@ public struct TrieNode: Sendable {
 
     public var hasChildren: Bool { onlyLeaf != nil || !children.isEmpty }
 
-    fileprivate var onlyLeafRecord: StoredRecord? { onlyLeaf }
-
     /// The child named `label`.
     public func child(_ label: String) -> TrieNode? {
-        if let onlyLeaf { return onlyLeaf.label == label ? TrieNode(leaf: onlyLeaf) : nil }
-        return children[Label(label)]?.node
+        var label = label
+        return label.withUTF8 { child(bytes: UnsafeRawBufferPointer($0)) }
     }
 
     /// The child named by the bytes of `label` (lower-case), looked up without copying them:
@@ -286,7 +284,7 @@ private enum Child: Sendable {
             self = .empty
         } else if let record = node.record, !node.hasChildren {
             self = .leaf(record)
-        } else if node.record == nil, let leaf = node.onlyLeafRecord {
+        } else if node.record == nil, let leaf = node.onlyLeaf {
             self = .leafParent(leaf)
         } else {
             self = .node(NodeBox(node))

@@ -136,8 +136,6 @@ public struct IPv4Address: Hashable, Sendable {
     }
 
     public var bytes: [UInt8] { (0..<4).map { UInt8(truncatingIfNeeded: value >> (24 - 8 * $0)) } }
-
-    func write(to writer: inout WireWriter) { writer.writeUInt32(value) }
 }
 
 /// An IPv6 address held in two words.
