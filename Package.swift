@@ -3,6 +3,7 @@ import PackageDescription
 
 // Modules, each depending only on the ones listed before it:
 //   DNSWire       the DNS wire codec (RFC 1035, EDNS0); no I/O
+//   StrictJSON    a strict JSON pull reader and writer (RFC 8259), Go's error wording; no I/O
 //   SkyDNSConfig  SkyDNS's flags, environment variables and defaults
 //   SkyDNSStore   SkyDNS record values, the name trie, snapshots and answer building
 //   EtcdClient    etcd v2/v3 over libcurl: initial read, watch, failover
@@ -19,6 +20,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
         // Operating it: metrics through the swift-metrics API into a Prometheus registry, served
         // (with the health probes) by a small HTTP server.
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
@@ -27,11 +29,12 @@ let package = Package(
     ],
     targets: [
         .target(name: "DNSWire"),
-        .target(name: "SkyDNSConfig", dependencies: ["DNSWire"]),
+        .target(name: "StrictJSON"),
+        .target(name: "SkyDNSConfig", dependencies: ["DNSWire", "StrictJSON"]),
         .target(
             name: "SkyDNSStore",
             dependencies: [
-                "DNSWire",
+                "DNSWire", "StrictJSON",
                 .product(name: "HashTreeCollections", package: "swift-collections"),
             ]
         ),
@@ -44,7 +47,8 @@ let package = Package(
         .target(
             name: "EtcdClient",
             dependencies: [
-                "CLibCurl",
+                "CLibCurl", "StrictJSON",
+                .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -76,9 +80,10 @@ let package = Package(
             ]
         ),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
+        .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
         .testTarget(name: "SkyDNSConfigTests", dependencies: ["SkyDNSConfig"]),
         .testTarget(name: "SkyDNSStoreTests", dependencies: ["SkyDNSStore", "DNSWire"]),
-        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient"]),
+        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "StrictJSON"]),
         .testTarget(name: "SkyDNSServerTests", dependencies: ["SkyDNSServer", "DNSWire"]),
     ]
 )

@@ -2,13 +2,16 @@
 """Live updates for targets.sh: etcd churn plus a visibility-latency probe. Standard library only.
 
   churn.py run --endpoint http://127.0.0.1:2379 --server 127.0.0.1:PORT --seconds S
-               [--warmup W] [--rate 10000] [--procs 4] [--threads 8] [--tag T] --out FILE
+               [--warmup W] [--rate 10000] [--batch B] [--procs 4] [--threads 8] [--tag T] --out FILE
   churn.py report [--rate-only] FILE
 
 `run` writes to etcd through the v3 JSON gateway for W+S seconds: worker processes (each with a
 few threads on keep-alive connections, so that etcd's fsync latency does not cap the rate)
-alternate `POST /v3/kv/put` of /skydns/sohu/domeos/churn-T-w-i/x and `POST /v3/kv/deleterange` of
-the key put 256 operations earlier, paced to --rate operations a second in all. Meanwhile the
+alternate puts of /skydns/sohu/domeos/churn-T-w-i/x and deletes of the key put 256 operations
+earlier, paced to --rate operations a second in all. With --batch 1 each is its own request
+(`POST /v3/kv/put`, `/v3/kv/deleterange`); with --batch B, B of them go in one `POST /v3/kv/txn`
+(one revision, B events): a writer at 10,000 a second has to batch on two cores, since each
+gateway request costs etcd about as much CPU as the whole transaction's apply. Meanwhile the
 main process probes: it puts /skydns/sohu/domeos/probe-K/x with a fresh IP, takes the time etcd
 acknowledged the put, then asks the server for probe-K.domeos.sohu A over UDP in a tight loop
 until the new IP is in the answer. Only the window [W, W+S] counts (the caller runs its load
@@ -48,52 +51,65 @@ class Etcd:
     def delete(self, key):
         return self._post("/v3/kv/deleterange", {"key": b64(key)})
 
+    def txn(self, ops):
+        """OPS: ("put", key, value) and ("delete", key) tuples, applied in one transaction."""
+        return self._post("/v3/kv/txn", {"success": [
+            {"request_put": {"key": b64(op[1]), "value": b64(op[2])}} if op[0] == "put"
+            else {"request_delete_range": {"key": b64(op[1])}} for op in ops]})
+
 
 # ---- churn ---------------------------------------------------------------------------------
 
-def churn_thread(endpoint, worker, interval, t_start, t_from, t_to, t_end, counts, lock):
+def churn_op(worker, n):
+    """The Nth operation of WORKER: even ones put a new key, odd ones delete an older one."""
+    i = n // 2
+    if n % 2 == 0:
+        value = json.dumps({"host": f"10.99.{(i >> 8) & 255}.{i & 255}", "ttl": 30})
+        return ("put", f"{PREFIX}/churn-{worker}-{i}/x", value)
+    return ("delete", f"{PREFIX}/churn-{worker}-{i - DELETE_LAG // 2}/x")
+
+
+def churn_thread(endpoint, worker, interval, batch, t_start, t_from, t_to, t_end, counts, lock):
     etcd = Etcd(endpoint)
     puts = deletes = errors = 0
-    n = 0
+    n = 0  # operations sent; one request carries BATCH of them
     while True:
-        due = t_start + n * interval
+        due = t_start + n // batch * interval
         now = time.monotonic()
         if now >= t_end:
             break
         if due > now:
             time.sleep(due - now)
-        i = n // 2
+        ops = [churn_op(worker, n + k) for k in range(batch)]
         try:
-            if n % 2 == 0:
-                value = json.dumps({"host": f"10.99.{(i >> 8) & 255}.{i & 255}", "ttl": 30})
-                ok = etcd.put(f"{PREFIX}/churn-{worker}-{i}/x", value)
-                kind = "put"
+            if batch > 1:
+                ok = etcd.txn(ops)
+            elif ops[0][0] == "put":
+                ok = etcd.put(ops[0][1], ops[0][2])
             else:
-                ok = etcd.delete(f"{PREFIX}/churn-{worker}-{i - DELETE_LAG // 2}/x")
-                kind = "delete"
+                ok = etcd.delete(ops[0][1])
         except (OSError, http.client.HTTPException):
             ok = False
             etcd = Etcd(endpoint)  # the connection is broken: open a new one
         done = time.monotonic()
         if t_from <= done <= t_to:  # count only what completed inside the measured window
             if not ok:
-                errors += 1
-            elif kind == "put":
-                puts += 1
+                errors += len(ops)
             else:
-                deletes += 1
-        n += 1
+                puts += sum(op[0] == "put" for op in ops)
+                deletes += sum(op[0] == "delete" for op in ops)
+        n += batch
     with lock:
         counts["puts"] += puts
         counts["deletes"] += deletes
         counts["errors"] += errors
 
 
-def churn_process(endpoint, tag, proc, threads, interval, times, queue):
+def churn_process(endpoint, tag, proc, threads, interval, batch, times, queue):
     counts = {"puts": 0, "deletes": 0, "errors": 0}
     lock = threading.Lock()
     ts = [threading.Thread(target=churn_thread,
-                           args=(endpoint, f"{tag}-{proc * threads + t}", interval, *times, counts, lock))
+                           args=(endpoint, f"{tag}-{proc * threads + t}", interval, batch, *times, counts, lock))
           for t in range(threads)]
     for t in ts:
         t.start()
@@ -195,10 +211,10 @@ def run(a):
     t_from, t_to = t_start + a.warmup, t_start + a.warmup + a.seconds
     t_end = t_to + 0.5
     workers = a.procs * a.threads
-    interval = workers / a.rate  # each thread's pace, so that all of them make --rate
+    interval = workers * a.batch / a.rate  # each thread's pace, so that all of them make --rate
     queue = multiprocessing.Queue()
     procs = [multiprocessing.Process(target=churn_process,
-                                     args=(a.endpoint, a.tag, p, a.threads, interval,
+                                     args=(a.endpoint, a.tag, p, a.threads, interval, a.batch,
                                            (t_start, t_from, t_to, t_end), queue))
              for p in range(a.procs)]
     for p in procs:
@@ -216,7 +232,7 @@ def run(a):
             total[k] += v
     for p in procs:
         p.join()
-    line = dict(total, seconds=a.seconds, target_rate=a.rate, latencies_ms=latencies, lost=lost)
+    line = dict(total, seconds=a.seconds, target_rate=a.rate, batch=a.batch, latencies_ms=latencies, lost=lost)
     with open(a.out, "a") as f:
         f.write(json.dumps(line) + "\n")
 
@@ -234,11 +250,12 @@ def report(a):
     errors, lost = sum(r["errors"] for r in runs), sum(r["lost"] for r in runs)
     lat = sorted(x for r in runs for x in r["latencies_ms"])
     target = runs[0]["target_rate"] if runs else 0
+    batch = runs[0].get("batch", 1) if runs else 1
     if a.rate_only:
         print(f"{(puts + deletes) / secs:.0f}")
         return
     print(f"churn {(puts + deletes) / secs:.0f} ops/s of {target:.0f} wanted "
-          f"({puts / secs:.0f} puts/s + {deletes / secs:.0f} deletes/s, {errors} errors); "
+          f"({puts / secs:.0f} puts/s + {deletes / secs:.0f} deletes/s, {batch} a request, {errors} errors); "
           f"visibility {len(lat)} samples p50 {percentile(lat, 50):.1f} ms "
           f"p99 {percentile(lat, 99):.1f} ms max {lat[-1] if lat else float('nan'):.1f} ms"
           + (f", {lost} never seen within 5 s" if lost else ""))
@@ -253,6 +270,7 @@ def main():
     r.add_argument("--seconds", type=float, required=True)
     r.add_argument("--warmup", type=float, default=1.0)
     r.add_argument("--rate", type=float, default=10000, help="puts + deletes a second, in all")
+    r.add_argument("--batch", type=int, default=1, help="operations a request (a txn when above 1)")
     r.add_argument("--procs", type=int, default=4)
     r.add_argument("--threads", type=int, default=8)
     r.add_argument("--tag", type=int, default=0, help="keeps the keys of separate runs apart")

@@ -1,4 +1,5 @@
 import Foundation
+import StrictJSON
 
 /// The endpoint list of one watcher and which one is in use. Shared by the watcher's threads
 /// so that a failover found by one of them is used by all.
@@ -57,14 +58,14 @@ final class EtcdConnection {
 
     /// - Parameter path: path and query, e.g. "/v2/keys/skydns?recursive=true".
     func send(
-        method: String = "GET", path: String, json: [String: Any]? = nil,
+        method: String = "GET", path: String, json: JSONValue? = nil,
         totalTimeout: Double?, idleTimeout: Double? = nil,
         onData: ((UnsafeRawBufferPointer) -> Bool)? = nil
     ) throws -> HTTPResponse {
         let (index, base) = endpoints.current()
         usedEndpoint = index
         var request = HTTPRequest(
-            method: method, url: base + path, body: json.map(encodeJSON),
+            method: method, url: base + path, body: json?.serialized,
             connectTimeout: config.requestTimeout, totalTimeout: totalTimeout, idleTimeout: idleTimeout)
         if path.hasPrefix("/v3/") {
             if let token = try v3AuthToken(base: base), !token.isEmpty {
@@ -88,11 +89,10 @@ final class EtcdConnection {
         if let token = v3Token { return token }
         let request = HTTPRequest(
             method: "POST", url: base + "/v3/auth/authenticate",
-            body: encodeJSON(["name": name, "password": config.password ?? ""]),
+            body: JSONValue.object([("name", .string(name)), ("password", .string(config.password ?? ""))]).serialized,
             connectTimeout: config.requestTimeout, totalTimeout: config.requestTimeout)
         let response = try transport.perform(request)
-        let object = decodeJSONObject(response.body)
-        if response.status == 200, let token = object?["token"] as? String {
+        if response.status == 200, let token = (try? JSONValue.parse(response.body))?["token"]?.string {
             v3Token = token
         } else if bodySummary(response.body).contains("authentication is not enabled") {
             v3Token = ""
@@ -100,35 +100,6 @@ final class EtcdConnection {
             throw EtcdError.server(status: response.status, message: "v3 authentication failed: \(bodySummary(response.body))")
         }
         return v3Token
-    }
-}
-
-// MARK: - JSON helpers shared by the v2 and v3 codecs
-
-func decodeJSONObject(_ bytes: [UInt8]) -> [String: Any]? {
-    guard !bytes.isEmpty else { return nil }
-    return (try? JSONSerialization.jsonObject(with: Data(bytes))) as? [String: Any]
-}
-
-func encodeJSON(_ object: [String: Any]) -> [UInt8] {
-    // Only ever called with strings, numbers and booleans, which JSONSerialization accepts.
-    [UInt8]((try? JSONSerialization.data(withJSONObject: object)) ?? Data("{}".utf8))
-}
-
-/// etcd's v3 gateway writes 64-bit integers as JSON strings; v2 writes numbers.
-func jsonInt64(_ value: Any?) -> Int64? {
-    switch value {
-    case let s as String: return Int64(s)
-    case let n as NSNumber: return n.int64Value
-    default: return nil
-    }
-}
-
-func jsonBool(_ value: Any?) -> Bool {
-    switch value {
-    case let b as Bool: return b
-    case let n as NSNumber: return n.boolValue
-    default: return false
     }
 }
 

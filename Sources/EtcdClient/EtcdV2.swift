@@ -1,4 +1,5 @@
 import Foundation
+import StrictJSON
 
 /// v2 error codes the watcher reacts to (etcd's Documentation/v2/errorcode.md).
 enum V2ErrorCode {
@@ -7,30 +8,27 @@ enum V2ErrorCode {
 }
 
 /// Every leaf (a node with a value) at or below `node`; directory nodes themselves are skipped.
-func v2Leaves(of node: [String: Any]) -> [EtcdKeyValue] {
-    if jsonBool(node["dir"]) || node["nodes"] != nil {
-        return (node["nodes"] as? [Any] ?? []).flatMap { child -> [EtcdKeyValue] in
-            guard let child = child as? [String: Any] else { return [] }
-            return v2Leaves(of: child)
-        }
+func v2Leaves(of node: JSONValue) -> [EtcdKeyValue] {
+    if node["dir"]?.bool == true || node["nodes"] != nil {
+        return (node["nodes"]?.array ?? []).flatMap(v2Leaves)
     }
-    guard let key = node["key"] as? String, let value = node["value"] as? String else { return [] }
+    guard let key = node["key"]?.string, let value = node["value"]?.string else { return [] }
     return [EtcdKeyValue(key: key, value: Array(value.utf8), ttl: v2TTL(node["ttl"]))]
 }
 
-private func v2TTL(_ raw: Any?) -> UInt32? {
-    guard let ttl = jsonInt64(raw), ttl >= 0 else { return nil }
+private func v2TTL(_ raw: JSONValue?) -> UInt32? {
+    guard let ttl = raw?.int64, ttl >= 0 else { return nil }
     return UInt32(clamping: ttl)
 }
 
 /// The event a v2 watch action means for the record store; nil for changes to directories
 /// themselves (creating an empty directory adds no record).
-func v2Event(action: String, node: [String: Any]) -> EtcdEvent? {
-    guard let key = node["key"] as? String else { return nil }
-    let isDir = jsonBool(node["dir"])
+func v2Event(action: String, node: JSONValue) -> EtcdEvent? {
+    guard let key = node["key"]?.string else { return nil }
+    let isDir = node["dir"]?.bool == true
     switch action {
     case "set", "create", "update", "compareAndSwap":
-        guard !isDir, let value = node["value"] as? String else { return nil }
+        guard !isDir, let value = node["value"]?.string else { return nil }
         return .put(EtcdKeyValue(key: key, value: Array(value.utf8), ttl: v2TTL(node["ttl"])))
     case "delete", "expire", "compareAndDelete":
         return isDir ? .deleteTree(key: key) : .delete(key: key)
@@ -47,16 +45,16 @@ struct V2Tree: Equatable {
     var exists: Bool
 
     static func parse(status: Int, body: [UInt8], etcdIndex: Int64?) throws -> V2Tree {
-        guard let object = decodeJSONObject(body) else {
+        guard let object = try? JSONValue.parse(body), case .object = object else {
             throw EtcdError.server(status: status, message: "v2 read: \(bodySummary(body))")
         }
-        if let code = jsonInt64(object["errorCode"]) {
+        if let code = object["errorCode"]?.int64 {
             if code == V2ErrorCode.keyNotFound {
-                return V2Tree(kvs: [], index: etcdIndex ?? jsonInt64(object["index"]) ?? 0, exists: false)
+                return V2Tree(kvs: [], index: etcdIndex ?? object["index"]?.int64 ?? 0, exists: false)
             }
             throw EtcdError.server(status: status, message: "v2 read: \(bodySummary(body))")
         }
-        guard let node = object["node"] as? [String: Any] else {
+        guard let node = object["node"], case .object = node else {
             throw EtcdError.malformed("v2 read without node: \(bodySummary(body))")
         }
         let kvs = v2Leaves(of: node)
@@ -66,9 +64,9 @@ struct V2Tree: Equatable {
         return V2Tree(kvs: kvs, index: index, exists: true)
     }
 
-    private static func maxModifiedIndex(_ node: [String: Any]) -> Int64? {
-        let children = (node["nodes"] as? [Any] ?? []).compactMap { ($0 as? [String: Any]).flatMap(maxModifiedIndex) }
-        return (children + [jsonInt64(node["modifiedIndex"])].compactMap { $0 }).max()
+    private static func maxModifiedIndex(_ node: JSONValue) -> Int64? {
+        let children = (node["nodes"]?.array ?? []).compactMap(maxModifiedIndex)
+        return (children + [node["modifiedIndex"]?.int64].compactMap { $0 }).max()
     }
 }
 
@@ -83,15 +81,15 @@ enum V2WaitResult: Equatable {
     case idle(etcdIndex: Int64?)
 
     static func parse(status: Int, body: [UInt8]) throws -> V2WaitResult {
-        guard let object = decodeJSONObject(body) else {
+        guard let object = try? JSONValue.parse(body), case .object = object else {
             throw EtcdError.server(status: status, message: "v2 watch: \(bodySummary(body))")
         }
-        if let code = jsonInt64(object["errorCode"]) {
+        if let code = object["errorCode"]?.int64 {
             if code == V2ErrorCode.eventIndexCleared { return .outdated }
             throw EtcdError.server(status: status, message: "v2 watch: \(bodySummary(body))")
         }
-        guard let action = object["action"] as? String, let node = object["node"] as? [String: Any],
-            let index = jsonInt64(node["modifiedIndex"])
+        guard let action = object["action"]?.string, let node = object["node"], case .object = node,
+            let index = node["modifiedIndex"]?.int64
         else {
             throw EtcdError.malformed("v2 watch: \(bodySummary(body))")
         }

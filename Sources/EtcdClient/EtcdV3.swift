@@ -1,4 +1,6 @@
+import ExtrasBase64
 import Foundation
+import StrictJSON
 
 /// The range_end that selects every key starting with `prefix`: the prefix with its last
 /// byte below 0xff incremented and the rest dropped; [0] (no upper bound) if there is none.
@@ -25,18 +27,35 @@ struct V3RangePage: Equatable {
     var count: Int64
 
     static func parse(_ body: [UInt8]) throws -> V3RangePage {
-        guard let object = decodeJSONObject(body) else {
-            throw EtcdError.malformed("range: not a JSON object: \(bodySummary(body))")
+        var reader = JSONReader(body)
+        var header = V3Header()
+        var kvs: [EtcdKeyValue] = []
+        var more = false, count: Int64 = 0, failed = false
+        do {
+            try reader.beginObject()
+            while let field = try reader.nextKey() {
+                switch field {
+                case "header": header = try V3Header(&reader)
+                case "kvs":
+                    try reader.beginArray()
+                    while try reader.nextElement() { kvs.append(try V3KeyValue(&reader).kv) }
+                case "more": more = try reader.readFlag()
+                case "count": count = try reader.readInt64() ?? 0
+                case "error":
+                    failed = true
+                    try reader.skipValue()
+                default: try reader.skipValue()
+                }
+            }
+            try reader.finish()
+        } catch let error as JSONSyntaxError {
+            throw EtcdError.malformed("range: \(error): \(bodySummary(body))")
         }
-        if object["error"] != nil {
-            throw EtcdError.server(status: 200, message: bodySummary(body))
-        }
-        guard let header = object["header"] as? [String: Any], let revision = jsonInt64(header["revision"]) else {
+        if failed { throw EtcdError.server(status: 200, message: bodySummary(body)) }
+        guard let revision = header.revision else {
             throw EtcdError.malformed("range: no header revision: \(bodySummary(body))")
         }
-        let kvs = try (object["kvs"] as? [Any] ?? []).map { try v3KeyValue($0) }
-        return V3RangePage(
-            revision: revision, clusterID: jsonString(header["cluster_id"]), kvs: kvs, more: jsonBool(object["more"]), count: jsonInt64(object["count"]) ?? 0)
+        return V3RangePage(revision: revision, clusterID: header.clusterID, kvs: kvs, more: more, count: count)
     }
 }
 
@@ -52,69 +71,144 @@ enum V3WatchMessage: Equatable {
     case compacted(revision: Int64)
     case canceled(reason: String)
 
+    /// Read with the JSON reader rather than into a tree: under a stream of changes every
+    /// event passes through here, and only the key, value, lease and revision are kept.
     static func parse(_ bytes: [UInt8]) throws -> V3WatchMessage {
-        guard let object = decodeJSONObject(bytes) else {
-            throw EtcdError.malformed("watch: not a JSON object: \(bodySummary(bytes))")
-        }
-        guard let result = object["result"] as? [String: Any] else {
-            throw EtcdError.server(status: 200, message: "watch: \(bodySummary(bytes))")
-        }
-        if let compact = jsonInt64(result["compact_revision"]), compact > 0 {
-            return .compacted(revision: compact)
-        }
-        if jsonBool(result["canceled"]) {
-            return .canceled(reason: result["cancel_reason"] as? String ?? "no reason given")
-        }
-        if let rawEvents = result["events"] as? [Any], !rawEvents.isEmpty {
-            var events: [EtcdEvent] = []
-            var revision: Int64 = 0
-            for raw in rawEvents {
-                guard let event = raw as? [String: Any], let kvObject = event["kv"] as? [String: Any] else {
-                    throw EtcdError.malformed("watch: event without kv: \(bodySummary(bytes))")
+        var reader = JSONReader(bytes)
+        var header = V3Header()
+        var events: [EtcdEvent] = []
+        var revision: Int64 = 0, compactRevision: Int64 = 0
+        var sawResult = false, created = false, canceled = false
+        var cancelReason = "no reason given"
+        do {
+            try reader.beginObject()
+            while let field = try reader.nextKey() {
+                guard field == "result" else {
+                    try reader.skipValue()
+                    continue
                 }
-                let kv = try v3KeyValue(kvObject)
-                revision = max(revision, jsonInt64(kvObject["mod_revision"]) ?? 0)
-                switch event["type"] as? String ?? "PUT" {
-                case "DELETE": events.append(.delete(key: kv.key))
-                default: events.append(.put(kv))
+                sawResult = true
+                try reader.beginObject()
+                while let field = try reader.nextKey() {
+                    switch field {
+                    case "header": header = try V3Header(&reader)
+                    case "created": created = try reader.readFlag()
+                    case "canceled": canceled = try reader.readFlag()
+                    case "cancel_reason": cancelReason = try reader.readStringOrSkip() ?? cancelReason
+                    case "compact_revision": compactRevision = try reader.readInt64() ?? 0
+                    case "events":
+                        try reader.beginArray()
+                        while try reader.nextElement() {
+                            let event = try readEvent(&reader, in: bytes)
+                            revision = max(revision, event.modRevision)
+                            events.append(event.event)
+                        }
+                    default: try reader.skipValue()
+                    }
                 }
             }
-            let current = jsonInt64((result["header"] as? [String: Any])?["revision"]) ?? revision
-            return .events(events, revision: revision, current: current)
+            try reader.finish()
+        } catch let error as JSONSyntaxError {
+            throw EtcdError.malformed("watch: \(error): \(bodySummary(bytes))")
         }
-        if jsonBool(result["created"]) {
-            return .created
+        guard sawResult else { throw EtcdError.server(status: 200, message: "watch: \(bodySummary(bytes))") }
+        if compactRevision > 0 { return .compacted(revision: compactRevision) }
+        if canceled { return .canceled(reason: cancelReason) }
+        if !events.isEmpty { return .events(events, revision: revision, current: header.revision ?? revision) }
+        if created { return .created }
+        return .progress(revision: header.revision ?? 0)
+    }
+
+    private static func readEvent(_ reader: inout JSONReader, in bytes: [UInt8]) throws -> (event: EtcdEvent, modRevision: Int64) {
+        var isDelete = false
+        var kv: V3KeyValue?
+        try reader.beginObject()
+        while let field = try reader.nextKey() {
+            switch field {
+            case "type": isDelete = try reader.readStringOrSkip() == "DELETE"
+            case "kv": kv = try V3KeyValue(&reader)
+            default: try reader.skipValue()
+            }
         }
-        let header = result["header"] as? [String: Any]
-        return .progress(revision: jsonInt64(header?["revision"]) ?? 0)
+        guard let kv else { throw EtcdError.malformed("watch: event without kv: \(bodySummary(bytes))") }
+        return (isDelete ? .delete(key: kv.kv.key) : .put(kv.kv), kv.modRevision)
     }
 }
 
-private func v3KeyValue(_ raw: Any) throws -> EtcdKeyValue {
-    guard let object = raw as? [String: Any],
-        let keyBase64 = object["key"] as? String,
-        let key = Data(base64Encoded: keyBase64)
-    else {
-        throw EtcdError.malformed("kv without a base64 key")
-    }
-    var value: [UInt8] = []
-    if let valueBase64 = object["value"] as? String {
-        guard let decoded = Data(base64Encoded: valueBase64) else {
-            throw EtcdError.malformed("kv \(String(decoding: key, as: UTF8.self)) has a value that is not base64")
+/// The parts of a v3 response header the watcher uses.
+private struct V3Header {
+    var revision: Int64?
+    var clusterID: String?
+
+    init() {}
+
+    init(_ reader: inout JSONReader) throws {
+        try reader.beginObject()
+        while let field = try reader.nextKey() {
+            switch field {
+            case "revision": revision = try reader.readInt64()
+            case "cluster_id":  // a uint64, written as a string by the gateway
+                switch try reader.kind() {
+                case .string: clusterID = try reader.readString()
+                case .number: clusterID = String(try reader.readNumberLiteral())
+                default: try reader.skipValue()
+                }
+            default: try reader.skipValue()
+            }
         }
-        value = [UInt8](decoded)
     }
-    var kv = EtcdKeyValue(key: String(decoding: key, as: UTF8.self), value: value, ttl: nil)
-    kv.lease = jsonInt64(object["lease"]) ?? 0
-    return kv
 }
 
-private func jsonString(_ value: Any?) -> String? {
-    if let text = value as? String { return text }
-    return jsonInt64(value).map(String.init)
+/// A v3 `mvccpb.KeyValue`, its key and value base64 in the gateway's JSON.
+private struct V3KeyValue {
+    var kv: EtcdKeyValue
+    var modRevision: Int64 = 0
+
+    init(_ reader: inout JSONReader) throws {
+        var key: [UInt8]?
+        var value: [UInt8] = []
+        var lease: Int64 = 0
+        try reader.beginObject()
+        while let field = try reader.nextKey() {
+            switch field {
+            case "key": key = try base64Decoded(reader.readStringBytes())
+            case "value": value = try base64Decoded(reader.readStringBytes())
+            case "lease": lease = try reader.readInt64() ?? 0
+            case "mod_revision": modRevision = try reader.readInt64() ?? 0
+            default: try reader.skipValue()
+            }
+        }
+        guard let key else { throw EtcdError.malformed("kv without a base64 key") }
+        kv = EtcdKeyValue(key: String(decoding: key, as: UTF8.self), value: value, ttl: nil)
+        kv.lease = lease
+    }
 }
 
-private func base64(_ bytes: [UInt8]) -> String { Data(bytes).base64EncodedString() }
+private func base64Decoded(_ text: ArraySlice<UInt8>) throws -> [UInt8] {
+    do {
+        return try Base64.decode(bytes: text)
+    } catch {
+        throw EtcdError.malformed("a key or value that is not base64: \(String(decoding: text.prefix(100), as: UTF8.self))")
+    }
+}
+
+private func base64(_ bytes: [UInt8]) -> JSONValue { .string(Base64.encodeToString(bytes: bytes)) }
+
+extension JSONReader {
+    /// A boolean flag; false when absent, null or not a boolean.
+    mutating func readFlag() throws(JSONSyntaxError) -> Bool {
+        if try kind() == .bool { return try readBool() }
+        try skipValue()
+        return false
+    }
+
+    /// A string; nil (and the value skipped) for anything else.
+    mutating func readStringOrSkip() throws(JSONSyntaxError) -> String? {
+        if try kind() == .string { return try readString() }
+        try skipValue()
+        return nil
+    }
+}
 
 /// Cuts a byte stream into complete top-level JSON objects, whatever the chunking and
 /// whether or not objects are separated by newlines.
@@ -174,7 +268,7 @@ struct EtcdV3 {
     /// Whether any key starts with `prefix`.
     func hasKeys(prefix: String) throws -> Bool {
         let start = Array(prefix.utf8)
-        let body: [String: Any] = [
+        let body: JSONValue = [
             "key": base64(start), "range_end": base64(v3RangeEnd(forPrefix: start)), "limit": 1, "keys_only": true,
         ]
         return try !rangePage(body).kvs.isEmpty
@@ -215,10 +309,10 @@ struct EtcdV3 {
     /// The TTL a lease was granted with; nil when the lease is gone.
     func grantedTTL(lease: Int64) throws -> UInt32? {
         let response = try connection.send(
-            method: "POST", path: "/v3/lease/timetolive", json: ["ID": String(lease)],
+            method: "POST", path: "/v3/lease/timetolive", json: ["ID": .string(String(lease))],
             totalTimeout: nil, idleTimeout: connection.config.requestTimeout)
-        guard response.status == 200, let object = decodeJSONObject(response.body),
-              let granted = jsonInt64(object["grantedTTL"]), granted > 0 else { return nil }
+        guard response.status == 200, let granted = (try? JSONValue.parse(response.body))?["grantedTTL"]?.int64,
+              granted > 0 else { return nil }
         return UInt32(clamping: granted)
     }
 
@@ -233,7 +327,7 @@ struct EtcdV3 {
     func readSmallTree(_ key: String, limit: Int, timeout: Double) throws -> [EtcdKeyValue]? {
         let exact = try rangePage(["key": base64(Array(key.utf8))], timeout: timeout).kvs
         let start = Array((key + "/").utf8)
-        let below = try rangePage(["key": base64(start), "range_end": base64(v3RangeEnd(forPrefix: start)), "limit": limit],
+        let below = try rangePage(["key": base64(start), "range_end": base64(v3RangeEnd(forPrefix: start)), "limit": .integer(limit)],
                                   timeout: timeout)
         return below.more ? nil : exact + below.kvs
     }
@@ -245,9 +339,9 @@ struct EtcdV3 {
         onMessage: @escaping (V3WatchMessage) -> Void
     ) throws -> WatchEnd {
         let start = Array(prefix.utf8)
-        let create: [String: Any] = [
+        let create: JSONValue = [
             "key": base64(start), "range_end": base64(v3RangeEnd(forPrefix: start)),
-            "start_revision": String(startRevision), "progress_notify": true,
+            "start_revision": .string(String(startRevision)), "progress_notify": true,
         ]
         var splitter = JSONObjectSplitter()
         var failure: Error?
@@ -304,11 +398,11 @@ struct EtcdV3 {
         return .idle
     }
 
-    private func rangePage(_ body: [String: Any], timeout: Double? = nil) throws -> V3RangePage {
+    private func rangePage(_ body: JSONValue, timeout: Double? = nil) throws -> V3RangePage {
         try Self.rangePage(connection, body, timeout: timeout)
     }
 
-    fileprivate static func rangePage(_ connection: EtcdConnection, _ body: [String: Any], timeout: Double?) throws -> V3RangePage {
+    fileprivate static func rangePage(_ connection: EtcdConnection, _ body: JSONValue, timeout: Double?) throws -> V3RangePage {
         let response = try connection.send(
             method: "POST", path: "/v3/kv/range", json: body,
             totalTimeout: timeout, idleTimeout: connection.config.requestTimeout)
@@ -342,9 +436,9 @@ private final class PageReader: @unchecked Sendable {
         // to four times the first), since etcd 3.4 recounts the rest of the range for each page.
         var limit = pageSize
         while true {
-            var body: [String: Any] = ["key": base64(pageStart), "range_end": base64(end), "limit": limit]
+            var body: JSONValue = ["key": base64(pageStart), "range_end": base64(end), "limit": .integer(limit)]
             limit = min(limit * 2, pageSize * 4)
-            if let revision { body["revision"] = String(revision) }
+            if let revision { body = body.adding("revision", .string(String(revision))) }
             let result = Result { try EtcdV3.rangePage(connection, body, timeout: timeout) }
             hand(result)
             guard case .success(let page) = result, page.more, let lastKey = page.kvs.last?.key else { return }

@@ -1,3 +1,5 @@
+import StrictJSON
+
 /// One SkyDNS record value, as kube2sky and other writers store it in etcd
 /// (`{"host":"172.28.0.12","priority":10,"weight":10,"ttl":30}`). Every field is optional.
 public struct ServiceRecord: Equatable, Sendable {
@@ -27,25 +29,73 @@ public struct ServiceRecord: Equatable, Sendable {
     /// Decodes an etcd value with the rules of Go's `encoding/json`, which SkyDNS used: keys
     /// match whatever their case, unknown keys (of any shape) and `null` are ignored, the last of
     /// duplicate keys wins, and a value of the wrong type or range is an error naming the field.
-    /// Hand-written because every record of a large cluster passes through here at start-up.
     public static func decode(_ value: [UInt8]) throws(RecordError) -> ServiceRecord {
-        var parser = FlatJSONParser(value)
+        var reader = JSONReader(value)
         var record = ServiceRecord()
-        try parser.parseObject { key, parser throws(RecordError) in
+        guard try reader.syntax({ reader throws(JSONSyntaxError) in try reader.kind() }) == .object else {
+            throw .invalidJSON("not a JSON object")
+        }
+        try reader.syntax { reader throws(JSONSyntaxError) in try reader.beginObject() }
+        while let key = try reader.syntax({ reader throws(JSONSyntaxError) in try reader.nextKey() }) {
             switch key.lowercased() {
-            case "host": record.host = try parser.string(field: "host") ?? ""
-            case "text": record.text = try parser.string(field: "text") ?? ""
-            case "group": record.group = try parser.string(field: "group") ?? ""
-            case "port": record.port = try parser.integer(field: "port", in: Int64(Int.min)...Int64(Int.max)).map { Int($0) } ?? 0
-            case "priority": record.priority = try parser.integer(field: "priority", in: Int64(Int.min)...Int64(Int.max)).map { Int($0) } ?? 0
-            case "weight": record.weight = try parser.integer(field: "weight", in: Int64(Int.min)...Int64(Int.max)).map { Int($0) } ?? 0
-            case "targetstrip": record.targetStrip = try parser.integer(field: "targetstrip", in: Int64(Int.min)...Int64(Int.max)).map { Int($0) } ?? 0
-            case "ttl": record.ttl = try parser.integer(field: "ttl", in: 0...Int64(UInt32.max)).map { UInt32($0) } ?? 0
-            case "mail": record.mail = try parser.boolean(field: "mail") ?? false
-            default: try parser.skipValue()
+            case "host": record.host = try reader.string(field: "host") ?? record.host
+            case "text": record.text = try reader.string(field: "text") ?? record.text
+            case "group": record.group = try reader.string(field: "group") ?? record.group
+            case "port": record.port = try reader.integer(field: "port", as: Int.self) ?? record.port
+            case "priority": record.priority = try reader.integer(field: "priority", as: Int.self) ?? record.priority
+            case "weight": record.weight = try reader.integer(field: "weight", as: Int.self) ?? record.weight
+            case "targetstrip": record.targetStrip = try reader.integer(field: "targetstrip", as: Int.self) ?? record.targetStrip
+            case "ttl": record.ttl = try reader.integer(field: "ttl", as: UInt32.self) ?? record.ttl
+            case "mail": record.mail = try reader.boolean(field: "mail") ?? record.mail
+            default: try reader.syntax { reader throws(JSONSyntaxError) in try reader.skipValue() }
             }
         }
+        try reader.syntax { reader throws(JSONSyntaxError) in try reader.finish() }
         return record
+    }
+}
+
+/// A record's fields as encoding/json fills them: `null` leaves a field as it is (nil here);
+/// a value of another type, or a number the field cannot hold, is an error naming the field.
+private extension JSONReader {
+    mutating func string(field: String) throws(RecordError) -> String? {
+        guard try fieldKind(field, expected: .string, "string") else { return nil }
+        return try syntax { reader throws(JSONSyntaxError) in try reader.readString() }
+    }
+
+    mutating func boolean(field: String) throws(RecordError) -> Bool? {
+        guard try fieldKind(field, expected: .bool, "boolean") else { return nil }
+        return try syntax { reader throws(JSONSyntaxError) in try reader.readBool() }
+    }
+
+    mutating func integer<Value: FixedWidthInteger>(field: String, as type: Value.Type) throws(RecordError) -> Value? {
+        guard try fieldKind(field, expected: .number, "number") else { return nil }
+        let literal = try syntax { reader throws(JSONSyntaxError) in try reader.readNumberLiteral() }
+        // Go: a fraction or exponent cannot go into an integer field; nor can a number too big for it.
+        guard let value = Value(literal) else {
+            throw .outOfRange("field \"\(field)\": \(literal) is not an integer in \(Value.min)...\(Value.max)")
+        }
+        return value
+    }
+
+    /// False after consuming a `null`; true when the value is of the `expected` kind.
+    private mutating func fieldKind(_ field: String, expected: JSONKind, _ name: String) throws(RecordError) -> Bool {
+        switch try syntax({ reader throws(JSONSyntaxError) in try reader.kind() }) {
+        case .null:
+            try syntax { reader throws(JSONSyntaxError) in _ = try reader.readNull() }
+            return false
+        case expected: return true
+        default: throw .invalidJSON("field \"\(field)\": expected a \(name)")
+        }
+    }
+
+    /// Runs a read, reporting a syntax error as a value that is not SkyDNS JSON.
+    mutating func syntax<Value>(_ read: (inout JSONReader) throws(JSONSyntaxError) -> Value) throws(RecordError) -> Value {
+        do throws(JSONSyntaxError) {
+            return try read(&self)
+        } catch {
+            throw .invalidJSON(error.description)
+        }
     }
 }
 

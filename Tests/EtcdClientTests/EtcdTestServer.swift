@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import StrictJSON
 import Testing
 
 @testable import EtcdClient
@@ -92,17 +93,17 @@ final class EtcdTestServer {
     }
 
     func v3Put(_ key: String, _ value: String) throws {
-        try expectOK(request("POST", "/v3/kv/put", json: ["key": b64(key), "value": b64(value)]))
+        try expectOK(request("POST", "/v3/kv/put", json: ["key": .string(b64(key)), "value": .string(b64(value))]))
     }
 
     func v3Delete(_ key: String) throws {
-        try expectOK(request("POST", "/v3/kv/deleterange", json: ["key": b64(key)]))
+        try expectOK(request("POST", "/v3/kv/deleterange", json: ["key": .string(b64(key))]))
     }
 
-    func request(_ method: String, _ path: String, json: [String: Any]? = nil) throws -> HTTPResponse {
+    func request(_ method: String, _ path: String, json: JSONValue? = nil) throws -> HTTPResponse {
         let transport = HTTPTransport(options: HTTPTransportOptions())
         return try transport.perform(HTTPRequest(
-            method: method, url: endpoint + path, body: json.map(encodeJSON), connectTimeout: 2, totalTimeout: 5))
+            method: method, url: endpoint + path, body: json?.serialized, connectTimeout: 2, totalTimeout: 5))
     }
 
     private func expectOK(_ response: HTTPResponse) throws {

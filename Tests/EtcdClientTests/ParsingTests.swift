@@ -1,4 +1,5 @@
 import Foundation
+import StrictJSON
 import Testing
 
 @testable import EtcdClient
@@ -30,6 +31,22 @@ struct V3CodecTests {
             EtcdKeyValue(key: "/skydns/a", value: bytes("{\"host\":\"1.2.3.4\"}")),
             EtcdKeyValue(key: "/skydns/b", value: []),
         ])
+    }
+
+    /// A cluster ID is a uint64 (above Int64.max here); JSON may escape the base64 "/"; unknown
+    /// fields of any shape are skipped.
+    @Test func rangePageKeepsWideClusterIDsAndEscapedBase64() throws {
+        let value = b64("{\"host\":\"10.0.0.1\"}??")  // "??" makes a "/" in the base64
+        #expect(value.contains("/"))
+        let page = try V3RangePage.parse(bytes("""
+            {"header":{"cluster_id":"14841639068965178418","revision":"5"},"future":[{"x":null}],
+             "kvs":[{"key":"\(b64("/skydns/a"))","value":"\(value.replacingOccurrences(of: "/", with: "\\/"))","lease":"694"}],
+             "count":"1"}
+            """))
+        #expect(page.clusterID == "14841639068965178418")
+        #expect(page.kvs.map(\.value) == [bytes("{\"host\":\"10.0.0.1\"}??")])
+        #expect(page.kvs.map(\.lease) == [694])
+        #expect(page.count == 1 && !page.more)
     }
 
     @Test func emptyRangePage() throws {
@@ -117,8 +134,8 @@ struct V3CodecTests {
 
 @Suite("v2 codec")
 struct V2CodecTests {
-    private func object(_ json: String) -> [String: Any] {
-        decodeJSONObject(bytes(json))!
+    private func object(_ json: String) -> JSONValue {
+        try! JSONValue.parse(bytes(json))
     }
 
     @Test func leavesOfANestedTreeSkipDirectories() {

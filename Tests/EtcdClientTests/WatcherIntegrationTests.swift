@@ -1,4 +1,5 @@
 import Foundation
+import StrictJSON
 import Testing
 
 @testable import EtcdClient
@@ -198,9 +199,9 @@ struct WatcherIntegrationTests {
         }
         try etcd.v3Delete("/skydns/local/a")
         try etcd.v3Put("/skydns/local/b", "b")
-        let revision = try #require(jsonInt64(
-            (decodeJSONObject(etcd.request("POST", "/v3/kv/range", json: ["key": "AA=="]).body)?["header"] as? [String: Any])?["revision"]))
-        _ = try etcd.request("POST", "/v3/kv/compaction", json: ["revision": String(revision), "physical": true])
+        let revision = try #require(
+            try JSONValue.parse(etcd.request("POST", "/v3/kv/range", json: ["key": "AA=="]).body)["header"]?["revision"]?.int64)
+        _ = try etcd.request("POST", "/v3/kv/compaction", json: ["revision": .string(String(revision)), "physical": true])
         try proxy.connect()
 
         eventually("a second snapshot") { recorder.snapshots.count == 2 }
@@ -232,7 +233,7 @@ struct WatcherIntegrationTests {
     @Test func v3AuthenticatesWithAToken() throws {
         let etcd = try EtcdTestServer()
         try etcd.v3Put("/skydns/local/a", "a")
-        for (path, body) in [
+        for (path, body): (String, JSONValue) in [
             ("/v3/auth/role/add", ["name": "root"]),
             ("/v3/auth/user/add", ["name": "root", "password": "secret"]),
             ("/v3/auth/user/grant", ["user": "root", "role": "root"]),
