@@ -24,21 +24,25 @@ public struct RecordKeyMapper: Sendable {
     /// Lower-cased labels of the key below the prefix, top-level first. Throws for keys outside
     /// the prefix and for labels DNS cannot carry.
     public func path(forKey key: String) throws(RecordError) -> [String] {
-        guard key.hasPrefix(prefix) else { throw .invalidKey("\(key) is not under \(prefix)") }
-        let labels = key.dropFirst(prefix.count).split(separator: "/", omittingEmptySubsequences: false)
+        // Bytes, not Characters: every change from etcd comes through here.
+        guard key.utf8.starts(with: prefix.utf8) else { throw .invalidKey("\(key) is not under \(prefix)") }
+        // ASCII only, exactly as the query path lower-cases names.
+        let bytes = key.utf8.dropFirst(prefix.utf8.count).map(asciiLowercase)
         var path: [String] = []
-        path.reserveCapacity(labels.count)
         var total = 1
-        for label in labels {
-            // A trailing slash is harmless; an empty label in the middle is not a name.
-            if label.isEmpty {
-                if path.count == labels.count - 1 && !path.isEmpty { continue }
+        var start = 0
+        while true {
+            let end = bytes[start...].firstIndex(of: UInt8(ascii: "/")) ?? bytes.endIndex
+            if start == end {
+                // A trailing slash is harmless; an empty label in the middle is not a name.
+                if end == bytes.endIndex && !path.isEmpty { break }
                 throw .invalidKey("empty label")
             }
-            guard label.utf8.count <= DomainName.maxLabelLength else { throw .invalidKey("label over 63 bytes") }
-            total += label.utf8.count + 1
-            // ASCII only, exactly as the query path lower-cases names.
-            path.append(String(decoding: label.utf8.map(asciiLowercase), as: UTF8.self))
+            guard end - start <= DomainName.maxLabelLength else { throw .invalidKey("label over 63 bytes") }
+            total += end - start + 1
+            path.append(String(decoding: bytes[start..<end], as: UTF8.self))
+            if end == bytes.endIndex { break }
+            start = end + 1
         }
         guard total <= DomainName.maxLength else { throw .invalidKey("name over 255 bytes") }
         return path
