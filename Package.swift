@@ -14,8 +14,8 @@ let package = Package(
     name: "swift-skydns",
     products: [
         .executable(name: "skydns", targets: ["skydns"]),
-        // The codec and the store, for the benchmark package in Benchmarks/.
-        .library(name: "SkyDNSCore", targets: ["DNSWire", "SkyDNSStore"]),
+        // The codecs and the store, for the benchmark package in Benchmarks/ and the fuzzer in Fuzz/.
+        .library(name: "SkyDNSCore", targets: ["DNSWire", "StrictJSON", "SkyDNSStore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),

@@ -1,5 +1,6 @@
 import DNSWire
 import SkyDNSStore
+import StrictJSON
 
 /// A store with every kind of record the answer path handles, built once.
 let snapshot: Snapshot = {
@@ -31,7 +32,8 @@ nonisolated(unsafe) var writer = WireWriter(capacity: 65535)
 
 /// Every input must either parse or be rejected with an error; whatever parses must encode and
 /// parse back to the same message; the responder must answer or drop without trapping, and its
-/// answer must itself be a valid message.
+/// answer must itself be a valid message. The same bytes go through the JSON reader, as an etcd
+/// value would: a document that parses must serialize and parse back to itself.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ count: Int) -> Int32 {
     let bytes = Array(UnsafeBufferPointer(start: data, count: count))
@@ -43,6 +45,11 @@ public func fuzz(_ data: UnsafePointer<UInt8>, _ count: Int) -> Int32 {
     if let name = try? DomainName(wire: bytes) {
         precondition((try? DomainName(name.description)) == name, "name presentation round trip")
     }
+    if let document = try? JSONValue.parse(bytes) {
+        guard let again = try? JSONValue.parse(document.serialized) else { fatalError("serialized JSON does not parse") }
+        precondition(again == document, "JSON round trip changed the document")
+    }
+    _ = try? ServiceRecord.decode(bytes)
     for maxUDPSize in [512, nil] as [Int?] {
         let outcome = bytes.withUnsafeBytes { responder.respond(to: $0, snapshot: snapshot, maxUDPSize: maxUDPSize, into: &writer) }
         if case .answered = outcome {
