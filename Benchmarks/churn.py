@@ -14,8 +14,9 @@ earlier, paced to --rate operations a second in all. With --batch 1 each is its 
 gateway request costs etcd about as much CPU as the whole transaction's apply. Meanwhile the
 main process probes: it puts /skydns/sohu/domeos/probe-K/x with a fresh IP, takes the time etcd
 acknowledged the put, then asks the server for probe-K.domeos.sohu A over UDP in a tight loop
-until the new IP is in the answer. Only the window [W, W+S] counts (the caller runs its load
-there); one JSON line with the counts and the latencies is appended to FILE.
+until the new IP is in the answer. A watch of its own on etcd notes when etcd delivers the same
+put, the floor under the server's figure. Only the window [W, W+S] counts (the caller runs its
+load there); one JSON line with the counts and the latencies is appended to FILE.
 
 `report` sums the lines of FILE: achieved put/delete rate, latency p50/p99/max (--rate-only:
 the operations a second alone).
@@ -181,19 +182,60 @@ def wait_visible(sock, name, ip, give_up):
     return None
 
 
+class EtcdWatchClock:
+    """etcd's own delivery time, the floor under the server's: a watch of the whole /skydns
+    prefix, as the server's, on a connection of its own, noting when an expected value arrives
+    (found by its base64 in the raw stream, so that the churn's events cost no decoding)."""
+
+    def __init__(self, endpoint):
+        u = urllib.parse.urlsplit(endpoint)
+        self.conn = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+        body = {"create_request": {"key": b64("/skydns/"), "range_end": b64("/skydns0")}}
+        self.conn.request("POST", "/v3/watch", json.dumps(body), {"Content-Type": "application/json"})
+        self.resp = self.conn.getresponse()
+        self.expected, self.arrived, self.lock = None, {}, threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def expect(self, value):
+        """Call before putting VALUE."""
+        with self.lock:
+            self.expected = (value, b64(value).encode())
+
+    def _read(self):
+        try:
+            while True:
+                line = self.resp.readline()
+                if not line:
+                    return
+                now = time.monotonic()
+                with self.lock:
+                    if self.expected and self.expected[1] in line:
+                        self.arrived[self.expected[0]] = now
+                        self.expected = None
+        except (OSError, http.client.HTTPException):
+            return
+
+    def when(self, value):
+        with self.lock:
+            return self.arrived.get(value)
+
+
 def probe(endpoint, server, tag, t_from, t_to, t_end):
     host, port = server.rsplit(":", 1)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.connect((host, int(port)))
     sock.settimeout(0.05)
     etcd = Etcd(endpoint)
-    latencies, lost, j = [], 0, 0
+    clock = EtcdWatchClock(endpoint)
+    latencies, etcd_latencies, lost, j = [], [], 0, 0
     while time.monotonic() < t_end - 0.5:
         k = j % 8  # a few names, so that most samples are updates of a name already served
         ip = f"10.98.{tag % 64 * 4 + (j >> 8) % 4}.{j % 256}"  # fresh each time
         j += 1
         name = f"probe-{k}.{DOMAIN}"
-        if not etcd.put(f"{PREFIX}/probe-{k}/x", json.dumps({"host": ip, "ttl": 30})):
+        value = json.dumps({"host": ip, "ttl": 30})
+        clock.expect(value)
+        if not etcd.put(f"{PREFIX}/probe-{k}/x", value):
             continue
         acked = time.monotonic()  # etcd has committed the put
         seen = wait_visible(sock, name, ip, acked + 5)
@@ -202,8 +244,11 @@ def probe(endpoint, server, tag, t_from, t_to, t_end):
                 lost += 1
             else:
                 latencies.append((seen - acked) * 1000)
+                delivered = clock.when(value)
+                if delivered is not None:  # may be before the ack reached us: then 0
+                    etcd_latencies.append(max(0.0, delivered - acked) * 1000)
         time.sleep(0.005)
-    return latencies, lost
+    return latencies, etcd_latencies, lost
 
 
 def run(a):
@@ -225,14 +270,15 @@ def run(a):
             p.terminate()
         sys.exit(1)
     signal.signal(signal.SIGTERM, stop)
-    latencies, lost = probe(a.endpoint, a.server, a.tag, t_from, t_to, t_end)
+    latencies, etcd_latencies, lost = probe(a.endpoint, a.server, a.tag, t_from, t_to, t_end)
     total = {"puts": 0, "deletes": 0, "errors": 0}
     for _ in procs:
         for k, v in queue.get().items():
             total[k] += v
     for p in procs:
         p.join()
-    line = dict(total, seconds=a.seconds, target_rate=a.rate, batch=a.batch, latencies_ms=latencies, lost=lost)
+    line = dict(total, seconds=a.seconds, target_rate=a.rate, batch=a.batch, latencies_ms=latencies,
+                etcd_watch_ms=etcd_latencies, lost=lost)
     with open(a.out, "a") as f:
         f.write(json.dumps(line) + "\n")
 
@@ -249,6 +295,7 @@ def report(a):
     puts, deletes = sum(r["puts"] for r in runs), sum(r["deletes"] for r in runs)
     errors, lost = sum(r["errors"] for r in runs), sum(r["lost"] for r in runs)
     lat = sorted(x for r in runs for x in r["latencies_ms"])
+    watch = sorted(x for r in runs for x in r.get("etcd_watch_ms", []))
     target = runs[0]["target_rate"] if runs else 0
     batch = runs[0].get("batch", 1) if runs else 1
     if a.rate_only:
@@ -257,7 +304,9 @@ def report(a):
     print(f"churn {(puts + deletes) / secs:.0f} ops/s of {target:.0f} wanted "
           f"({puts / secs:.0f} puts/s + {deletes / secs:.0f} deletes/s, {batch} a request, {errors} errors); "
           f"visibility {len(lat)} samples p50 {percentile(lat, 50):.1f} ms "
-          f"p99 {percentile(lat, 99):.1f} ms max {lat[-1] if lat else float('nan'):.1f} ms"
+          f"p99 {percentile(lat, 99):.1f} ms max {lat[-1] if lat else float('nan'):.1f} ms; "
+          f"etcd's own watch delivered the same puts p50 {percentile(watch, 50):.1f} ms "
+          f"p99 {percentile(watch, 99):.1f} ms max {watch[-1] if watch else float('nan'):.1f} ms"
           + (f", {lost} never seen within 5 s" if lost else ""))
 
 
