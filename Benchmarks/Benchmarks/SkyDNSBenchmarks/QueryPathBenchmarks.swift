@@ -106,4 +106,24 @@ let benchmarks: @Sendable () -> Void = {
                   },
                   setup: { if pods != 20_000 { blackHole(millionRecordStore.recordCount) } })
     }
+
+    // A watch message under churn: 10 puts and 10 deletes of names spread over the big
+    // directory, published once (the watcher publishes at most every 2 ms). Divide by 20 for a
+    // change's share.
+    Benchmark("store update (20 changes + publish, 25,500 records)",
+              configuration: .init(metrics: [.wallClock, .mallocCountTotal, .instructions], scalingFactor: .one,
+                                   maxDuration: .seconds(3)),
+              closure: { benchmark in
+                  let value = Array(#"{"host":"10.9.9.9"}"#.utf8)
+                  var counter = 0
+                  for _ in benchmark.scaledIterations {
+                      var changes: [StoreChange] = []
+                      for _ in 0..<10 {
+                          counter += 1
+                          changes.append(.put(KeyValue(key: "/skydns/sohu/domeos/churn-\(counter)/x", value: value)))
+                          changes.append(.delete(key: "/skydns/sohu/domeos/churn-\(counter - 500)/x"))
+                      }
+                      blackHole(store.apply(changes))
+                  }
+              })
 }
