@@ -16,25 +16,34 @@ public final class StoredRecord: Sendable, Equatable {
         case none
     }
 
-    // Declaration order is layout order: the fields pack into 72 bytes (an 80-byte heap block).
+    // Declaration order is layout order: the fields pack into 52 bytes, a 64-byte heap block
+    // (a pod's record is most of what a million records cost).
     /// The last label of the record's key, lower-cased: its name below its parent.
     public let label: String
-    private let uncommon: UncommonFields?
-    public let target: Target
+    private let storage: Storage
     /// How many labels the key has below the prefix (the depth SkyDNS's groups compare; keys
     /// have at most 127 labels).
     public let depth: UInt8
     /// The TTL this record is answered with, before the per-answer minimum is taken.
     public let ttl: UInt32
-    private let priority32: Int32
-    private let weight32: Int32
+    private let priority16: Int16
+    private let weight16: Int16
 
-    /// The value fields most records leave at their defaults.
-    private final class UncommonFields: Sendable {
+    /// What kube2sky writes (an IPv4 host, nothing else but priority, weight and TTL) inline;
+    /// anything else behind one reference.
+    private enum Storage: Sendable {
+        case ipv4(IPv4Address)
+        case none
+        case extended(ExtendedFields)
+    }
+
+    /// The target and value fields most records leave at their defaults.
+    private final class ExtendedFields: Sendable {
+        let target: Target
         /// The host as written, when it is a name (an address is printed from its bytes).
         let host: String
         let port: Int
-        /// Priority and weight when they do not fit in 32 bits (Go's int is 64).
+        /// Priority and weight when they do not fit in 16 bits (Go's int is 64).
         let widePriority: Int?
         let wideWeight: Int?
         let text: String
@@ -42,12 +51,18 @@ public final class StoredRecord: Sendable, Equatable {
         let targetStrip: Int
         let group: String
 
-        init?(_ service: ServiceRecord, keepHost: Bool) {
-            let widePriority = Int32(exactly: service.priority) == nil ? service.priority : nil
-            let wideWeight = Int32(exactly: service.weight) == nil ? service.weight : nil
-            guard keepHost || service.port != 0 || !service.text.isEmpty || service.mail || service.targetStrip != 0
+        /// nil when the record needs nothing beyond the inline fields.
+        init?(_ service: ServiceRecord, target: Target) {
+            let widePriority = Int16(exactly: service.priority) == nil ? service.priority : nil
+            let wideWeight = Int16(exactly: service.weight) == nil ? service.weight : nil
+            let inlineTarget = switch target {
+            case .ipv4, .none: true
+            case .ipv6, .name: false
+            }
+            guard !inlineTarget || service.port != 0 || !service.text.isEmpty || service.mail || service.targetStrip != 0
                     || !service.group.isEmpty || widePriority != nil || wideWeight != nil else { return nil }
-            host = keepHost ? service.host : ""
+            self.target = target
+            if case .name = target { host = service.host } else { host = "" }
             port = service.port
             self.widePriority = widePriority
             self.wideWeight = wideWeight
@@ -64,6 +79,7 @@ public final class StoredRecord: Sendable, Equatable {
     public init(path: [String], service: ServiceRecord, keyTTL: UInt32?, defaultTTL: UInt32) throws(RecordError) {
         label = path.last ?? ""
         depth = UInt8(clamping: path.count)
+        let target: Target
         if service.host.isEmpty {
             target = .none
         } else if let bytes = parseIPv4(service.host) {
@@ -77,34 +93,49 @@ public final class StoredRecord: Sendable, Equatable {
         }
         let effectiveTTL = service.ttl == 0 ? defaultTTL : service.ttl
         ttl = min(effectiveTTL, keyTTL ?? UInt32.max)
-        priority32 = Int32(truncatingIfNeeded: service.priority)
-        weight32 = Int32(truncatingIfNeeded: service.weight)
-        if case .name = target {
-            uncommon = UncommonFields(service, keepHost: true)
+        priority16 = Int16(truncatingIfNeeded: service.priority)
+        weight16 = Int16(truncatingIfNeeded: service.weight)
+        if let extended = ExtendedFields(service, target: target) {
+            storage = .extended(extended)
+        } else if case .ipv4(let address) = target {
+            storage = .ipv4(address)
         } else {
-            uncommon = UncommonFields(service, keepHost: false)
+            storage = .none
         }
     }
 
-    public var priority: Int { uncommon?.widePriority ?? Int(priority32) }
-    public var weight: Int { uncommon?.wideWeight ?? Int(weight32) }
+    private var extended: ExtendedFields? {
+        if case .extended(let fields) = storage { return fields }
+        return nil
+    }
+
+    public var target: Target {
+        switch storage {
+        case .ipv4(let address): .ipv4(address)
+        case .none: .none
+        case .extended(let fields): fields.target
+        }
+    }
+
+    public var priority: Int { extended?.widePriority ?? Int(priority16) }
+    public var weight: Int { extended?.wideWeight ?? Int(weight16) }
 
     /// The host as the value gave it (an address in its usual text form).
     public var host: String {
         switch target {
         case .ipv4(let address): ARecord(bytes: address.bytes).description
         case .ipv6(let address): AAAARecord(bytes: address.bytes).description
-        case .name: uncommon?.host ?? ""
+        case .name: extended?.host ?? ""
         case .none: ""
         }
     }
 
-    public var port: Int { uncommon?.port ?? 0 }
-    public var text: String { uncommon?.text ?? "" }
-    public var mail: Bool { uncommon?.mail ?? false }
-    public var targetStrip: Int { uncommon?.targetStrip ?? 0 }
-    public var group: String { uncommon?.group ?? "" }
-    public var hasGroup: Bool { uncommon.map { !$0.group.isEmpty } ?? false }
+    public var port: Int { extended?.port ?? 0 }
+    public var text: String { extended?.text ?? "" }
+    public var mail: Bool { extended?.mail ?? false }
+    public var targetStrip: Int { extended?.targetStrip ?? 0 }
+    public var group: String { extended?.group ?? "" }
+    public var hasGroup: Bool { extended.map { !$0.group.isEmpty } ?? false }
 
     public static func == (lhs: StoredRecord, rhs: StoredRecord) -> Bool {
         lhs === rhs || (lhs.label == rhs.label && lhs.target == rhs.target && lhs.ttl == rhs.ttl && lhs.host == rhs.host

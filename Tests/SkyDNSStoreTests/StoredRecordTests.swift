@@ -45,6 +45,28 @@ import Testing
         #expect(error == .invalidHost(host))
     }
 
+    /// Every field comes back as given, whether the record keeps it inline (an IPv4 host,
+    /// 16-bit priority and weight) or on the side (anything else).
+    @Test(arguments: [
+        ServiceRecord(host: "10.0.0.1", priority: 10, weight: 10, ttl: 30),
+        ServiceRecord(host: "10.0.0.1", priority: -32768, weight: 32767),
+        ServiceRecord(host: "10.0.0.1", priority: 32768, weight: -32769),
+        ServiceRecord(host: "10.0.0.1", priority: Int.max, weight: Int.min),
+        ServiceRecord(host: "10.0.0.1", port: 8080),
+        ServiceRecord(host: "2001:db8::1", priority: 70000),
+        ServiceRecord(host: "kafka.domeos.sohu", port: 9092, weight: 5, text: "t", mail: true, targetStrip: 1, group: "g"),
+        ServiceRecord(text: "only text"),
+        ServiceRecord(),
+    ])
+    func fieldsSurviveCompactStorage(service: ServiceRecord) throws {
+        let record = try StoredRecord(path: ["sohu", "x"], service: service, keyTTL: nil, defaultTTL: 60)
+        #expect(record.host == service.host)
+        #expect((record.port, record.priority, record.weight) == (service.port, service.priority, service.weight))
+        #expect((record.text, record.mail, record.targetStrip, record.group) == (service.text, service.mail, service.targetStrip, service.group))
+        #expect(record.hasGroup == !service.group.isEmpty)
+        #expect(record.ttl == (service.ttl == 0 ? 60 : service.ttl))
+    }
+
     /// The record keeps its value as given, and its key's last label lower-cased.
     @Test func keepsKeyAndValue() throws {
         let store = RecordStore(zone: try domeosZone(), pathPrefix: "skydns")
