@@ -94,6 +94,7 @@ wait_answer() {
 }
 
 rss_mib() { awk '/VmRSS/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
+hwm_mib() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }   # peak RSS
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }   # utime + stime of PID $1
 
@@ -257,16 +258,16 @@ target3_million() {
   start_server t3 0
   local times; times=$(start_times "$name" "$ip")
   sleep 2   # the read's pages are handed back to the system after the log line
-  local srss; srss=$(rss_mib "$SPID")
+  local srss shwm; srss=$(rss_mib "$SPID"); shwm=$(hwm_mib "$SPID")
   t=$EPOCHREALTIME
   start_knot t3 "$ds/zone.db" 1 0
   wait_answer "$KP" "$name" "$ip" 300
   local kload; kload=$(since "$t")
-  local krss; krss=$(rss_mib "$KPID")
+  local krss khwm; krss=$(rss_mib "$KPID"); khwm=$(hwm_mib "$KPID")
   QUERIES=$ds/queries.txt
   rounds t3 1
   summary 3 "one million records (etcd loaded in ${load} s): first answer ${times% *} s, first read complete ${times#* } s" \
-    "RSS server ${srss} MiB, knot ${krss} MiB (its zone loaded in ${kload} s)" \
+    "RSS server ${srss} MiB, knot ${krss} MiB (its zone loaded in ${kload} s); peak RSS server ${shwm} MiB, knot ${khwm} MiB" \
     "one core: server $(int "$MS") qps, knot $(int "$MK") qps, ratio $R; server $(health t3-server); knot $(health t3-knot)"
   stop "$SPID"; stop "$KPID"; stop "$ETCD_PID"
 }
