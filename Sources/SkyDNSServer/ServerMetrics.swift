@@ -209,6 +209,9 @@ public final class ServerMetrics: Sendable {
     private let cacheSource = Mutex<ResponseCache?>(nil)
     private let publisherSource = Mutex<SnapshotPublisher?>(nil)
     private let watchLagSource = Mutex<(@Sendable () -> Int64)?>(nil)
+    /// How long the oldest watched change of each publication waited between reaching the
+    /// store and being served: the server's share of a change's visibility delay.
+    private let publishDelay: CoreMetrics.Timer
 
     struct EtcdStatus {
         var state: EtcdConnectionState = .connecting
@@ -235,12 +238,16 @@ public final class ServerMetrics: Sendable {
         factory.durationHistogramBuckets = [
             prefix + "answer_duration_seconds": seconds,
             prefix + "upstream_duration_seconds": seconds,
+            prefix + "store_publish_delay_seconds": [
+                0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
+            ].map { Duration.nanoseconds(Int64($0 * 1e9)) },
         ]
         factory.valueHistogramBuckets = [
             prefix + "request_size_bytes": MetricsBlock.requestSizeBounds.map(Double.init),
             prefix + "response_size_bytes": MetricsBlock.responseSizeBounds.map(Double.init),
         ]
         self.factory = factory
+        publishDelay = CoreMetrics.Timer(label: prefix + "store_publish_delay_seconds", factory: factory)
         register(udpShared, transport: .udp)
         register(tcp, transport: .tcp)
         register(forwarding, transport: .tcp)
@@ -303,6 +310,12 @@ public final class ServerMetrics: Sendable {
         publications.add(1, ordering: .relaxed)
         rejectedRecords.add(UInt64(rejected), ordering: .relaxed)
         storeStatus.withLock { $0.lastSync = wallClockSeconds() }
+    }
+
+    /// A snapshot with watched changes was published, the oldest of them `nanoseconds` after it
+    /// arrived.
+    func changesPublished(after nanoseconds: Int64) {
+        publishDelay.recordNanoseconds(nanoseconds)
     }
 
     var etcdStatus: EtcdStatus { etcd.withLock { $0 } }

@@ -203,6 +203,18 @@ final class StoreWriter: Sendable {
         /// Changes are applied that no snapshot shows yet.
         var unpublished = false
         var scheduled = false
+        /// When the oldest watched change not yet published arrived.
+        var oldestUnpublished: Int64?
+
+        /// Publishes the store; returns how long the oldest watched change in it waited.
+        mutating func publish(_ store: RecordStore) -> Int64? {
+            store.publish()
+            let now = monotonicNanoseconds()
+            defer { oldestUnpublished = nil }
+            lastPublished = now
+            unpublished = false
+            return oldestUnpublished.map { now - $0 }
+        }
     }
     private let lock = Mutex(PublishState())
     private let onConfig: @Sendable ([UInt8]) -> Void
@@ -230,15 +242,17 @@ final class StoreWriter: Sendable {
                 break
             }
         }
-        let (rejected, becameSynced, count, publishIn) = lock.withLock { state in
+        let arrived = monotonicNanoseconds()
+        let (rejected, becameSynced, count, publishIn, waited) = lock.withLock { state in
             let wasSynced = store.publisher.current.isSynced
             let rejected = store.apply(changes, publish: false)
+            let isRead = changes.contains(where: \.isRead)
+            if coalesce && !isRead && state.oldestUnpublished == nil { state.oldestUnpublished = arrived }
             let now = monotonicNanoseconds()
             var publishIn: Int64?
-            if !coalesce || changes.contains(where: \.isRead) || now - state.lastPublished >= Self.coalescingWindow {
-                store.publish()
-                state.lastPublished = now
-                state.unpublished = false
+            var waited: Int64?
+            if !coalesce || isRead || now - state.lastPublished >= Self.coalescingWindow {
+                waited = state.publish(store)
             } else {
                 state.unpublished = true
                 if !state.scheduled {
@@ -246,17 +260,17 @@ final class StoreWriter: Sendable {
                     publishIn = state.lastPublished + Self.coalescingWindow - now
                 }
             }
-            return (rejected, !wasSynced && store.publisher.current.isSynced, store.recordCount, publishIn)
+            return (rejected, !wasSynced && store.publisher.current.isSynced, store.recordCount, publishIn, waited)
         }
+        if let waited { metrics?.changesPublished(after: waited) }
         if let publishIn {
             DispatchQueue.global().asyncAfter(deadline: .now() + .nanoseconds(Int(publishIn))) { [self] in
-                lock.withLock { state in
+                let waited = lock.withLock { state -> Int64? in
                     state.scheduled = false
-                    guard state.unpublished else { return }
-                    store.publish()
-                    state.lastPublished = monotonicNanoseconds()
-                    state.unpublished = false
+                    guard state.unpublished else { return nil }
+                    return state.publish(store)
                 }
+                if let waited { metrics?.changesPublished(after: waited) }
             }
         }
         metrics?.storeApplied(rejected: rejected.count)

@@ -27,7 +27,7 @@ private func answered(_ block: MetricsBlock, _ query: [UInt8], _ reply: [UInt8])
 }
 
 /// Sample lines of an exposition: "name{labels}" → value.
-private func samples(_ metrics: ServerMetrics) -> [String: Double] {
+func samples(_ metrics: ServerMetrics) -> [String: Double] {
     let text = String(decoding: metrics.exposition(), as: UTF8.self)
     var result: [String: Double] = [:]
     for line in text.split(separator: "\n") where !line.hasPrefix("#") {

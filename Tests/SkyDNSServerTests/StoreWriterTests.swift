@@ -43,6 +43,30 @@ import Musl
         #expect(store.publisher.current.recordCount == 200)
     }
 
+    /// Each publication of watched changes records how long the oldest of them waited; reads,
+    /// which take as long as they take, do not.
+    @Test func publicationsRecordHowLongWatchedChangesWaited() throws {
+        let store = RecordStore(zone: try Zone(domain: "domeos.sohu."), pathPrefix: "skydns")
+        let metrics = ServerMetrics()
+        let writer = StoreWriter(store: store, logger: Logger(label: "test"), metrics: metrics, onConfig: { _ in })
+        writer.apply([.firstReadPage([], first: true, complete: true)], coalesce: true)
+        #expect(samples(metrics)["skydns_store_publish_delay_seconds_count"] == 0)
+        for index in 1...20 {
+            writer.apply([put("pod-\(index)", "10.0.0.\(index)")], coalesce: true)
+        }
+        var waited = 0
+        while host(store, "pod-20") != "10.0.0.20" && waited < 2000 {
+            usleep(1000)
+            waited += 1
+        }
+        usleep(10_000)  // the deferred publication records after it publishes
+        let s = samples(metrics)
+        let publications = try #require(s["skydns_store_publish_delay_seconds_count"])
+        #expect(publications >= 1 && publications <= 20)
+        let total = try #require(s["skydns_store_publish_delay_seconds_sum"])
+        #expect(total > 0 && total < publications * 1.0)
+    }
+
     @Test func readsAndFetchedKeysArePublishedAtOnce() throws {
         let (writer, store) = try makeWriter()
         writer.apply([.firstReadPage([KeyValue(key: "/skydns/sohu/domeos/a/x", value: Array(#"{"host":"10.0.0.1"}"#.utf8))],
