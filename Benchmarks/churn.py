@@ -12,8 +12,9 @@ earlier, paced to --rate operations a second in all. With --batch 1 each is its 
 (`POST /v3/kv/put`, `/v3/kv/deleterange`); with --batch B, B of them go in one `POST /v3/kv/txn`
 (one revision, B events): a writer at 10,000 a second has to batch on two cores, since each
 gateway request costs etcd about as much CPU as the whole transaction's apply. Meanwhile the
-main process probes: it puts /skydns/sohu/domeos/probe-K/x with a fresh IP, takes the time etcd
-acknowledged the put, then asks the server for probe-K.domeos.sohu A over UDP in a tight loop
+main process probes, in 4 threads: each puts /skydns/sohu/domeos/probe-T-K/x with a fresh IP,
+takes the time etcd acknowledged the put, then asks the server for probe-T-K.domeos.sohu A over
+UDP in a tight loop
 until the new IP is in the answer. A watch of its own on etcd notes when etcd delivers the same
 put, the floor under the server's figure. Only the window [W, W+S] counts (the caller runs its
 load there); one JSON line with the counts and the latencies is appended to FILE.
@@ -193,13 +194,13 @@ class EtcdWatchClock:
         body = {"create_request": {"key": b64("/skydns/"), "range_end": b64("/skydns0")}}
         self.conn.request("POST", "/v3/watch", json.dumps(body), {"Content-Type": "application/json"})
         self.resp = self.conn.getresponse()
-        self.expected, self.arrived, self.lock = None, {}, threading.Lock()
+        self.expected, self.arrived, self.lock = {}, {}, threading.Lock()
         threading.Thread(target=self._read, daemon=True).start()
 
     def expect(self, value):
         """Call before putting VALUE."""
         with self.lock:
-            self.expected = (value, b64(value).encode())
+            self.expected[value] = b64(value).encode()
 
     def _read(self):
         try:
@@ -209,9 +210,10 @@ class EtcdWatchClock:
                     return
                 now = time.monotonic()
                 with self.lock:
-                    if self.expected and self.expected[1] in line:
-                        self.arrived[self.expected[0]] = now
-                        self.expected = None
+                    for value, encoded in list(self.expected.items()):
+                        if encoded in line:
+                            self.arrived[value] = now
+                            del self.expected[value]
         except (OSError, http.client.HTTPException):
             return
 
@@ -220,22 +222,24 @@ class EtcdWatchClock:
             return self.arrived.get(value)
 
 
-def probe(endpoint, server, tag, t_from, t_to, t_end):
+PROBES = 4  # probe threads: each waits for etcd's ack, which takes long under churn
+
+
+def probe(endpoint, server, tag, thread, clock, t_from, t_to, t_end, results):
     host, port = server.rsplit(":", 1)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.connect((host, int(port)))
     sock.settimeout(0.05)
     etcd = Etcd(endpoint)
-    clock = EtcdWatchClock(endpoint)
     latencies, etcd_latencies, lost, j = [], [], 0, 0
     while time.monotonic() < t_end - 0.5:
         k = j % 8  # a few names, so that most samples are updates of a name already served
-        ip = f"10.98.{tag % 64 * 4 + (j >> 8) % 4}.{j % 256}"  # fresh each time
+        ip = f"10.{96 + thread}.{tag % 64 * 4 + (j >> 8) % 4}.{j % 256}"  # fresh each time
         j += 1
-        name = f"probe-{k}.{DOMAIN}"
+        name = f"probe-{thread}-{k}.{DOMAIN}"
         value = json.dumps({"host": ip, "ttl": 30})
         clock.expect(value)
-        if not etcd.put(f"{PREFIX}/probe-{k}/x", value):
+        if not etcd.put(f"{PREFIX}/probe-{thread}-{k}/x", value):
             continue
         acked = time.monotonic()  # etcd has committed the put
         seen = wait_visible(sock, name, ip, acked + 5)
@@ -248,7 +252,19 @@ def probe(endpoint, server, tag, t_from, t_to, t_end):
                 if delivered is not None:  # may be before the ack reached us: then 0
                     etcd_latencies.append(max(0.0, delivered - acked) * 1000)
         time.sleep(0.005)
-    return latencies, etcd_latencies, lost
+    results.append((latencies, etcd_latencies, lost))
+
+
+def probes(endpoint, server, tag, t_from, t_to, t_end):
+    clock = EtcdWatchClock(endpoint)
+    results = []
+    threads = [threading.Thread(target=probe, args=(endpoint, server, tag, t, clock, t_from, t_to, t_end, results))
+               for t in range(PROBES)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return ([x for r in results for x in r[0]], [x for r in results for x in r[1]], sum(r[2] for r in results))
 
 
 def run(a):
@@ -270,7 +286,7 @@ def run(a):
             p.terminate()
         sys.exit(1)
     signal.signal(signal.SIGTERM, stop)
-    latencies, etcd_latencies, lost = probe(a.endpoint, a.server, a.tag, t_from, t_to, t_end)
+    latencies, etcd_latencies, lost = probes(a.endpoint, a.server, a.tag, t_from, t_to, t_end)
     total = {"puts": 0, "deletes": 0, "errors": 0}
     for _ in procs:
         for k, v in queue.get().items():

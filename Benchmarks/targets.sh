@@ -65,11 +65,12 @@ start_etcd() {
 }
 
 # start_server NAME CPUS: our binary on a free port, pinned to CPUS ("all": not pinned);
-# sets SP, SPID, SLOG, START (the time it was started).
+# sets SP (DNS port), MP (metrics port), SPID, SLOG, START (the time it was started).
 start_server() {
   local pin=(); [ "$2" != all ] && pin=(taskset -c "$2")
-  SP=$(port); SLOG=$W/server-$1.log; START=$EPOCHREALTIME
-  "${pin[@]}" "$BIN" -machines="$EP" -domain=domeos.sohu -addr="127.0.0.1:$SP" -etcd3 >"$SLOG" 2>&1 & PIDS+=($!)
+  SP=$(port); MP=$(port); SLOG=$W/server-$1.log; START=$EPOCHREALTIME
+  "${pin[@]}" "$BIN" -machines="$EP" -domain=domeos.sohu -addr="127.0.0.1:$SP" -etcd3 -metrics-addr="127.0.0.1:$MP" \
+    >"$SLOG" 2>&1 & PIDS+=($!)
   SPID=$!
 }
 
@@ -125,6 +126,27 @@ perf() {
   local log=$1 port=$2 pin=(); [ "$3" != all ] && pin=(taskset -c "$3"); shift 3
   "${pin[@]}" dnsperf -s 127.0.0.1 -p "$port" -d "$QUERIES" -l "$SECS" -c 4 -q 200 -t 2 "$@" 2>&1 \
     | tee -a "$W/$log.log" | sed -n 's/.*Queries per second: *\([0-9.]*\).*/\1/p'
+}
+
+# publish_delay FILE_BEFORE FILE_AFTER: p50 and p99 (bucket upper bounds) of
+# skydns_store_publish_delay_seconds between two scrapes of the server's metrics.
+publish_delay() {
+  python3 - "$1" "$2" <<'PY'
+import re, sys
+def buckets(path):
+    out = {}
+    for line in open(path):
+        m = re.match(r'skydns_store_publish_delay_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
+        if m:
+            out[float(m.group(1))] = float(m.group(2))
+    return out
+a, b = buckets(sys.argv[1]), buckets(sys.argv[2])
+delta = sorted((le, b[le] - a.get(le, 0)) for le in b)
+total = delta[-1][1] if delta else 0
+def q(p):
+    return next((le for le, n in delta if n >= p * total), float("nan")) * 1000
+print(f"{int(total)} publications, oldest change waited p50 <= {q(0.5):g} ms, p99 <= {q(0.99):g} ms")
+PY
 }
 
 median() { printf '%s\n' "$@" | sort -g | sed -n "$((($# + 1) / 2))p"; }
@@ -192,6 +214,7 @@ perf_share() {
 # share of core 0 is reported too, and its qps per core it actually got.
 target4_live_updates() {
   local plain=() churned=() pshare=() cshare=() i q share
+  curl -sf "http://127.0.0.1:$MP/metrics" >"$W/t4-metrics-before"
   for i in 1 2 3; do
     read -r q share < <(perf_share t4-plain); plain+=("$q"); pshare+=("$share")
     python3 "$HERE/churn.py" run --endpoint "$EP" --server "127.0.0.1:$SP" --seconds "$SECS" \
@@ -203,6 +226,7 @@ target4_live_updates() {
     say "t4 round $i: server $(int "${plain[-1]}") qps without churn (${pshare[-1]}% of core 0)," \
         "$(int "${churned[-1]}") with (${cshare[-1]}%)"
   done
+  curl -sf "http://127.0.0.1:$MP/metrics" >"$W/t4-metrics-after"
   # The server's own cost of the updates, without dnsperf in the way: its CPU while only churn runs.
   local c t alone rate
   c=$(cpu_ticks "$SPID"); t=$EPOCHREALTIME
@@ -214,6 +238,7 @@ target4_live_updates() {
   summary 4 "live updates: server $(int "$mc") qps during churn vs $(int "$mp") without, ratio $(ratio "$mc" "$mp"); $(health t4-churn)" \
     "server's share of core 0: $(int "$sc")% during churn, $(int "$sp")% without; qps per core it got: $(int "$(awk -v q="$mc" -v s="$sc" 'BEGIN { print q * 100 / s }')") vs $(int "$(awk -v q="$mp" -v s="$sp" 'BEGIN { print q * 100 / s }')")" \
     "$(python3 "$HERE/churn.py" report "$W/churn.jsonl")" \
+    "server's share (skydns_store_publish_delay_seconds over the three rounds): $(publish_delay "$W/t4-metrics-before" "$W/t4-metrics-after")" \
     "churn alone (no dnsperf): $rate ops/s cost the server ${alone}% of a core, $(awk -v p="$alone" -v r="$rate" 'BEGIN { printf "%.0f", (r > 0 ? p * 10000 / r : 0) }') µs per operation (probe queries included)"
 }
 
