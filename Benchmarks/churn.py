@@ -23,7 +23,7 @@ load there); one JSON line with the counts and the latencies is appended to FILE
 the operations a second alone).
 """
 import argparse, base64, http.client, json, multiprocessing, random, signal, socket, struct
-import sys, threading, time, urllib.parse
+import os, sys, threading, time, urllib.parse
 
 DOMAIN = "domeos.sohu"
 PREFIX = "/skydns/sohu/domeos"
@@ -200,6 +200,7 @@ class EtcdWatchClock:
     def expect(self, value):
         """Call before putting VALUE."""
         with self.lock:
+            self.arrived.pop(value, None)
             self.expected[value] = b64(value).encode()
 
     def _read(self):
@@ -231,40 +232,54 @@ def probe(endpoint, server, tag, thread, clock, t_from, t_to, t_end, results):
     sock.connect((host, int(port)))
     sock.settimeout(0.05)
     etcd = Etcd(endpoint)
-    latencies, etcd_latencies, lost, j = [], [], 0, 0
+    samples, lost, errors, j = [], 0, 0, 0  # samples: (value, acked, seen)
     while time.monotonic() < t_end - 0.5:
         k = j % 8  # a few names, so that most samples are updates of a name already served
-        ip = f"10.{96 + thread}.{tag % 64 * 4 + (j >> 8) % 4}.{j % 256}"  # fresh each time
+        # Fresh each time, and apart from the churn's 10.99.0.0/16 so that the etcd watch
+        # clock cannot take a churn event for a probe's.
+        ip = f"10.{90 + thread}.{tag % 64 * 4 + (j >> 8) % 4}.{j % 256}"
         j += 1
         name = f"probe-{thread}-{k}.{DOMAIN}"
         value = json.dumps({"host": ip, "ttl": 30})
         clock.expect(value)
-        if not etcd.put(f"{PREFIX}/probe-{thread}-{k}/x", value):
+        try:
+            if not etcd.put(f"{PREFIX}/probe-{thread}-{k}/x", value):
+                errors += 1
+                continue
+            acked = time.monotonic()  # etcd has committed the put
+            seen = wait_visible(sock, name, ip, acked + 5)
+        except (OSError, http.client.HTTPException):
+            errors += 1
+            etcd = Etcd(endpoint)
             continue
-        acked = time.monotonic()  # etcd has committed the put
-        seen = wait_visible(sock, name, ip, acked + 5)
         if t_from <= acked <= t_to:
             if seen is None:
                 lost += 1
             else:
-                latencies.append((seen - acked) * 1000)
-                delivered = clock.when(value)
-                if delivered is not None:  # may be before the ack reached us: then 0
-                    etcd_latencies.append(max(0.0, delivered - acked) * 1000)
+                samples.append((value, acked, seen))
         time.sleep(0.005)
-    results.append((latencies, etcd_latencies, lost))
+    results.append((samples, lost, errors))
 
 
 def probes(endpoint, server, tag, t_from, t_to, t_end):
+    """(server latencies, etcd watch latencies, lost, errors) of all probe threads, in ms."""
     clock = EtcdWatchClock(endpoint)
     results = []
-    threads = [threading.Thread(target=probe, args=(endpoint, server, tag, t, clock, t_from, t_to, t_end, results))
+    threads = [threading.Thread(target=probe, args=(endpoint, server, tag, t, clock, t_from, t_to, t_end, results),
+                                daemon=True)
                for t in range(PROBES)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    return ([x for r in results for x in r[0]], [x for r in results for x in r[1]], sum(r[2] for r in results))
+    time.sleep(0.5)  # etcd's slowest deliveries may come after the server answered
+    samples = [x for r in results for x in r[0]]
+    latencies = [(seen - acked) * 1000 for _, acked, seen in samples]
+    # A delivery before the ack reached the probe counts as 0; one never seen is left out (and
+    # counted in the report).
+    watch = [max(0.0, when - acked) * 1000 for value, acked, _ in samples
+             if (when := clock.when(value)) is not None]
+    return latencies, watch, sum(r[1] for r in results), sum(r[2] for r in results)
 
 
 def run(a):
@@ -281,12 +296,12 @@ def run(a):
     for p in procs:
         p.start()
 
-    def stop(*_):  # killed by the caller's clean-up: take the workers along
+    def stop(*_):  # killed by the caller's clean-up: take the workers along, at once
         for p in procs:
             p.terminate()
-        sys.exit(1)
+        os._exit(1)
     signal.signal(signal.SIGTERM, stop)
-    latencies, etcd_latencies, lost = probes(a.endpoint, a.server, a.tag, t_from, t_to, t_end)
+    latencies, etcd_latencies, lost, probe_errors = probes(a.endpoint, a.server, a.tag, t_from, t_to, t_end)
     total = {"puts": 0, "deletes": 0, "errors": 0}
     for _ in procs:
         for k, v in queue.get().items():
@@ -294,7 +309,7 @@ def run(a):
     for p in procs:
         p.join()
     line = dict(total, seconds=a.seconds, target_rate=a.rate, batch=a.batch, latencies_ms=latencies,
-                etcd_watch_ms=etcd_latencies, lost=lost)
+                etcd_watch_ms=etcd_latencies, lost=lost, probe_errors=probe_errors)
     with open(a.out, "a") as f:
         f.write(json.dumps(line) + "\n")
 
@@ -310,6 +325,7 @@ def report(a):
     secs = sum(r["seconds"] for r in runs)
     puts, deletes = sum(r["puts"] for r in runs), sum(r["deletes"] for r in runs)
     errors, lost = sum(r["errors"] for r in runs), sum(r["lost"] for r in runs)
+    probe_errors = sum(r.get("probe_errors", 0) for r in runs)
     lat = sorted(x for r in runs for x in r["latencies_ms"])
     watch = sorted(x for r in runs for x in r.get("etcd_watch_ms", []))
     target = runs[0]["target_rate"] if runs else 0
@@ -321,9 +337,10 @@ def report(a):
           f"({puts / secs:.0f} puts/s + {deletes / secs:.0f} deletes/s, {batch} a request, {errors} errors); "
           f"visibility {len(lat)} samples p50 {percentile(lat, 50):.1f} ms "
           f"p99 {percentile(lat, 99):.1f} ms max {lat[-1] if lat else float('nan'):.1f} ms; "
-          f"etcd's own watch delivered the same puts p50 {percentile(watch, 50):.1f} ms "
+          f"etcd's own watch delivered {len(watch)} of them p50 {percentile(watch, 50):.1f} ms "
           f"p99 {percentile(watch, 99):.1f} ms max {watch[-1] if watch else float('nan'):.1f} ms"
-          + (f", {lost} never seen within 5 s" if lost else ""))
+          + (f", {lost} never seen within 5 s" if lost else "")
+          + (f", {probe_errors} probe puts failed" if probe_errors else ""))
 
 
 def main():

@@ -143,6 +143,9 @@ def buckets(path):
 a, b = buckets(sys.argv[1]), buckets(sys.argv[2])
 delta = sorted((le, b[le] - a.get(le, 0)) for le in b)
 total = delta[-1][1] if delta else 0
+if total == 0:
+    print("no publications with watched changes")
+    sys.exit()
 def q(p):
     return next((le for le, n in delta if n >= p * total), float("nan")) * 1000
 print(f"{int(total)} publications, oldest change waited p50 <= {q(0.5):g} ms, p99 <= {q(0.99):g} ms")

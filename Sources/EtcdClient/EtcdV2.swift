@@ -37,6 +37,19 @@ func v2Event(action: String, node: JSONValue) -> EtcdEvent? {
     }
 }
 
+/// A v2 answer's JSON object; what is wrong with it otherwise (etcd, or a proxy before it, may
+/// answer with something else entirely).
+private func v2Document(status: Int, body: [UInt8], what: String) throws -> JSONValue {
+    let object: JSONValue
+    do {
+        object = try JSONValue.parse(body)
+    } catch {
+        throw EtcdError.server(status: status, message: "\(what): \(error): \(bodySummary(body))")
+    }
+    guard case .object = object else { throw EtcdError.server(status: status, message: "\(what): \(bodySummary(body))") }
+    return object
+}
+
 /// The answer to a recursive GET of one key.
 struct V2Tree: Equatable {
     var kvs: [EtcdKeyValue]
@@ -45,9 +58,7 @@ struct V2Tree: Equatable {
     var exists: Bool
 
     static func parse(status: Int, body: [UInt8], etcdIndex: Int64?) throws -> V2Tree {
-        guard let object = try? JSONValue.parse(body), case .object = object else {
-            throw EtcdError.server(status: status, message: "v2 read: \(bodySummary(body))")
-        }
+        let object = try v2Document(status: status, body: body, what: "v2 read")
         if let code = object["errorCode"]?.int64 {
             if code == V2ErrorCode.keyNotFound {
                 return V2Tree(kvs: [], index: etcdIndex ?? object["index"]?.int64 ?? 0, exists: false)
@@ -81,9 +92,7 @@ enum V2WaitResult: Equatable {
     case idle(etcdIndex: Int64?)
 
     static func parse(status: Int, body: [UInt8]) throws -> V2WaitResult {
-        guard let object = try? JSONValue.parse(body), case .object = object else {
-            throw EtcdError.server(status: status, message: "v2 watch: \(bodySummary(body))")
-        }
+        let object = try v2Document(status: status, body: body, what: "v2 watch")
         if let code = object["errorCode"]?.int64 {
             if code == V2ErrorCode.eventIndexCleared { return .outdated }
             throw EtcdError.server(status: status, message: "v2 watch: \(bodySummary(body))")

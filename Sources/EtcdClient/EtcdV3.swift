@@ -37,6 +37,7 @@ struct V3RangePage: Equatable {
                 switch field {
                 case "header": header = try V3Header(&reader)
                 case "kvs":
+                    if try reader.readNull() { continue }
                     try reader.beginArray()
                     while try reader.nextElement() { kvs.append(try V3KeyValue(&reader).kv) }
                 case "more": more = try reader.readFlag()
@@ -87,6 +88,7 @@ enum V3WatchMessage: Equatable {
                     try reader.skipValue()
                     continue
                 }
+                if try reader.readNull() { continue }
                 sawResult = true
                 try reader.beginObject()
                 while let field = try reader.nextKey() {
@@ -97,6 +99,7 @@ enum V3WatchMessage: Equatable {
                     case "cancel_reason": cancelReason = try reader.readStringOrSkip() ?? cancelReason
                     case "compact_revision": compactRevision = try reader.readInt64() ?? 0
                     case "events":
+                        if try reader.readNull() { continue }
                         try reader.beginArray()
                         while try reader.nextElement() {
                             let event = try readEvent(&reader, in: bytes)
@@ -126,7 +129,7 @@ enum V3WatchMessage: Equatable {
         while let field = try reader.nextKey() {
             switch field {
             case "type": isDelete = try reader.readStringOrSkip() == "DELETE"
-            case "kv": kv = try V3KeyValue(&reader)
+            case "kv": kv = try reader.readNull() ? nil : V3KeyValue(&reader)
             default: try reader.skipValue()
             }
         }
@@ -143,6 +146,7 @@ private struct V3Header {
     init() {}
 
     init(_ reader: inout JSONReader) throws {
+        if try reader.readNull() { return }
         try reader.beginObject()
         while let field = try reader.nextKey() {
             switch field {
@@ -171,8 +175,8 @@ private struct V3KeyValue {
         try reader.beginObject()
         while let field = try reader.nextKey() {
             switch field {
-            case "key": key = try base64Decoded(reader.readStringBytes())
-            case "value": value = try base64Decoded(reader.readStringBytes())
+            case "key": key = try reader.readNull() ? nil : base64Decoded(reader.readStringBytes())
+            case "value": value = try reader.readNull() ? [] : base64Decoded(reader.readStringBytes())
             case "lease": lease = try reader.readInt64() ?? 0
             case "mod_revision": modRevision = try reader.readInt64() ?? 0
             default: try reader.skipValue()

@@ -210,7 +210,7 @@ public final class ServerMetrics: Sendable {
     private let publisherSource = Mutex<SnapshotPublisher?>(nil)
     private let watchLagSource = Mutex<(@Sendable () -> Int64)?>(nil)
     /// How long the oldest watched change of each publication waited between reaching the
-    /// store and being served: the server's share of a change's visibility delay.
+    /// store (read and parsed) and being served: most of the server's share of a change's delay.
     private let publishDelay: CoreMetrics.Timer
 
     struct EtcdStatus {

@@ -247,7 +247,7 @@ final class StoreWriter: Sendable {
             let wasSynced = store.publisher.current.isSynced
             let rejected = store.apply(changes, publish: false)
             let isRead = changes.contains(where: \.isRead)
-            if coalesce && !isRead && state.oldestUnpublished == nil { state.oldestUnpublished = arrived }
+            if coalesce && !isRead { state.oldestUnpublished = min(state.oldestUnpublished ?? arrived, arrived) }
             let now = monotonicNanoseconds()
             var publishIn: Int64?
             var waited: Int64?

@@ -5,8 +5,8 @@ import DNSWire
 /// reference per record instead of retaining each of its strings.
 ///
 /// Compact by design (a million of them is the size we plan for): no key (a record's name is
-/// the trie path it is found at), addresses inline, and the fields kube2sky never sets kept
-/// behind one optional reference.
+/// the trie path it is found at), an IPv4 address inline, and everything kube2sky never sets
+/// (other hosts, port, text, wide priorities) behind one reference.
 public final class StoredRecord: Sendable, Equatable {
     public enum Target: Sendable, Equatable {
         case ipv4(IPv4Address)

@@ -24,7 +24,9 @@ public enum JSONKind: Sendable {
 ///     }
 ///     try reader.finish()
 public struct JSONReader {
-    public static let maxDepth = 64
+    /// Deep enough for etcd v2's recursive answers, which nest two levels a key label (an IPv6
+    /// reverse key has 34 labels); Foundation allowed 512 too.
+    public static let maxDepth = 512
 
     private let bytes: [UInt8]
     private var position = 0
@@ -161,7 +163,7 @@ public struct JSONReader {
         guard try kind() == (bracket == UInt8(ascii: "{") ? .object : .array) else {
             throw invalid("looking for beginning of \(what)")
         }
-        guard depth < Self.maxDepth else { throw JSONSyntaxError("exceeded max depth") }
+        guard depth < Self.maxDepth else { throw invalid("exceeded max depth") }
         depth += 1
         position += 1
         atFirstItem = true
@@ -198,7 +200,10 @@ public struct JSONReader {
     private mutating func literal(_ word: StaticString) throws(JSONSyntaxError) {
         for index in 0..<word.utf8CodeUnitCount {
             guard position < bytes.count else { throw .endOfInput }
-            guard bytes[position] == word.utf8Start[index] else { throw invalid("in literal \(word)") }
+            let expected = word.utf8Start[index]
+            guard bytes[position] == expected else {
+                throw invalid("in literal \(word) (expecting \(Self.quoted(expected)))")
+            }
             position += 1
         }
         atFirstItem = false
@@ -329,16 +334,31 @@ public struct JSONReader {
     /// "invalid character 'x' CONTEXT", or the end-of-input error at the end.
     private func invalid(_ context: String) -> JSONSyntaxError {
         guard position < bytes.count else { return .endOfInput }
-        return JSONSyntaxError("invalid character \(quoted(bytes[position])) \(context)")
+        return JSONSyntaxError("invalid character \(Self.quoted(bytes[position])) \(context)")
     }
 
     private func controlCharacter(_ byte: UInt8) -> JSONSyntaxError {
-        JSONSyntaxError("invalid character \(quoted(byte)) in string literal")
+        JSONSyntaxError("invalid character \(Self.quoted(byte)) in string literal")
     }
 
-    private func quoted(_ byte: UInt8) -> String {
-        if byte == UInt8(ascii: "'") { return "'\\''" }
-        if byte >= 0x20 && byte < 0x7F { return "'\(Character(Unicode.Scalar(byte)))'" }
-        return "0x" + String(byte, radix: 16)
+    /// A byte as Go's scanner quotes it: the byte read as a character (Latin-1), in single
+    /// quotes, escaped as strconv.Quote escapes it.
+    private static func quoted(_ byte: UInt8) -> String {
+        let hex = Array("0123456789abcdef".utf8)
+        let inside: String = switch byte {
+        case UInt8(ascii: "'"): "\\'"
+        case UInt8(ascii: "\\"): "\\\\"
+        case 0x07: "\\a"
+        case 0x08: "\\b"
+        case 0x0C: "\\f"
+        case 0x0A: "\\n"
+        case 0x0D: "\\r"
+        case 0x09: "\\t"
+        case 0x0B: "\\v"
+        case ..<0x20, 0x7F: "\\x" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 15)]], as: UTF8.self)
+        case 0x80...0x9F, 0xAD: "\\u00" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 15)]], as: UTF8.self)
+        default: String(Character(Unicode.Scalar(byte)))
+        }
+        return "'" + inside + "'"
     }
 }

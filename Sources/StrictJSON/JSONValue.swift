@@ -1,5 +1,5 @@
-/// A whole JSON document as a tree, for small documents read or written at once (a config key,
-/// a request body). Numbers keep their literal, so that integers are read exactly as Go reads
+/// A whole JSON document as a tree, for documents read or written at once (a config key, a
+/// request body, an etcd v2 answer); large streams are read with `JSONReader` instead. Numbers keep their literal, so that integers are read exactly as Go reads
 /// them; object members keep their order and duplicates.
 public indirect enum JSONValue: Equatable, Sendable {
     case null

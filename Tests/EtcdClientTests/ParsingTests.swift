@@ -49,6 +49,17 @@ struct V3CodecTests {
         #expect(page.count == 1 && !page.more)
     }
 
+    /// The gateway may write an empty field as null: it reads as absent.
+    @Test func nullFieldsReadAsAbsent() throws {
+        let page = try V3RangePage.parse(bytes(#"{"header":{"revision":"4"},"kvs":null,"more":null,"count":null}"#))
+        #expect(page == V3RangePage(revision: 4, kvs: [], more: false, count: 0))
+        let watch = try V3WatchMessage.parse(bytes("""
+            {"result":{"header":{"revision":"6"},"events":[{"type":"PUT","kv":{"key":"\(b64("/skydns/a"))","value":null,"mod_revision":"6"}}]}}
+            """))
+        #expect(watch == .events([.put(EtcdKeyValue(key: "/skydns/a", value: []))], revision: 6, current: 6))
+        #expect(try V3WatchMessage.parse(bytes(#"{"result":{"header":null,"events":null}}"#)) == .progress(revision: 0))
+    }
+
     @Test func emptyRangePage() throws {
         let page = try V3RangePage.parse(bytes(#"{"header":{"revision":"9"}}"#))
         #expect(page == V3RangePage(revision: 9, kvs: [], more: false, count: 0))
@@ -150,6 +161,26 @@ struct V2CodecTests {
             EtcdKeyValue(key: "/skydns/local/a", value: bytes(#"{"host":"10.0.0.1"}"#), ttl: 30),
             EtcdKeyValue(key: "/skydns/b", value: bytes("v")),
         ])
+    }
+
+    /// An IPv6 reverse key has 34 labels below the prefix, and a v2 recursive read nests two
+    /// JSON levels a label: the whole tree must still be read.
+    @Test func deepKeysOfARecursiveReadAreRead() throws {
+        let labels = ["arpa", "ip6"] + Array(repeating: "f", count: 32)
+        var node = #"{"key":"/skydns/\#(labels.joined(separator: "/"))","value":"v","modifiedIndex":3}"#
+        for depth in stride(from: labels.count - 1, through: 0, by: -1) {
+            let key = "/skydns/" + labels[..<depth].joined(separator: "/")
+            node = #"{"key":"\#(key)","dir":true,"nodes":[\#(node)]}"#
+        }
+        let tree = try V2Tree.parse(status: 200, body: bytes(#"{"action":"get","node":\#(node)}"#), etcdIndex: 9)
+        #expect(tree.kvs.map(\.key) == ["/skydns/" + labels.joined(separator: "/")])
+    }
+
+    @Test func malformedV2AnswersSayWhy() {
+        let error = #expect(throws: EtcdError.self) {
+            try V2Tree.parse(status: 200, body: bytes(#"{"node":{"key":"/skydns","dir":tru}}"#), etcdIndex: 1)
+        }
+        #expect(String(describing: error).contains("in literal true"))
     }
 
     @Test func watchActionsMapToEvents() {

@@ -96,7 +96,7 @@ struct EtcdConfigMergeTests {
         (#"{"ttl": 30} x"#, "invalid etcd config: invalid character 'x' after top-level value"),
         (#"{'ttl': 30}"#, #"invalid etcd config: invalid character '\'' looking for beginning of object key string"#),
         (#"{"ttl": 030}"#, "invalid etcd config: invalid character '3' after object key:value pair"),
-        (#"{"ttl": tru}"#, "invalid etcd config: invalid character '}' in literal true"),
+        (#"{"ttl": tru}"#, "invalid etcd config: invalid character '}' in literal true (expecting 'e')"),
         ("[1]", "invalid etcd config: json: cannot unmarshal array into Go value of type server.Config"),
         (#""x""#, "invalid etcd config: json: cannot unmarshal string into Go value of type server.Config"),
         (#"{"ttl": "30"}"#, "invalid etcd config: json: cannot unmarshal string into Go struct field Config.ttl of type uint32"),

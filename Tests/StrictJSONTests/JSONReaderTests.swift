@@ -98,11 +98,15 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
         ("1e+", "unexpected end of JSON input"),
         ("1ex", "invalid character 'x' in exponent of numeric literal"),
         ("tru", "unexpected end of JSON input"),
-        ("trux", "invalid character 'x' in literal true"),
-        ("nul1", "invalid character '1' in literal null"),
+        ("trux", "invalid character 'x' in literal true (expecting 'e')"),
+        ("nul1", "invalid character '1' in literal null (expecting 'l')"),
         (#""\x""#, "invalid character 'x' in string escape code"),
         (#""\u12g4""#, "invalid character 'g' in \\u hexadecimal character escape"),
-        ("\"a\u{1}\"", "invalid character 0x1 in string literal"),
+        ("\"a\u{1}\"", #"invalid character '\x01' in string literal"#),
+        ("\"a\n\"", #"invalid character '\n' in string literal"#),
+        ("\u{7F}", #"invalid character '\x7f' looking for beginning of value"#),
+        ("\\", #"invalid character '\\' looking for beginning of value"#),
+        ("\"", "unexpected end of JSON input"),
         ("{} x", "invalid character 'x' after top-level value"),
     ])
     func rejectsMalformedDocuments(json: String, message: String) {
@@ -119,9 +123,18 @@ private func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
 
     @Test func nestingIsLimited() throws {
         let deep = String(repeating: "[", count: JSONReader.maxDepth) + String(repeating: "]", count: JSONReader.maxDepth)
-        #expect(try JSONValue.parse(bytes(deep)) != .null)
+        var reader = JSONReader(bytes(deep))
+        try reader.skipValue()
+        try reader.finish()
         let tooDeep = "[" + deep + "]"
-        #expect(throws: JSONSyntaxError("exceeded max depth")) { _ = try JSONValue.parse(bytes(tooDeep)) }
+        #expect(throws: JSONSyntaxError("invalid character '[' exceeded max depth")) { _ = try JSONValue.parse(bytes(tooDeep)) }
+    }
+
+    /// Bytes that are not valid UTF-8 (JSON text must be) are read as Go reads them: each bad
+    /// byte becomes U+FFFD.
+    @Test func invalidUTF8BecomesReplacementCharacters() throws {
+        var reader = JSONReader([0x22, 0x61, 0xFF, 0x62, 0x22])
+        #expect(try reader.readString() == "a\u{FFFD}b")
     }
 
     /// A string without escapes is handed back as a slice of the document, not a copy.
