@@ -21,19 +21,7 @@ python3 "$HERE/../../shared/bench/load_etcd.py" "$W/ds/records.jsonl" --endpoint
 
 KP=$(port); mkdir -p "$W/knot"
 printf '$ORIGIN example.test.\n$TTL 300\n@ SOA ns admin 1 3600 600 86400 120\n@ NS ns\nns A 127.0.0.1\nwww A 192.0.2.10\n' >"$W/knot/zone.db"
-cat >"$W/knot/knot.conf" <<CONF
-server:
-    rundir: "$W/knot"
-    listen: 127.0.0.1@$KP
-database:
-    storage: "$W/knot"
-zone:
-  - domain: example.test
-    file: "$W/knot/zone.db"
-    storage: "$W/knot"
-    zonefile-sync: -1
-    journal-content: none
-CONF
+"$HERE/../scripts/knot-conf" "$W/knot" example.test "127.0.0.1@$KP" 2   # the upstream: a worker per core
 knotd -c "$W/knot/knot.conf" >"$W/knot.log" 2>&1 & PIDS+=($!)
 HOLE=$(port)
 python3 -c '
