@@ -41,7 +41,16 @@ public struct TCPDeframer: Sendable {
 
 public enum TCPFraming {
     public static func frame(_ message: [UInt8]) -> [UInt8] {
+        var framed: [UInt8] = []
+        append(message, to: &framed)
+        return framed
+    }
+
+    /// Appends `message` with its two-byte length to `output` (replies gathered for one send).
+    public static func append(_ message: some Collection<UInt8>, to output: inout [UInt8]) {
         precondition(message.count <= 65535, "a DNS message over TCP is at most 65535 bytes")
-        return [UInt8(message.count >> 8), UInt8(message.count & 0xFF)] + message
+        output.append(UInt8(message.count >> 8))
+        output.append(UInt8(message.count & 0xFF))
+        output.append(contentsOf: message)
     }
 }

@@ -144,9 +144,9 @@ final class TCPListener: Sendable {
                 }
                 let replyStart = output.count + 2
                 if let forwarded {
-                    appendFramed(forwarded, to: &output)
+                    TCPFraming.append(forwarded, to: &output)
                 } else {
-                    writer.bytes.withUnsafeBufferPointer { appendFramed($0, to: &output) }
+                    writer.bytes.withUnsafeBufferPointer { TCPFraming.append($0, to: &output) }
                 }
                 message.withUnsafeBytes { query in
                     output.withUnsafeBytes { metrics.answered(query: query, reply: UnsafeRawBufferPointer(rebasing: $0[replyStart...])) }
@@ -162,12 +162,6 @@ final class TCPListener: Sendable {
 
     /// Replies gathered beyond this are sent before answering more.
     private static let flushThreshold = 32768
-
-    private func appendFramed<C: Collection>(_ message: C, to output: inout [UInt8]) where C.Element == UInt8 {
-        output.append(UInt8(message.count >> 8))
-        output.append(UInt8(message.count & 0xFF))
-        output.append(contentsOf: message)
-    }
 
     /// Sends all of `output` (going on after partial sends) and empties it; false when the
     /// connection failed.
