@@ -271,11 +271,7 @@ struct EtcdV3 {
 
     /// Whether any key starts with `prefix`.
     func hasKeys(prefix: String) throws -> Bool {
-        let start = Array(prefix.utf8)
-        let body: JSONValue = [
-            "key": base64(start), "range_end": base64(v3RangeEnd(forPrefix: start)), "limit": 1, "keys_only": true,
-        ]
-        return try !rangePage(body).kvs.isEmpty
+        try !firstKeyPage(prefix).kvs.isEmpty
     }
 
     /// All keys starting with `prefix` at one revision, read page by page. `timeout` limits
@@ -303,10 +299,7 @@ struct EtcdV3 {
 
     /// Where etcd is now: its cluster and current revision (a one-key read of the prefix).
     func position(prefix: String) throws -> EtcdPosition {
-        let start = Array(prefix.utf8)
-        let page = try rangePage([
-            "key": base64(start), "range_end": base64(v3RangeEnd(forPrefix: start)), "limit": 1, "keys_only": true,
-        ])
+        let page = try firstKeyPage(prefix)
         return EtcdPosition(clusterID: page.clusterID, index: page.revision)
     }
 
@@ -330,9 +323,7 @@ struct EtcdV3 {
     /// more below.
     func readSmallTree(_ key: String, limit: Int, timeout: Double) throws -> [EtcdKeyValue]? {
         let exact = try rangePage(["key": base64(Array(key.utf8))], timeout: timeout).kvs
-        let start = Array((key + "/").utf8)
-        let below = try rangePage(["key": base64(start), "range_end": base64(v3RangeEnd(forPrefix: start)), "limit": .integer(limit)],
-                                  timeout: timeout)
+        let below = try rangePage(prefixRange(Array((key + "/").utf8), [("limit", .integer(limit))]), timeout: timeout)
         return below.more ? nil : exact + below.kvs
     }
 
@@ -342,11 +333,9 @@ struct EtcdV3 {
         prefix: String, from startRevision: Int64, maxDuration: Double?, idleTimeout: Double,
         onMessage: @escaping (V3WatchMessage) -> Void
     ) throws -> WatchEnd {
-        let start = Array(prefix.utf8)
-        let create: JSONValue = [
-            "key": base64(start), "range_end": base64(v3RangeEnd(forPrefix: start)),
-            "start_revision": .string(String(startRevision)), "progress_notify": true,
-        ]
+        let create = prefixRange(Array(prefix.utf8), [
+            ("start_revision", .string(String(startRevision))), ("progress_notify", true),
+        ])
         var splitter = JSONObjectSplitter()
         var failure: Error?
         var compacted = false
@@ -359,19 +348,22 @@ struct EtcdV3 {
             // The events of every message in one chunk go out as one batch: under a stream of
             // changes the store then publishes once per read instead of once per revision, and a
             // lone change is not held back at all.
-            var batch: (events: [EtcdEvent], revision: Int64, current: Int64)?
+            var events: [EtcdEvent] = []
+            var revision: Int64 = 0, current: Int64 = 0
             func flush() {
-                if let pending = batch { onMessage(.events(pending.events, revision: pending.revision, current: pending.current)) }
-                batch = nil
+                guard !events.isEmpty else { return }
+                onMessage(.events(events, revision: revision, current: current))
+                events = []
             }
             defer { flush() }
             return splitter.append(chunk) { object in
                 do {
                     let message = try V3WatchMessage.parse(object)
                     switch message {
-                    case .events(let events, let revision, let current):
-                        batch = ((batch?.events ?? []) + events, max(batch?.revision ?? 0, revision),
-                                 max(batch?.current ?? 0, current))
+                    case .events(let more, let moreRevision, let moreCurrent):
+                        events += more
+                        revision = max(revision, moreRevision)
+                        current = max(current, moreCurrent)
                         return true
                     case .compacted:
                         compacted = true
@@ -400,6 +392,16 @@ struct EtcdV3 {
             throw EtcdError.transport("watch stream closed by etcd")
         }
         return .idle
+    }
+
+    /// The first key starting with `prefix` (its name only), with the header etcd answers with.
+    private func firstKeyPage(_ prefix: String) throws -> V3RangePage {
+        try rangePage(prefixRange(Array(prefix.utf8), [("limit", 1), ("keys_only", true)]))
+    }
+
+    /// A range request for every key starting with `prefix`, with `options` after.
+    private func prefixRange(_ prefix: [UInt8], _ options: [(String, JSONValue)]) -> JSONValue {
+        .object([("key", base64(prefix)), ("range_end", base64(v3RangeEnd(forPrefix: prefix)))] + options)
     }
 
     private func rangePage(_ body: JSONValue, timeout: Double? = nil) throws -> V3RangePage {
