@@ -37,11 +37,14 @@ public struct DomainName: Hashable, Sendable, CustomStringConvertible {
         self.wire = wire
     }
 
-    /// The name without its first `count` labels (the root when it has no more).
+    /// The name without its first `count` labels: the root when it has no more, the name itself
+    /// when `count` is 0 or negative. The work is bounded by the name's labels, whatever `count`.
     public func droppingFirstLabels(_ count: Int) -> DomainName {
         var index = 0
-        for _ in 0..<count where wire[index] != 0 {
+        var dropped = 0
+        while dropped < count && wire[index] != 0 {
             index += Int(wire[index]) + 1
+            dropped += 1
         }
         return DomainName(uncheckedWire: Array(wire[index...]))
     }

@@ -27,7 +27,11 @@ public struct ResourceRecord: Hashable, Sendable {
         return (ResourceRecord(name: name, recordClass: RecordClass(rawValue: rawClass), ttl: ttl, data: data), type, rawClass)
     }
 
-    public func write(to writer: inout WireWriter) {
+    /// Appends the record; returns false, having written nothing, when its RDATA would exceed
+    /// the 65,535 bytes RDLENGTH can state (RFC 1035 §3.2.1).
+    @discardableResult
+    public func write(to writer: inout WireWriter) -> Bool {
+        let start = writer.mark
         writer.writeName(name)
         writer.writeUInt16(type.rawValue)
         writer.writeUInt16(recordClass.rawValue)
@@ -35,6 +39,11 @@ public struct ResourceRecord: Hashable, Sendable {
         let lengthOffset = writer.count
         writer.writeUInt16(0)
         data.write(to: &writer)
-        writer.setUInt16(UInt16(writer.count - lengthOffset - 2), at: lengthOffset)
+        guard let length = UInt16(exactly: writer.count - lengthOffset - 2) else {
+            writer.rollBack(to: start)
+            return false
+        }
+        writer.setUInt16(length, at: lengthOffset)
+        return true
     }
 }

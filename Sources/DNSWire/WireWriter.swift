@@ -135,8 +135,7 @@ public struct WireWriter: Sendable {
     public mutating func writeRecords(_ records: [ResourceRecord], limit: Int) -> (written: Int, complete: Bool) {
         for (index, record) in records.enumerated() {
             let mark = self.mark
-            record.write(to: &self)
-            if count > limit {
+            if !record.write(to: &self) || count > limit {
                 rollBack(to: mark)
                 return (index, false)
             }

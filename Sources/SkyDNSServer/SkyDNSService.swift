@@ -220,6 +220,8 @@ final class StoreWriter: Sendable {
     private let onConfig: @Sendable ([UInt8]) -> Void
     private let metrics: ServerMetrics?
     static let coalescingWindow: Int64 = 2_000_000  // nanoseconds
+    /// Skipped or clamped keys logged one by one per applied batch; the rest are counted.
+    static let maxRejectionLines = 100
 
     init(store: RecordStore, logger: Logger, metrics: ServerMetrics? = nil,
          onConfig: @escaping @Sendable ([UInt8]) -> Void) {
@@ -273,9 +275,14 @@ final class StoreWriter: Sendable {
                 if let waited { metrics?.changesPublished(after: waited) }
             }
         }
-        metrics?.storeApplied(rejected: rejected.count)
-        for record in rejected {
-            logger.warning("skipping etcd key \(record.key): \(record.error)")
+        metrics?.storeApplied(rejected: rejected.count { !$0.kept })
+        // One line per key, up to a bound per batch: a first read of a million bad keys must not
+        // become a million log lines.
+        for record in rejected.prefix(Self.maxRejectionLines) {
+            logger.warning("\(record.kept ? "clamping" : "skipping") etcd key \(record.key): \(record.error)")
+        }
+        if rejected.count > Self.maxRejectionLines {
+            logger.warning("and \(rejected.count - Self.maxRejectionLines) more etcd keys skipped or clamped in the same batch")
         }
         if becameSynced {
             logger.info("first read of etcd complete: serving \(count) records")

@@ -26,10 +26,19 @@ public struct KeyValue: Sendable {
     }
 }
 
-/// A key left out of the answers, and why; the caller logs it.
+/// A key left out of the answers (or, with `kept`, served with a field clamped into range), and
+/// why; the caller logs it.
 public struct RejectedRecord: Sendable, Equatable {
     public var key: String
     public var error: RecordError
+    /// True when the record is served, with the fields `error` names clamped.
+    public var kept: Bool
+
+    public init(key: String, error: RecordError, kept: Bool = false) {
+        self.key = key
+        self.error = error
+        self.kept = kept
+    }
 }
 
 /// The writer side of the store. One thread (the etcd watcher's) applies changes; every call to
@@ -60,25 +69,31 @@ public final class RecordStore: @unchecked Sendable {
     @discardableResult
     public func apply(_ changes: [StoreChange], publish: Bool = true) -> [RejectedRecord] {
         var rejected: [RejectedRecord] = []
+        func put(_ keyValue: KeyValue) {
+            var clamped: [String] = []
+            if let error = self.put(keyValue, clamped: &clamped) {
+                rejected.append(RejectedRecord(key: keyValue.key, error: error))
+            } else if !clamped.isEmpty {
+                rejected.append(RejectedRecord(key: keyValue.key, error: .outOfRange(clamped.joined(separator: "; ")), kept: true))
+            }
+        }
         for change in changes {
             switch change {
             case .replaceAll(let all):
                 root = TrieNode()
-                for keyValue in all {
-                    if let error = put(keyValue) { rejected.append(RejectedRecord(key: keyValue.key, error: error)) }
-                }
+                for keyValue in all { put(keyValue) }
                 isSynced = true
                 loadedThrough = nil
             case .put(let keyValue):
                 // A bad new value leaves the key's last good record in place: serving slightly old
                 // data beats losing the name.
-                if let error = put(keyValue) { rejected.append(RejectedRecord(key: keyValue.key, error: error)) }
+                put(keyValue)
             case .delete(let key):
                 if let path = try? keys.path(forKey: key) { root.remove(at: path[...]) }
             case .firstReadPage(let page, let first, let complete):
                 if first { root = TrieNode() }
                 for keyValue in page {
-                    if let error = put(keyValue) { rejected.append(RejectedRecord(key: keyValue.key, error: error)) }
+                    put(keyValue)
                 }
                 if complete {
                     isSynced = true
@@ -101,13 +116,13 @@ public final class RecordStore: @unchecked Sendable {
     /// The number of records being served.
     public var recordCount: Int { root.recordCount }
 
-    private func put(_ keyValue: KeyValue) -> RecordError? {
+    private func put(_ keyValue: KeyValue, clamped: inout [String]) -> RecordError? {
         if keyValue.key == keys.configKey { return nil }
         do {
             let path = try keys.path(forKey: keyValue.key)
             let service = try ServiceRecord.decode(keyValue.value)
             let record = try StoredRecord(path: path, service: service, keyTTL: keyValue.ttl,
-                                          defaultTTL: zone.defaultTTL)
+                                          defaultTTL: zone.defaultTTL, clamped: &clamped)
             root.insert(record, at: path[...])
             return nil
         } catch {

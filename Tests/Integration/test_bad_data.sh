@@ -9,6 +9,8 @@
 # under one name (written through /v3/kv/txn, 128 puts a transaction): the server stays up, a UDP
 # query for that name returns a valid truncated answer (TC set) within dig's timeout, other names
 # keep answering meanwhile, and a second server started on that data syncs and answers too.
+# Between the two: values whose fields do not fit the wire (targetstrip -1 and Int64.max, a
+# 70,000-byte text) are skipped with their key logged, and every query covering them is answered.
 source "$(dirname "$0")/lib.sh"
 start_etcd
 
@@ -84,6 +86,37 @@ eventually_for 5 bash -c "tail -c +$((mark + 1)) '$WORK/server.log' | grep -cF /
   || fail "a good record overwritten with garbage: key not logged"
 expect_eq "$(short aaa-good-live.domeos.sohu)" 172.28.9.1 "a good record overwritten with garbage keeps its last good value"
 expect_eq "$(short zzz-good-live.domeos.sohu)" 172.28.9.3 "neighbour of the overwritten record"
+
+# --- Values whose fields do not fit the wire ----------------------------------------------------
+# A negative targetstrip (a range trap while stripping labels), targetstrip Int64.max (a worker
+# spinning forever) and a 70,000-byte text (RDATA past 16 bits): each is skipped at the store's
+# boundary with its key logged, and every SRV/MX/TXT query covering it (the name, its parent, the
+# apex, a wildcard; UDP and TCP) is answered at once while a good sibling keeps answering.
+mark=$(log_mark)
+put_v3 /skydns/sohu/domeos/hostile/strip-neg '{"host":"10.9.0.1","port":80,"targetstrip":-1}'
+put_v3 /skydns/sohu/domeos/hostile/strip-max '{"host":"10.9.0.2","port":80,"targetstrip":9223372036854775807}'
+put_v3 /skydns/sohu/domeos/hostile/text-70k "{\"text\":\"$(head -c 70000 /dev/zero | tr '\0' t)\"}"
+put_v3 /skydns/sohu/domeos/hostile/good '{"host":"10.9.0.4","port":8080,"text":"fine"}'
+eventually answers_are good.hostile.domeos.sohu 10.9.0.4 || fail "the good record beside the hostile values"
+for k in strip-neg strip-max text-70k; do
+  log_since "$mark" | grep -qF "/skydns/sohu/domeos/hostile/$k" || fail "hostile value $k: key not logged"
+  expect_eq "$(status "$k.hostile.domeos.sohu")" NXDOMAIN "hostile value $k is skipped"
+done
+for round in 1 2; do   # eight SRV queries in all for the spinning kind: every worker would be stuck
+  for name in hostile.domeos.sohu domeos.sohu '*.domeos.sohu' strip-max.hostile.domeos.sohu; do
+    for type in SRV MX TXT; do
+      for transport in +notcp +tcp; do
+        st=$(status "$name" "$type" "$transport")
+        case "$name" in strip-max.*) want=NXDOMAIN ;; *) want=NOERROR ;; esac
+        expect_eq "$st" "$want" "$type $name $transport over hostile values (round $round)"
+      done
+    done
+  done
+done
+expect_eq "$(short hostile.domeos.sohu SRV)" "10 100 8080 good.hostile.domeos.sohu." "SRV beside the hostile values"
+expect_eq "$(short hostile.domeos.sohu TXT)" '"fine"' "TXT beside the hostile values"
+kill -0 "$SERVER_PID" 2>/dev/null || fail "server died on hostile values"
+expect_eq "$(short zzz-good-pre.domeos.sohu)" 172.28.9.3 "other names after the hostile values"
 
 # --- 100,000 keys under one name ----------------------------------------------------------------
 # load100k: 100,000 A records under big.domeos.sohu, through the v3 gateway in 128-put transactions;

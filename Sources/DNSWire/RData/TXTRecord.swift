@@ -22,10 +22,12 @@ public struct TXTRecord: Hashable, Sendable {
         }
     }
 
+    /// A string over 255 bytes (only `init(strings:)` can make one) is written as its first 255.
     func write(to writer: inout WireWriter) {
         for string in strings {
-            writer.writeUInt8(UInt8(string.count))
-            writer.writeBytes(string)
+            let length = UInt8(clamping: string.count)
+            writer.writeUInt8(length)
+            writer.writeBytes(string.prefix(Int(length)))
         }
     }
 }
