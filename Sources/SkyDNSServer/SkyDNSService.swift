@@ -130,11 +130,11 @@ public final class SkyDNSService: Sendable {
         watcher.start()
         for fd in udpSockets {
             let worker = UDPWorker(fd: fd, handler: QueryHandler(context: context), reader: store.publisher.makeReader())
-            spawnThread { worker.run() }
+            try startThread { worker.run() }
         }
-        let tcp = TCPListener(fd: tcpSocket, context: context, publisher: store.publisher)
+        let tcp = try TCPListener(fd: tcpSocket, loops: min(udpWorkers, 4), context: context, publisher: store.publisher)
+        try tcp.start()
         self.tcp.withLock { $0 = tcp }
-        spawnThread { tcp.run() }
         logger.info("listening on \(address) (udp x\(udpWorkers), tcp) for \(configuration.domain)")
     }
 

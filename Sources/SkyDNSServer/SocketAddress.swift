@@ -103,12 +103,15 @@ public enum ServerError: Error, CustomStringConvertible {
     case invalidAddress(String)
     case socket(String, Int32)
     case invalidDomain(String)
+    /// pthread_create refused a thread (its error code).
+    case thread(Int32)
 
     public var description: String {
         switch self {
         case .invalidAddress(let text): "invalid listen address \"\(text)\": want host:port"
         case .socket(let call, let code): "\(call): \(String(cString: strerror(code)))"
         case .invalidDomain(let domain): "invalid domain \"\(domain)\""
+        case .thread(let code): "cannot create a thread: \(String(cString: strerror(code)))"
         }
     }
 }

@@ -3,69 +3,83 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import DNSWire
+import CSystemShim
+import Logging
 import Synchronization
 import SkyDNSStore
 
-/// DNS over TCP (RFC 7766): two-byte length framing, several queries per connection, answered in
-/// order. Connections are capped and closed when idle.
+/// DNS over TCP (RFC 7766): two-byte length framing, pipelined queries. Connections are served
+/// by a fixed set of event loops (`TCPEventLoop`, epoll, non-blocking sockets) started with the
+/// server; answers that wait on etcd or upstreams go to a fixed pool (`TCPSlowPath`) and are
+/// sent when ready, possibly out of order (RFC 7766 §7). No client action starts a thread.
+///
+/// What a client can hold is bounded: `maxConnections` in all, `maxPerSource` from one address
+/// (an IPv6 client's /64), idle connections closed after `idleTimeout` (sooner under pressure),
+/// and at the cap a new connection displaces the idlest one, or is refused. A resource that runs
+/// out (fds, the caps) refuses that one connection; the others keep being served.
 final class TCPListener: Sendable {
-    static let maxConnections = 512
-    static let idleTimeoutSeconds = 10
-
-    private let fd: Int32
-    private let context: ServerContext
-    private let publisher: SnapshotPublisher
-    private let open = Atomic<Int>(0)
-    private let stopping = Atomic<Bool>(false)
-    /// Open connections, so that `stop()` can end them once their queries are answered.
-    private let clients = Mutex<Set<Int32>>([])
-
-    init(fd: Int32, context: ServerContext, publisher: SnapshotPublisher) {
-        self.fd = fd
-        self.context = context
-        self.publisher = publisher
+    struct Limits: Sendable {
+        var maxConnections = 512
+        var maxPerSource = 64
+        /// Nanoseconds without a query or send progress before a connection is closed (RFC 7766
+        /// §6.2.3), and the time a message or a blocked send may take.
+        var idleTimeout: Int64 = 10_000_000_000
+        /// Above `pressureThreshold` open connections, idle ones are closed after this instead.
+        var pressureIdleTimeout: Int64 = 2_000_000_000
+        var pressureThreshold = 384
+        /// At the cap, a connection idle at least this long may be closed for a new one.
+        var evictableIdle: Int64 = 1_000_000_000
+        /// Queries one connection may have waiting on etcd or upstreams.
+        var maxOutstandingPerConnection = 8
     }
 
-    func run() {
-        listen(fd, 128)
-        while true {
-            let client = accept(fd, nil, nil)
-            if stopping.load(ordering: .acquiring) {
-                if client >= 0 { close(client) }
-                return
-            }
-            if client < 0 {
-                if errno != EINTR { context.logger.warning("TCP accept failed: \(String(cString: strerror(errno)))") }
-                continue
-            }
-            guard open.add(1, ordering: .relaxed).newValue <= Self.maxConnections else {
-                open.subtract(1, ordering: .relaxed)
-                close(client)
-                continue
-            }
-            var timeout = timeval(tv_sec: Self.idleTimeoutSeconds, tv_usec: 0)
-            setsockopt(client, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            setsockopt(client, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-            clients.withLock { _ = $0.insert(client) }
-            if stopping.load(ordering: .acquiring) { shutdown(client, Int32(SHUT_RD)) }
-            spawnThread { [self] in
-                serve(client)
-                clients.withLock { _ = $0.remove(client) }
-                close(client)
-                open.subtract(1, ordering: .relaxed)
-            }
+    let fd: Int32
+    let limits: Limits
+    let context: ServerContext
+    let publisher: SnapshotPublisher
+    /// Whether the socket is ours to shut down (false for a socket passed by systemd, which
+    /// keeps it for the next instance).
+    private let ownsSocket: Bool
+    private let open = Atomic<Int>(0)
+    let stopping = Atomic<Bool>(false)
+    private let sources = Mutex<[SourceKey: Int]>([:])
+    let refusals = RateLimitedLog()
+    private let loops: [TCPEventLoop]
+    let slowPath: TCPSlowPath
+
+    /// - Parameters:
+    ///   - fd: a bound TCP socket; listened on here.
+    ///   - loops: the number of event-loop threads (at least 1).
+    init(fd: Int32, loops: Int, ownsSocket: Bool = true, limits: Limits = Limits(), context: ServerContext,
+         publisher: SnapshotPublisher) throws(ServerError) {
+        self.fd = fd
+        self.limits = limits
+        self.ownsSocket = ownsSocket
+        self.context = context
+        self.publisher = publisher
+        guard listen(fd, 1024) == 0, skydns_set_nonblocking(fd) == 0 else { throw .socket("listen", errno) }
+        slowPath = TCPSlowPath(context: context, publisher: publisher)
+        var made: [TCPEventLoop] = []
+        for _ in 0..<max(1, loops) { made.append(try TCPEventLoop(listenFD: fd, maxConnections: limits.maxConnections)) }
+        self.loops = made
+    }
+
+    /// Starts the loops' and the slow path's threads.
+    func start() throws(ServerError) {
+        try slowPath.start()
+        for loop in loops {
+            try startThread { [self] in loop.run(self) }
         }
     }
 
     /// Stops accepting connections and lets each open one finish: queries already received are
-    /// answered, then the connection reads end-of-file and closes.
+    /// answered, then the connection closes.
     func stop() {
-        stopping.store(true, ordering: .releasing)
-        shutdown(fd, Int32(SHUT_RDWR))  // wakes accept(2); new connections are refused from now on
-        clients.withLock { clients in
-            for client in clients { shutdown(client, Int32(SHUT_RD)) }
-        }
+        guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        // New connections are refused from now on; a socket passed by systemd stays usable for
+        // the next instance (its backlog waits for it).
+        if ownsSocket { shutdown(fd, Int32(SHUT_RDWR)) }
+        for loop in loops { loop.wake() }
     }
 
     /// Waits until every connection has closed, or `seconds` have passed; true if all closed.
@@ -80,103 +94,100 @@ final class TCPListener: Sendable {
 
     var openConnections: Int { open.load(ordering: .relaxed) }
 
-    private func serve(_ client: Int32) {
-        let metrics = context.metrics.tcp
-        let handler = QueryHandler(context: context)
-        var deframer = TCPDeframer()
-        var reader = publisher.makeReader()
-        var writer = WireWriter(capacity: 65535)
-        var chunk = [UInt8](repeating: 0, count: 16384)
-        // Replies to everything one read delivered, framed, sent with one call: a client that
-        // pipelines (dnsperf, a resolver's connection pool) costs a system call per read, not per
-        // query.
-        var output: [UInt8] = []
-        output.reserveCapacity(65536)
-        // The idle timeout bounds each read; this bounds a whole message, so a client that
-        // trickles a byte now and then cannot hold the connection (and its thread) forever.
-        var messageStarted: Int64?
-        while true {
-            let count = chunk.withUnsafeMutableBytes { recv(client, $0.baseAddress, $0.count, 0) }
-            guard count > 0 else { return }
-            deframer.append(chunk[..<count])
-            var completedAny = false
-            defer {
-                // What is left is the start of the next message: time it from its first byte.
-                if deframer.pendingByteCount == 0 || completedAny { messageStarted = nil }
-                if deframer.pendingByteCount > 0 && messageStarted == nil { messageStarted = monotonicNanoseconds() }
-            }
-            if let started = messageStarted, deframer.pendingByteCount > 0, !deframer.hasCompleteMessage,
-               monotonicNanoseconds() - started > Int64(Self.idleTimeoutSeconds) * 1_000_000_000 {
-                return
-            }
-            while let message = deframer.nextMessage() {
-                completedAny = true
-                let started = monotonicNanoseconds()
-                var result = message.withUnsafeBytes { packet in
-                    handler.answer(packet, snapshot: reader.refresh(), transport: .tcp, into: &writer)
-                }
-                if case .parked(let path) = result {
-                    // A TCP connection has a thread of its own, so it can wait for the fetch; what
-                    // is answered already goes out first.
-                    guard flush(client, &output) else { return }
-                    context.hiddenKeys?.fetchNow(path: path)
-                    result = message.withUnsafeBytes { packet in
-                        handler.answer(packet, snapshot: reader.refresh(), transport: .tcp, into: &writer)
-                    }
-                }
-                var forwarded: [UInt8]?
-                switch result {
-                case .reply:
-                    break
-                case .notLoaded(let path):
-                    guard flush(client, &output) else { return }
-                    message.withUnsafeBytes { packet in handler.answerNotLoaded(path: path, packet: packet, into: &writer) }
-                case .forward(let kind):
-                    guard flush(client, &output) else { return }
-                    guard let waited = handler.answerWaiting(Array(message), kind: kind, into: &writer) else {
-                        metrics.add(MetricsBlock.Slot.dropped)
-                        continue
-                    }
-                    forwarded = waited
-                case .none, .parked:
-                    metrics.add(MetricsBlock.Slot.dropped)
-                    continue
-                }
-                let replyStart = output.count + 2
-                if let forwarded {
-                    TCPFraming.append(forwarded, to: &output)
-                } else {
-                    writer.bytes.withUnsafeBufferPointer { TCPFraming.append($0, to: &output) }
-                }
-                message.withUnsafeBytes { query in
-                    output.withUnsafeBytes { metrics.answered(query: query, reply: UnsafeRawBufferPointer(rebasing: $0[replyStart...])) }
-                }
-                metrics.answerDuration(nanoseconds: monotonicNanoseconds() - started, count: 1)
-                if output.count >= Self.flushThreshold {
-                    guard flush(client, &output) else { return }
-                }
-            }
-            guard flush(client, &output) else { return }
+    var underPressure: Bool { open.load(ordering: .relaxed) > limits.pressureThreshold }
+
+    /// Takes one of the `maxConnections` places; false at the cap.
+    func reservePlace() -> Bool {
+        guard open.add(1, ordering: .relaxed).newValue <= limits.maxConnections else {
+            open.subtract(1, ordering: .relaxed)
+            return false
+        }
+        return true
+    }
+
+    var atCapacity: Bool { open.load(ordering: .relaxed) >= limits.maxConnections }
+
+    /// Counts a connection from `source`; false when that address already holds `maxPerSource`.
+    func admit(_ source: SourceKey) -> Bool {
+        sources.withLock { counts in
+            let held = counts[source, default: 0]
+            guard held < limits.maxPerSource else { return false }
+            counts[source] = held + 1
+            return true
         }
     }
 
-    /// Replies gathered beyond this are sent before answering more.
-    private static let flushThreshold = 32768
-
-    /// Sends all of `output` (going on after partial sends) and empties it; false when the
-    /// connection failed.
-    private func flush(_ client: Int32, _ output: inout [UInt8]) -> Bool {
-        var sent = 0
-        let complete = output.withUnsafeBytes { bytes in
-            while sent < bytes.count {
-                let result = send(client, bytes.baseAddress! + sent, bytes.count - sent, Int32(MSG_NOSIGNAL))
-                if result < 0 && errno == EINTR { continue }
-                guard result > 0 else { return false }
-                sent += result
-            }
-            return true
+    /// Gives back what `admit` took.
+    func forget(_ source: SourceKey) {
+        sources.withLock { counts in
+            let held = counts[source, default: 0]
+            counts[source] = held > 1 ? held - 1 : nil
         }
-        output.removeAll(keepingCapacity: true)
-        return complete
+    }
+
+    /// Releases what `admit` and `reservePlace` took, when the connection closes.
+    func release(_ source: SourceKey) {
+        forget(source)
+        open.subtract(1, ordering: .relaxed)
+    }
+}
+
+/// The address a connection's limits are counted by: an IPv4 address, or an IPv6 client's /64
+/// (one host usually owns a whole /64).
+struct SourceKey: Hashable, Sendable {
+    let high: UInt64
+    let low: UInt64
+
+    init(_ peer: sockaddr_storage) {
+        var peer = peer
+        let key = withUnsafeBytes(of: &peer) { raw -> (UInt64, UInt64) in
+            let family = raw.load(as: sa_family_t.self)
+            var high: UInt64 = 0
+            var low: UInt64 = 0
+            if Int32(family) == AF_INET6 {
+                // sockaddr_in6: the address is bytes 8..<24; keep its first 8 (the /64).
+                for index in 8..<16 { high = high << 8 | UInt64(raw[index]) }
+                // An IPv4-mapped address (::ffff:a.b.c.d) is that IPv4 client: all 128 bits.
+                if high == 0 {
+                    for index in 16..<24 { low = low << 8 | UInt64(raw[index]) }
+                }
+            } else {
+                // sockaddr_in: the address is bytes 4..<8.
+                for index in 4..<8 { low = low << 8 | UInt64(raw[index]) }
+                low |= 0xFFFF_0000_0000
+            }
+            return (high, low)
+        }
+        high = key.0
+        low = key.1
+    }
+}
+
+/// A warning that a flood would repeat: logged at most once per `interval`, with how many were
+/// left out since.
+final class RateLimitedLog: Sendable {
+    private struct State {
+        var last: Int64 = .min
+        var suppressed = 0
+    }
+    private let state = Mutex(State())
+    private let interval: Int64
+
+    init(intervalSeconds: Int64 = 10) { interval = intervalSeconds * 1_000_000_000 }
+
+    func warning(_ logger: Logger, _ message: @autoclosure () -> String) {
+        let now = monotonicNanoseconds()
+        let suppressed: Int? = state.withLock { state in
+            guard state.last == .min || now - state.last >= interval else {
+                state.suppressed += 1
+                return nil
+            }
+            defer { state.suppressed = 0 }
+            state.last = now
+            return state.suppressed
+        }
+        guard let suppressed else { return }
+        let more = suppressed > 0 ? " (\(suppressed) more like it since the last report)" : ""
+        logger.warning("\(message())\(more)")
     }
 }

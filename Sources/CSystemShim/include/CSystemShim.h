@@ -23,4 +23,32 @@ void skydns_release_free_memory(void);
 
 /// CPUs this process may run on (its affinity mask, so `taskset -c 0` counts 1).
 int skydns_usable_cpus(void);
+
+// ---- TCP event loops (events.c) ----
+#define SKYDNS_MAX_EVENTS 256
+#define SKYDNS_EPOLLIN 0x001u
+#define SKYDNS_EPOLLOUT 0x004u
+#define SKYDNS_EPOLLERR 0x008u
+#define SKYDNS_EPOLLHUP 0x010u
+#define SKYDNS_EPOLLEXCLUSIVE (1u << 28)
+
+/// One readiness event: the token given at registration and the EPOLL* bits.
+typedef struct skydns_event {
+    unsigned long long token;
+    unsigned int events;
+} skydns_event;
+
+int skydns_epoll_create(void);
+int skydns_epoll_add(int epfd, int fd, unsigned int events, unsigned long long token);
+int skydns_epoll_modify(int epfd, int fd, unsigned int events, unsigned long long token);
+int skydns_epoll_remove(int epfd, int fd);
+/// Waits up to `timeout_ms` (-1: forever) for at most `count` (capped at SKYDNS_MAX_EVENTS) events.
+int skydns_epoll_wait(int epfd, skydns_event *events, int count, int timeout_ms);
+/// A non-blocking eventfd, for waking a loop from another thread.
+int skydns_eventfd(void);
+/// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC; fills `peer`.
+int skydns_accept(int fd, struct sockaddr_storage *peer, socklen_t *peer_len);
+int skydns_set_nonblocking(int fd);
+/// An fd kept in reserve, released to accept-and-close one connection when the fd table is full.
+int skydns_open_reserve_fd(void);
 #endif

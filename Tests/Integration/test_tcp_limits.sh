@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# TCP resource limits: no client action creates a thread, and no client can lock others out.
+# (a) 600 connections from one address (127.0.0.2), each sending a query every 8 s: at most 64 are
+#     kept (the per-address cap), and a client from 127.0.0.1 gets every one of 30 answers;
+# (b) 512 idle connections from eight addresses (the whole cap): a new client is answered at
+#     once, an idle connection making room for it;
+# (c) run as an unprivileged user under `ulimit -u 100` (a pids limit), 150 connections each
+#     sending queries are all answered, the server lives, and its thread count does not move;
+# (d) under a limit too small for the threads the server needs at start, it exits 1 with a
+#     message, never a trap.
+source "$(dirname "$0")/lib.sh"
+start_etcd
+put_v2 /skydns/sohu/domeos/kafka-1-wkfa1/19d074a1 '{"host":"172.28.0.12","ttl":30}'
+
+# clients.py MODE PORT: the client side of (a), (b) and (c); exits 1 after printing what failed.
+cat >"$WORK/clients.py" <<'PY'
+import resource, socket, struct, sys, threading, time
+mode, port = sys.argv[1], int(sys.argv[2])
+soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+ANSWER = socket.inet_aton("172.28.0.12")
+failures = []
+def check(ok, what):
+    if not ok: failures.append(what); print("FAILED:", what, file=sys.stderr, flush=True)
+def log(*a): print(*a, file=sys.stderr, flush=True)
+def query(qid):
+    name = b"".join(bytes([len(l)]) + l for l in b"kafka-1-wkfa1.domeos.sohu".split(b".")) + b"\0"
+    q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + name + struct.pack(">HH", 1, 1)
+    return struct.pack(">H", len(q)) + q
+def read_reply(s):
+    def exact(n):
+        b = b""
+        while len(b) < n:
+            c = s.recv(n - len(b))
+            if not c: return None
+            b += c
+        return b
+    h = exact(2)
+    return None if h is None else exact(struct.unpack(">H", h)[0])
+def good(r, qid): return r is not None and r[:2] == struct.pack(">H", qid) and r[3] & 0xF == 0 and ANSWER in r
+def connect(source):
+    return socket.create_connection(("127.0.0.1", port), timeout=3, source_address=(source, 0))
+def ask(s, qid):
+    try:
+        s.sendall(query(qid)); return good(read_reply(s), qid)
+    except OSError: return False
+def fresh_client(qid, source="127.0.0.1"):
+    try:
+        s = connect(source)
+    except OSError: return False
+    try: return ask(s, qid)
+    finally: s.close()
+def alive(s):
+    s.setblocking(False)
+    try: return s.recv(1, socket.MSG_PEEK) != b""
+    except BlockingIOError: return True
+    except OSError: return False
+    finally: s.setblocking(True)
+
+if mode == "flood":
+    held = []
+    for i in range(600):
+        try: held.append(connect("127.0.0.2"))
+        except OSError: pass
+    stop = threading.Event()
+    def every_8s():  # the flood's queries: each connection asks again every 8 s
+        while not stop.is_set():
+            for i, s in enumerate(held):
+                try: s.sendall(query(i))
+                except OSError: pass
+            stop.wait(8)
+    t = threading.Thread(target=every_8s, daemon=True); t.start()
+    time.sleep(1)
+    answers = [fresh_client(1000 + i) for i in range(30)]
+    log(f"(a) other address during the flood: {answers.count(True)} of 30 answered")
+    check(all(answers), f"(a) {answers.count(False)} of 30 queries from 127.0.0.1 unanswered during the flood")
+    kept = sum(1 for s in held if alive(s))
+    log(f"(a) flood: {len(held)} connected, {kept} kept by the server")
+    check(kept <= 64, f"(a) {kept} connections kept from one address (cap 64)")
+    check(kept >= 1, "(a) the flooding address got no connection at all")
+    stop.set()
+    for s in held: s.close()
+elif mode == "idle":
+    held = []
+    for source in range(8):
+        for _ in range(64):
+            try: held.append(connect(f"127.0.0.{10 + source}"))
+            except OSError: pass
+    log(f"(b) {len(held)} idle connections held")
+    check(len(held) == 512, f"(b) only {len(held)} of 512 idle connections opened")
+    time.sleep(1.5)  # idle past the 1 s that makes a connection evictable, well within 10 s
+    answers = [fresh_client(2000 + i) for i in range(30)]
+    log(f"(b) new client with 512 idle connections open: {answers.count(True)} of 30 answered")
+    check(all(answers), f"(b) {answers.count(False)} of 30 queries unanswered while idle connections held the cap")
+    for s in held: s.close()
+elif mode == "many":
+    held = []
+    for i in range(150):  # from three addresses, within the per-address cap
+        try: held.append(connect(f"127.0.0.{20 + i % 3}"))
+        except OSError: pass
+    check(len(held) == 150, f"(c) {len(held)} of 150 connections opened")
+    ok = 0
+    for round in range(2):
+        for i, s in enumerate(held):
+            ok += ask(s, (round * 150 + i) & 0xFFFF)
+    log(f"(c) 150 connections under ulimit -u 100: {ok} of 300 queries answered")
+    check(ok == 300, f"(c) {300 - ok} of 300 queries unanswered")
+    for s in held: s.close()
+sys.exit(1 if failures else 0)
+PY
+
+threads_of() { awk '/^Threads:/ { print $2 }' "/proc/$1/status"; }
+
+DNS_PORT=$(free_port)
+start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3=false
+eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "first sync"
+before=$(threads_of "$SERVER_PID")
+python3 "$WORK/clients.py" flood "$DNS_PORT" || fail "(a) one address flooding TCP"
+python3 "$WORK/clients.py" idle "$DNS_PORT" || fail "(b) idle connections at the cap"
+kill -0 "$SERVER_PID" 2>/dev/null || fail "server died"
+expect_eq "$(threads_of "$SERVER_PID")" "$before" "(a, b) server threads after 1,100 connections"
+grep -q 'refused: 64 connections from that address already' "$WORK/server.log" || fail "(a) per-address refusals not logged"
+stop_server
+
+# (c) as nobody, with at most 100 processes and threads for that user.
+DNS_PORT=$(free_port)
+setpriv --reuid=65534 --regid=65534 --clear-groups -- bash -c 'ulimit -u 100 && exec "$@"' skydns \
+  "$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3=false >>"$WORK/server.log" 2>&1 &
+SERVER_PID=$!; PIDS+=("$SERVER_PID")
+eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "(c) first sync as nobody"
+expect_eq "$(awk '/^Uid:/ { print $2 }' "/proc/$SERVER_PID/status")" 65534 "(c) server uid"
+before=$(threads_of "$SERVER_PID")
+python3 "$WORK/clients.py" many "$DNS_PORT" || fail "(c) 150 connections under ulimit -u 100"
+kill -0 "$SERVER_PID" 2>/dev/null || fail "(c) server died under ulimit -u 100"
+expect_eq "$(threads_of "$SERVER_PID")" "$before" "(c) server threads after 150 connections"
+expect_eq "$(short kafka-1-wkfa1.domeos.sohu A +tcp)" 172.28.0.12 "(c) TCP after the connections"
+stop_server
+
+# (d) too few threads allowed to start: a clean exit 1 with the reason.
+set +e
+setpriv --reuid=65534 --regid=65534 --clear-groups -- bash -c 'ulimit -u 8 && exec "$@"' skydns \
+  "$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$(free_port) -etcd3=false >"$WORK/small.log" 2>&1
+code=$?
+set -e
+expect_eq "$code" 1 "(d) exit code with ulimit -u 8 (a trap would be 132 or 134)"
+grep -q 'cannot start.*thread' "$WORK/small.log" || fail "(d) no reason logged: $(tail -3 "$WORK/small.log")"
+echo "tcp limits ok"
