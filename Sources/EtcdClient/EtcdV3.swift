@@ -313,6 +313,11 @@ struct EtcdV3 {
         return UInt32(clamping: granted)
     }
 
+    /// The value of exactly `key`; nil when it is absent.
+    func readKey(_ key: String, timeout: Double) throws -> [UInt8]? {
+        try rangePage(["key": base64(Array(key.utf8))], timeout: timeout).kvs.first?.value
+    }
+
     /// `key` itself and every key below `key + "/"`.
     func readTree(_ key: String, timeout: Double) throws -> [EtcdKeyValue] {
         let exact = try rangePage(["key": base64(Array(key.utf8))], timeout: timeout).kvs

@@ -184,20 +184,52 @@ public final class EtcdWatcher: @unchecked Sendable {
         }
     }
 
+    /// Without `-etcd3`: records in v2 → v2, SkyDNS's default (said loudly when v3 holds records
+    /// too, since those are then not served); else keys in v3 → v3; else the directory in v2 →
+    /// v2; else v3, and the other keyspace is probed while the chosen one stays empty.
     private func chosenAPI(_ connection: EtcdConnection) throws -> EtcdAPI {
         if let api = activeAPI { return api }
         let chosen: EtcdAPI
+        var notice: String?
         if try v3HasRecords(connection) {
-            chosen = .v3
+            // Reading v2 in full only here: most v3 deployments have no v2 directory (a cheap 404).
+            let v2Records = try EtcdV2(connection: connection).readTreeIfServed(config.prefix)?.kvs.count ?? 0
+            if v2Records > 0 {
+                chosen = .v2
+                notice = "both etcd keyspaces hold records under \(config.prefix): serving the v2 keyspace "
+                    + "(\(v2Records) keys, SkyDNS's default without -etcd3); the v3 keyspace's records are NOT served. "
+                    + "-etcd3 serves v3 instead; -etcd3=false keeps v2 and silences this"
+            } else {
+                chosen = .v3
+            }
         } else if try EtcdV2(connection: connection).readTreeIfServed(config.prefix)?.exists ?? false {
             chosen = .v2
         } else {
             chosen = .v3
         }
-        logger.info("etcd: using the \(chosen.rawValue) API for \(config.prefix)")
-        locked { api = chosen }
+        if let notice {
+            logger.warning("etcd: \(notice)")
+        } else {
+            logger.info("etcd: using the \(chosen.rawValue) API for \(config.prefix)")
+        }
+        locked {
+            api = chosen
+            keyspaceWarning = notice
+        }
         return chosen
     }
+
+    /// Set when detection found records in both keyspaces: which one is served, and the flag that
+    /// picks the other. For `/readyz`.
+    public var keyspaceNotice: String? { locked { keyspaceWarning } }
+
+    /// What `/readyz` should say besides the connection state, one short sentence each.
+    public var healthNotes: [String] {
+        var notes: [String] = []
+        if let notice = keyspaceNotice { notes.append("warning: " + notice) }
+        return notes
+    }
+    private var keyspaceWarning: String?
 
     /// An etcd restored from a backup or replaced by another at the same address has a history
     /// that does not continue ours: resuming the watch would miss or misplace changes, so it

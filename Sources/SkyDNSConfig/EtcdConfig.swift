@@ -13,9 +13,9 @@ import StrictJSON
 // unless the flags or the key set it.
 
 extension SkyDNSConfiguration {
-    /// Applies the JSON of SkyDNS's etcd config key over this configuration. Throws
-    /// `ConfigurationError.invalidEtcdConfig` / `.invalidEtcdConfigValue` and then leaves the
-    /// configuration unchanged. Fields this build does not act on yet are added to
+    /// Applies the JSON of SkyDNS's etcd config key over this configuration, all or nothing.
+    /// Throws `ConfigurationError.invalidEtcdConfig` / `.invalidEtcdConfigValue` and then leaves
+    /// the configuration unchanged. Fields this build does not act on yet are added to
     /// `notYetSupported` under their flag names.
     public mutating func merge(etcdConfigJSON: [UInt8]) throws {
         let document: JSONValue
@@ -122,6 +122,59 @@ extension SkyDNSConfiguration {
     }
 }
 
+extension SkyDNSConfiguration {
+    /// Applies the config key field by field, as SkyDNS did at start (the key's values over the
+    /// flags'), and returns one line for each field that did not take effect: not a SkyDNS
+    /// setting, invalid (that field keeps its value from the flags, the others still apply), or
+    /// a zero or empty value SkyDNS treated as unset. Throws `ConfigurationError.invalidEtcdConfig`
+    /// only when the value is not a JSON object (then nothing is applied).
+    public mutating func applyEtcdConfig(_ json: [UInt8]) throws -> [String] {
+        let document: JSONValue
+        do {
+            document = try JSONValue.parse(json)
+        } catch {
+            throw ConfigurationError.invalidEtcdConfig(error.description)
+        }
+        let members: [(String, JSONValue)]
+        switch document {
+        case .null: return []
+        case .object(let m): members = m
+        default:
+            throw ConfigurationError.invalidEtcdConfig(
+                "json: cannot unmarshal \(document.kind) into Go value of type server.Config")
+        }
+        // The domain first, so that a hostmaster in the same key is not taken for one that follows it.
+        let ordered = members.filter { $0.0.lowercased() == EtcdField.domain.rawValue }
+            + members.filter { $0.0.lowercased() != EtcdField.domain.rawValue }
+        var notes: [String] = []
+        for (key, value) in ordered {
+            guard let field = EtcdField(rawValue: key.lowercased()) else {
+                notes.append("field \(GoSyntax.quote(key)) is not a SkyDNS setting; ignored")
+                continue
+            }
+            if case .null = value { continue }
+            let before = self
+            do {
+                try merge(etcdConfigJSON: JSONValue.object([(key, value)]).serialized)
+            } catch {
+                notes.append("\(error); field \(field.rawValue) ignored, keeping the value from the flags")
+                continue
+            }
+            let zero: Bool
+            switch value {
+            case .number(let literal): zero = literal == "0"
+            case .string(let text): zero = text.isEmpty
+            default: zero = false
+            }
+            if zero && self == before {
+                notes.append("field \(field.rawValue) is \(value.serialized.count < 8 ? String(decoding: value.serialized, as: UTF8.self) : "empty"), "
+                    + "which SkyDNS treated as unset; keeping the value from the flags")
+            }
+        }
+        return notes
+    }
+}
+
 /// The keys of SkyDNS's Config struct (the JSON names, lower case).
 enum EtcdField: String {
     case dnsAddr = "dns_addr"
@@ -144,22 +197,16 @@ enum EtcdField: String {
     case scache
     case etcd3
 
-    /// The flag to report in `notYetSupported` when the key sets this.
+    /// The flag to report in `notYetSupported` when the key sets this: the settings this build
+    /// does not act on from the flags either.
     var notYetSupportedFlag: String? {
         switch self {
-        case .nameservers: return "nameservers"
-        case .noRec: return "no-rec"
-        case .hostmaster: return "hostmaster"
-        case .rcache: return "rcache"
-        case .rcacheTTL: return "rcache-ttl"
-        case .ndot: return "ndots"
-        case .nsRotate: return "ns-rotate"
-        case .local: return "local"
         case .dnssec: return "dnssec"
-        case .readTimeout: return "rtimeout"
         case .systemd: return "systemd"
         case .scache: return "scache"
-        case .dnsAddr, .domain, .ttl, .minTTL, .priority, .roundRobin, .etcd3: return nil
+        case .dnsAddr, .domain, .nameservers, .noRec, .ttl, .minTTL, .priority, .hostmaster, .rcache, .rcacheTTL,
+             .ndot, .roundRobin, .nsRotate, .local, .readTimeout, .etcd3:
+            return nil
         }
     }
 

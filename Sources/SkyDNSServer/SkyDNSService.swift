@@ -50,24 +50,17 @@ public final class SkyDNSService: Sendable {
         // One UDP worker per CPU we may run on.
         self.udpWorkers = udpWorkers ?? Int(skydns_usable_cpus())
 
-        let clientConfig = EtcdClientConfig(
-            endpoints: configuration.machines,
-            prefix: "/" + configuration.pathPrefix.split(separator: "/").joined(separator: "/"),
-            api: configuration.etcd3.map { $0 ? .v3 : .v2 },
-            caCertPath: configuration.caCert.isEmpty ? nil : configuration.caCert,
-            tlsCertPath: configuration.tlsPem.isEmpty ? nil : configuration.tlsPem,
-            tlsKeyPath: configuration.tlsKey.isEmpty ? nil : configuration.tlsKey,
-            username: configuration.username.isEmpty ? nil : configuration.username,
-            password: configuration.password.isEmpty ? nil : configuration.password,
-            progressiveFirstRead: true)
+        let clientConfig = Self.etcdClientConfig(configuration)
         let forwarder = try configuration.noRec ? nil : Self.makeForwarder(configuration, listen: address,
                                                                            publisher: store.publisher, logger: logger,
                                                                            metrics: metrics)
         self.forwarder = forwarder
         metrics.watch(cache: forwarder?.cache, publisher: store.publisher)
         let flags = flags
+        let liveConfig = Mutex(configuration)
         let writer = StoreWriter(store: store, logger: logger, metrics: metrics) { value in
-            // SkyDNS's /skydns/config: the nameservers can change while we run.
+            // SkyDNS's /skydns/config was read before serving (applyingEtcdConfigKey); of a change
+            // seen later, the nameservers apply at once and the rest at the next start.
             var merged = configuration
             do {
                 try merged.merge(etcdConfigJSON: value)
@@ -75,7 +68,16 @@ public final class SkyDNSService: Sendable {
                 logger.warning("ignoring \(store.keys.configKey): \(error)")
                 return
             }
-            guard configuration.nameservers.isEmpty, !merged.nameservers.isEmpty, let forwarder else { return }
+            let previous = liveConfig.withLock { current in
+                defer { current = merged }
+                return current
+            }
+            var others = merged
+            others.nameservers = previous.nameservers
+            if others != previous {
+                logger.warning("\(store.keys.configKey) changed; settings other than the nameservers take effect at the next start: \(merged.summary())")
+            }
+            guard !merged.nameservers.isEmpty, merged.nameservers != previous.nameservers, let forwarder else { return }
             let servers = merged.nameservers.compactMap { try? SocketAddress($0) }
             forwarder.setUpstreams(servers)
             flags.upstreamsFromEtcd.store(true, ordering: .relaxed)
@@ -102,7 +104,7 @@ public final class SkyDNSService: Sendable {
     public func readiness() -> HealthReport {
         let snapshot = store.publisher.current
         return HealthReport.readiness(synced: snapshot.isSynced, records: snapshot.recordCount, etcd: metrics.etcdStatus,
-                                      stopping: flags.stopping.load(ordering: .relaxed))
+                                      stopping: flags.stopping.load(ordering: .relaxed), notes: watcher.healthNotes)
     }
 
     private static func makeForwarder(_ configuration: SkyDNSConfiguration, listen: SocketAddress,

@@ -33,7 +33,7 @@ let environment: [String: String] = {
     return variables
 }()
 
-let configuration: SkyDNSConfiguration
+var configuration: SkyDNSConfiguration
 do {
     switch try CommandLineParser.parse(Array(CommandLine.arguments.dropFirst()), environment: environment) {
     case .help(let usage):
@@ -49,6 +49,11 @@ do {
 if configuration.version {
     print("skydns (swift-skydns) \(version)")
     exit(0)
+}
+
+let preflightProblems = configuration.preflight()
+if !preflightProblems.isEmpty {
+    fail(preflightProblems.map(\.description).joined(separator: "\n"))
 }
 
 // SIGTERM, SIGINT and SIGHUP are blocked before any thread starts (threads inherit the mask)
@@ -71,6 +76,7 @@ LoggingSystem.bootstrap { label in
 }
 let logger = Logger(label: "skydns")
 logger.info("swift-skydns \(version) starting: \(configuration.summary())")
+configuration = SkyDNSService.applyingEtcdConfigKey(to: configuration, logger: logger)
 for flag in configuration.notYetSupported {
     logger.warning("flag -\(flag) is accepted for SkyDNS compatibility but not supported yet; ignoring it")
 }
@@ -92,8 +98,9 @@ do {
     }
     try service.start()
 } catch {
+    // A listen address in use or not ours, like a bad flag, is a setting to fix.
     logger.critical("cannot start: \(error)")
-    exit(1)
+    exit(2)
 }
 
 while true {

@@ -5,7 +5,8 @@
 # client certificate answer through skydns given -ca-cert/-tls-pem/-tls-key (v3 and v2), and once
 # through SkyDNS's ETCD_CACERT/ETCD_TLSPEM/ETCD_TLSKEY instead of flags; changes are seen through
 # the watch. Without the client certificate (or trusting another CA) skydns serves nothing
-# (REFUSED: never synced), keeps running, and logs a TLS error naming the cause.
+# (REFUSED: never synced), keeps running, and logs a TLS error naming the cause. A TLS file that
+# is missing, unreadable or not PEM is an exit 2 at start naming the flag and the file.
 source "$(dirname "$0")/lib.sh"
 
 # --- Certificates -------------------------------------------------------------------------------
@@ -115,8 +116,38 @@ refused_case "untrusted server certificate" "tls|ssl|certificate" -etcd3 \
 # nothing"; the line is printed for the record).
 refused_case "http to an https etcd" "disconnected" -etcd3 \
   -machines="http://127.0.0.1:$ETCD_PORT"
-# A client key file that does not exist.
-refused_case "missing key file" "key|tls|ssl|certificate" -etcd3 \
-  -ca-cert="$PKI/ca.pem" -tls-pem="$PKI/client.pem" -tls-key="$WORK/nope.key"
 [ ${#LOG_FAILURES[@]} -eq 0 ] || fail "no clear TLS error logged for: ${LOG_FAILURES[*]}"
+
+# A TLS file that cannot work is found before serving: exit 2 naming the flag and the file (as
+# SkyDNS failed at start), not a server that runs refusing its domain.
+# exits_2 WHAT PATTERN ARGS...
+exits_2() {
+  local what=$1 pattern=$2 rc=0 out; shift 2
+  out=$(timeout 10 "$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$(free_port) "$@" 2>&1) || rc=$?
+  [ "$rc" = 2 ] || fail "$what: exit status $rc, wanted 2 (output: $(echo "$out" | head -3))"
+  echo "$out" | head -3 | grep -Eq -- "$pattern" || fail "$what: the message does not name it: $(echo "$out" | head -3)"
+}
+mkdir -p "$WORK/adir"; echo "not a certificate" >"$WORK/garbage.pem"
+cp "$PKI/client.key" "$WORK/unreadable.key"; chmod 000 "$WORK/unreadable.key"
+exits_2 "missing key file" "-tls-key: cannot read .*nope.key" -etcd3 \
+  -ca-cert="$PKI/ca.pem" -tls-pem="$PKI/client.pem" -tls-key="$WORK/nope.key"
+exits_2 "missing CA file" "-ca-cert: cannot read .*nope.pem" -ca-cert="$WORK/nope.pem"
+exits_2 "missing CA file (ETCD_CACERT)" "-ca-cert: cannot read" -etcd3=false -ca-cert=/nonexistent/ca.pem
+exits_2 "a directory as the certificate" "-tls-pem: cannot read .*adir.*not a regular file" \
+  -tls-pem="$WORK/adir" -tls-key="$PKI/client.key"
+exits_2 "a CA file without a certificate" "-ca-cert: .*garbage.pem.* holds no PEM certificate" -ca-cert="$WORK/garbage.pem"
+exits_2 "a key file without a key" "-tls-key: .*client.pem.* holds no PEM private key" \
+  -tls-pem="$PKI/client.pem" -tls-key="$PKI/client.pem"
+exits_2 "a certificate without its key" "-tls-key: -tls-pem is set" -tls-pem="$PKI/client.pem"
+exits_2 "a FIFO as the CA" "-ca-cert: .*not a regular file" -ca-cert=/dev/stdin </dev/null
+if [ "$(id -u)" != 0 ]; then
+  exits_2 "an unreadable key file" "-tls-key: cannot read .*Permission denied" \
+    -tls-pem="$PKI/client.pem" -tls-key="$WORK/unreadable.key"
+fi
+# The listen address is checked before serving too.
+busy=$(free_port); python3 -c "import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('127.0.0.1',$busy)); time.sleep(30)" &
+PIDS+=($!); sleep 0.3
+rc=0; timeout 10 "$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$busy >"$WORK/busy.log" 2>&1 || rc=$?
+[ "$rc" = 2 ] || fail "a listen address in use: exit status $rc, wanted 2"
+grep -q "cannot start" "$WORK/busy.log" || fail "a listen address in use: no reason logged"
 echo "etcd tls ok"

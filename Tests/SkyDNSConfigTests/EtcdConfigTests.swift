@@ -25,10 +25,7 @@ struct EtcdConfigMergeTests {
         #expect(config.dnssec == "Kcluster.local.+005+12345")
         #expect(config.readTimeout == 1.5)
         #expect(config.systemd && config.scache == 5 && config.etcd3 == true)
-        #expect(config.notYetSupported == [
-            "nameservers", "no-rec", "hostmaster", "rcache", "rcache-ttl", "ndots", "ns-rotate", "local", "dnssec",
-            "rtimeout", "systemd", "scache",
-        ])
+        #expect(config.notYetSupported == ["dnssec", "systemd", "scache"])
     }
 
     @Test("absent and null fields leave the flag values; unknown keys are ignored")
@@ -134,6 +131,61 @@ struct EtcdConfigMergeTests {
     func atomic() throws {
         let base = try configuration(["-ttl=99"])
         #expect(mergeError(#"{"ttl": 5, "domain": "a..b"}"#, over: base) != nil)
+    }
+}
+
+@Suite("etcd config key, field by field")
+struct EtcdConfigApplyTests {
+    private func apply(_ json: String, over base: SkyDNSConfiguration) throws -> (SkyDNSConfiguration, [String]) {
+        var config = base
+        let notes = try config.applyEtcdConfig(Array(json.utf8))
+        return (config, notes)
+    }
+
+    @Test("valid fields apply, silently")
+    func valid() throws {
+        let (config, notes) = try apply(#"{"ttl": 45, "min_ttl": 20, "nameservers": ["127.0.0.1:53"]}"#,
+                                        over: configuration([]))
+        #expect(config.ttl == 45 && config.minTTL == 20 && config.nameservers == ["127.0.0.1:53"])
+        #expect(notes == [])
+    }
+
+    @Test("the key's values win over the flags', as SkyDNS unmarshalled the key over them")
+    func keyWins() throws {
+        let (config, _) = try apply(#"{"ttl": 45, "no_rec": false, "domain": "b.c"}"#,
+                                    over: configuration(["-ttl=99", "-no-rec", "-domain=a.b"]))
+        #expect(config.ttl == 45 && !config.noRec && config.domain == "b.c.")
+        #expect(config.hostmaster == "hostmaster.b.c.")
+    }
+
+    @Test("an invalid field is skipped and named; the others still apply")
+    func invalidField() throws {
+        let base = try configuration(["-ttl=99", "-domain=a.b"])
+        let (config, notes) = try apply(#"{"ttl": "x", "domain": "a..b", "min_ttl": 20, "bogus": 1}"#, over: base)
+        #expect(config.ttl == 99 && config.domain == "a.b." && config.minTTL == 20)
+        #expect(notes == [
+            #"invalid value "a..b" for etcd config field domain: empty label in domain; field domain ignored, keeping the value from the flags"#,
+            "invalid etcd config: json: cannot unmarshal string into Go struct field Config.ttl of type uint32; field ttl ignored, keeping the value from the flags",
+            #"field "bogus" is not a SkyDNS setting; ignored"#,
+        ])
+    }
+
+    @Test("zero values are named as unset")
+    func zero() throws {
+        let (config, notes) = try apply(#"{"ttl": 0, "domain": ""}"#, over: configuration(["-ttl=99"]))
+        #expect(config.ttl == 99)
+        #expect(notes == [
+            #"field domain is "", which SkyDNS treated as unset; keeping the value from the flags"#,
+            "field ttl is 0, which SkyDNS treated as unset; keeping the value from the flags",
+        ])
+    }
+
+    @Test("a value that is not an object applies nothing")
+    func notObject() throws {
+        var config = try configuration(["-ttl=99"])
+        #expect(throws: ConfigurationError.self) { try config.applyEtcdConfig(Array("[1]".utf8)) }
+        #expect(throws: ConfigurationError.self) { try config.applyEtcdConfig(Array("{\"ttl\": 1".utf8)) }
+        #expect(config.ttl == 99)
     }
 }
 
