@@ -21,10 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
-        // Operating it: metrics through the swift-metrics API into a Prometheus registry, served
-        // (with the health probes) by a small HTTP server.
-        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        // The operator's HTTP endpoint (metrics and health probes).
         .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
@@ -57,8 +54,6 @@ let package = Package(
             dependencies: [
                 "DNSWire", "SkyDNSConfig", "SkyDNSStore", "EtcdClient", "CSystemShim",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
-                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
         // The operator's HTTP endpoint (metrics, probes), kept out of SkyDNSServer so the DNS

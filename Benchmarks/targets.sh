@@ -129,14 +129,14 @@ perf() {
 }
 
 # publish_delay FILE_BEFORE FILE_AFTER: p50 and p99 (bucket upper bounds) of
-# skydns_store_publish_delay_seconds between two scrapes of the server's metrics.
+# skydns_skydns_store_publish_delay_seconds between two scrapes of the server's metrics.
 publish_delay() {
   python3 - "$1" "$2" <<'PY'
 import re, sys
 def buckets(path):
     out = {}
     for line in open(path):
-        m = re.match(r'skydns_store_publish_delay_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
+        m = re.match(r'skydns_skydns_store_publish_delay_seconds_bucket\{le="([^"]+)"\} (\S+)', line)
         if m:
             out[float(m.group(1))] = float(m.group(2))
     return out
@@ -241,7 +241,7 @@ target4_live_updates() {
   summary 4 "live updates: server $(int "$mc") qps during churn vs $(int "$mp") without, ratio $(ratio "$mc" "$mp"); $(health t4-churn)" \
     "server's share of core 0: $(int "$sc")% during churn, $(int "$sp")% without; qps per core it got: $(int "$(awk -v q="$mc" -v s="$sc" 'BEGIN { print q * 100 / s }')") vs $(int "$(awk -v q="$mp" -v s="$sp" 'BEGIN { print q * 100 / s }')")" \
     "$(python3 "$HERE/churn.py" report "$W/churn.jsonl")" \
-    "server's share (skydns_store_publish_delay_seconds over the three rounds): $(publish_delay "$W/t4-metrics-before" "$W/t4-metrics-after")" \
+    "server's share (skydns_skydns_store_publish_delay_seconds over the three rounds): $(publish_delay "$W/t4-metrics-before" "$W/t4-metrics-after")" \
     "churn alone (no dnsperf): $rate ops/s cost the server ${alone}% of a core, $(awk -v p="$alone" -v r="$rate" 'BEGIN { printf "%.0f", (r > 0 ? p * 10000 / r : 0) }') µs per operation (probe queries included)"
 }
 

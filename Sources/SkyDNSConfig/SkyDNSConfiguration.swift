@@ -68,7 +68,7 @@ public struct SkyDNSConfiguration: Sendable, Equatable {
     public var prometheusPath: String
     /// env `PROMETHEUS_NAMESPACE`.
     public var prometheusNamespace: String
-    /// env `PROMETHEUS_SUBSYSTEM`.
+    /// env `PROMETHEUS_SUBSYSTEM`; `skydns` by default, as in SkyDNS.
     public var prometheusSubsystem: String
     /// `-log-format` (ours): `text` or `json`.
     public var logFormat: String
@@ -111,7 +111,7 @@ public struct SkyDNSConfiguration: Sendable, Equatable {
         metricsAddr = ""
         prometheusPath = "/metrics"
         prometheusNamespace = "skydns"
-        prometheusSubsystem = ""
+        prometheusSubsystem = "skydns"  // SkyDNS's default: names are skydns_skydns_…
         logFormat = "text"
         notYetSupported = []
     }

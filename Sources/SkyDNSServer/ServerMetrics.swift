@@ -3,9 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
-import CoreMetrics
 import EtcdClient
-import Prometheus
 import SkyDNSStore
 import Synchronization
 
@@ -157,9 +155,12 @@ final class MetricsBlock: Sendable {
         return size <= 1024 ? 4 : size <= 1232 ? 5 : size <= 2048 ? 6 : size <= 4096 ? 7 : size <= 16384 ? 8 : 9
     }
 
-    static func durationBucket(_ nanoseconds: Int64) -> Int {
+    static func durationBucket(_ nanoseconds: Int64) -> Int { bucket(nanoseconds, durationBounds) }
+
+    /// The index of the first bound at or above `value` (`bounds.count`: the +Inf bucket).
+    static func bucket(_ value: Int64, _ bounds: [Int64]) -> Int {
         var index = 0
-        while index < durationBounds.count && nanoseconds > durationBounds[index] { index += 1 }
+        while index < bounds.count && value > bounds[index] { index += 1 }
         return index
     }
 }
@@ -179,39 +180,36 @@ func wallClockSeconds() -> Double {
     return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
 }
 
-/// Everything the server counts, exposed through the swift-metrics API into a Prometheus
-/// registry. The query path only touches `MetricsBlock`s; `exposition()` (one scrape) sums the
-/// blocks, hands what changed since the last scrape to the swift-metrics counters and
-/// histograms, reads the gauges, and renders the registry.
+/// Everything the server counts, rendered as Prometheus text. The query path only touches
+/// `MetricsBlock`s; a scrape (`exposition()`, in MetricsExposition.swift) adds the blocks up and
+/// writes their totals, so its cost depends on the number of series, never on how many queries
+/// were counted.
 public final class ServerMetrics: Sendable {
-    public let registry: PrometheusCollectorRegistry
-    private let factory: PrometheusMetricsFactory
-    private let prefix: String
-    private let blocks = Mutex<[(transport: Transport, block: MetricsBlock)]>([])
+    /// `PROMETHEUS_NAMESPACE` and `PROMETHEUS_SUBSYSTEM`, each followed by `_` (empty parts left out).
+    let prefix: String
+    let blocks = Mutex<[(transport: Transport, block: MetricsBlock)]>([])
     /// Answers sent by threads other than the UDP workers: forwarded and hidden-key UDP replies.
     let udpShared = MetricsBlock(.shared)
     /// TCP connections, each on a thread of its own.
     let tcp = MetricsBlock(.shared)
     /// The forwarder's own counts: upstream exchanges and their outcome.
     let forwarding = MetricsBlock(.shared)
+    /// `store_publish_delay_seconds`: a histogram at `Slot.padding` with `publishDelayBounds`.
+    let storeDelays = MetricsBlock(.shared)
+    static let publishDelayBounds: [Int64] = [  // nanoseconds
+        100_000, 250_000, 500_000, 1_000_000, 2_000_000, 3_000_000, 5_000_000, 10_000_000, 25_000_000,
+        50_000_000, 100_000_000, 250_000_000, 1_000_000_000,
+    ]
 
-    private struct Published {
-        var totals: [Transport: [UInt64]] = [:]
-        var counters: [String: CoreMetrics.Counter] = [:]
-        /// Totals already handed on, of counts kept elsewhere (the store's, the cache's).
-        var sourceTotals: [String: UInt64] = [:]
-    }
-    private let published = Mutex(Published())
-    private let etcd = Mutex(EtcdStatus())
-    private let storeStatus = Mutex(StoreStatus())
-    private let publications = Atomic<UInt64>(0)
-    private let rejectedRecords = Atomic<UInt64>(0)
-    private let cacheSource = Mutex<ResponseCache?>(nil)
-    private let publisherSource = Mutex<SnapshotPublisher?>(nil)
-    private let watchLagSource = Mutex<(@Sendable () -> Int64)?>(nil)
-    /// How long the oldest watched change of each publication waited between reaching the
-    /// store (read and parsed) and being served: most of the server's share of a change's delay.
-    private let publishDelay: CoreMetrics.Timer
+    let etcd = Mutex(EtcdStatus())
+    let storeStatus = Mutex(StoreStatus())
+    let publications = Atomic<UInt64>(0)
+    let rejectedRecords = Atomic<UInt64>(0)
+    let cacheSource = Mutex<ResponseCache?>(nil)
+    let publisherSource = Mutex<SnapshotPublisher?>(nil)
+    let watchLagSource = Mutex<(@Sendable () -> Int64)?>(nil)
+    /// The `version` label of `build_info`.
+    let version: String
 
     struct EtcdStatus {
         var state: EtcdConnectionState = .connecting
@@ -227,49 +225,15 @@ public final class ServerMetrics: Sendable {
         var lastSync: Double?
     }
 
-    /// - Parameters: `namespace` and `subsystem` prefix every name, as SkyDNS's
-    ///   `PROMETHEUS_NAMESPACE` and `PROMETHEUS_SUBSYSTEM` did (empty parts are left out).
-    public init(namespace: String = "skydns", subsystem: String = "",
-                registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
-        self.registry = registry
+    /// - Parameters: `namespace` and `subsystem` prefix every name but the standard `process_*`
+    ///   ones, as SkyDNS's `PROMETHEUS_NAMESPACE` and `PROMETHEUS_SUBSYSTEM` did (empty parts are
+    ///   left out); `version` is `build_info`'s label.
+    public init(namespace: String = "skydns", subsystem: String = "", version: String = skydnsVersion) {
         prefix = [namespace, subsystem].filter { !$0.isEmpty }.map { $0 + "_" }.joined()
-        var factory = PrometheusMetricsFactory(registry: registry)
-        let seconds = MetricsBlock.durationBounds.map { Duration.nanoseconds($0) }
-        factory.durationHistogramBuckets = [
-            prefix + "answer_duration_seconds": seconds,
-            prefix + "upstream_duration_seconds": seconds,
-            prefix + "store_publish_delay_seconds": [
-                0.000_1, 0.000_25, 0.000_5, 0.001, 0.002, 0.003, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1,
-            ].map { Duration.nanoseconds(Int64($0 * 1e9)) },
-        ]
-        factory.valueHistogramBuckets = [
-            prefix + "request_size_bytes": MetricsBlock.requestSizeBounds.map(Double.init),
-            prefix + "response_size_bytes": MetricsBlock.responseSizeBounds.map(Double.init),
-        ]
-        self.factory = factory
-        publishDelay = CoreMetrics.Timer(label: prefix + "store_publish_delay_seconds", factory: factory)
+        self.version = version
         register(udpShared, transport: .udp)
         register(tcp, transport: .tcp)
         register(forwarding, transport: .tcp)
-        // Series that dashboards expect even while they are zero.
-        published.withLock { state in
-            for transport in [Transport.udp, .tcp] {
-                _ = counter(&state, "queries_dropped_total", ["transport": transport.name])
-                _ = counter(&state, "responses_truncated_total", ["transport": transport.name])
-            }
-            for name in ["forwarded_queries_total"] {
-                _ = counter(&state, name, ["to": "upstream"])
-                _ = counter(&state, name, ["to": "stub"])
-            }
-            for reason in MetricsBlock.upstreamFailureNames {
-                _ = counter(&state, "upstream_failures_total", ["reason": reason])
-            }
-            _ = counter(&state, "forward_servfail_total", [:])
-            _ = counter(&state, "forward_queue_full_total", [:])
-            _ = counter(&state, "snapshot_publications_total", [:])
-            _ = counter(&state, "etcd_state_changes_total", [:])
-            _ = counter(&state, "store_rejected_records_total", [:])
-        }
     }
 
     /// A block for one UDP worker thread, which alone writes it.
@@ -284,12 +248,6 @@ public final class ServerMetrics: Sendable {
     }
 
     func watch(cache: ResponseCache?, publisher: SnapshotPublisher) {
-        if cache != nil {
-            published.withLock { state in
-                _ = counter(&state, "cache_hits_total", [:])
-                _ = counter(&state, "cache_misses_total", [:])
-            }
-        }
         cacheSource.withLock { $0 = cache }
         publisherSource.withLock { $0 = publisher }
     }
@@ -308,123 +266,15 @@ public final class ServerMetrics: Sendable {
     /// The store applied a batch from etcd: one snapshot published, `rejected` records skipped.
     func storeApplied(rejected: Int) {
         publications.add(1, ordering: .relaxed)
-        rejectedRecords.add(UInt64(rejected), ordering: .relaxed)
+        rejectedRecords.add(UInt64(clamping: rejected), ordering: .relaxed)
         storeStatus.withLock { $0.lastSync = wallClockSeconds() }
     }
 
     /// A snapshot with watched changes was published, the oldest of them `nanoseconds` after it
     /// arrived.
     func changesPublished(after nanoseconds: Int64) {
-        publishDelay.recordNanoseconds(nanoseconds)
-    }
-
-    var etcdStatus: EtcdStatus { etcd.withLock { $0 } }
-    var lastSync: Double? { storeStatus.withLock { $0.lastSync } }
-
-    // MARK: Scrape
-
-    /// The Prometheus text exposition of everything, current as of this call.
-    public func exposition() -> [UInt8] {
-        publish()
-        return registry.emitToBuffer()
-    }
-
-    private func publish() {
-        let all = blocks.withLock { $0 }
-        published.withLock { state in
-            for transport in [Transport.udp, .tcp] {
-                var totals = [UInt64](repeating: 0, count: MetricsBlock.capacity)
-                for entry in all where entry.transport == transport {
-                    for slot in MetricsBlock.Slot.queries..<MetricsBlock.Slot.end { totals[slot] &+= entry.block.read(slot) }
-                }
-                var last = state.totals[transport] ?? [UInt64](repeating: 0, count: MetricsBlock.capacity)
-                publishCounters(&state, transport: transport, totals: totals, last: &last)
-                publishHistograms(transport: transport, totals: totals, last: &last)
-                state.totals[transport] = last
-            }
-        }
-        publishGauges()
-    }
-
-    private func publishCounters(_ state: inout Published, transport: Transport, totals: [UInt64], last: inout [UInt64]) {
-        typealias Slot = MetricsBlock.Slot
-        func flush(_ slot: Int, _ name: String, _ labels: KeyValuePairs<String, String>) {
-            let delta = totals[slot] &- last[slot]
-            guard delta > 0 else { return }
-            counter(&state, name, labels).increment(by: Int64(delta))
-            last[slot] = totals[slot]
-        }
-        let transportName = transport.name
-        for type in 0..<11 {
-            for rcode in 0..<7 {
-                flush(Slot.queries + type * 7 + rcode, "queries_total",
-                      ["transport": transportName, "type": MetricsBlock.typeNames[type], "rcode": MetricsBlock.rcodeNames[rcode]])
-            }
-        }
-        flush(Slot.dropped, "queries_dropped_total", ["transport": transportName])
-        flush(Slot.truncated, "responses_truncated_total", ["transport": transportName])
-        // The forwarder's counts are transport-less; its block is filed under tcp.
-        guard transport == .tcp else { return }
-        flush(Slot.forwardedUpstream, "forwarded_queries_total", ["to": "upstream"])
-        flush(Slot.forwardedStub, "forwarded_queries_total", ["to": "stub"])
-        for (index, reason) in MetricsBlock.upstreamFailureNames.enumerated() {
-            flush(Slot.upstreamFailures + index, "upstream_failures_total", ["reason": reason])
-        }
-        flush(Slot.forwardServFail, "forward_servfail_total", [:])
-        flush(Slot.queueFull, "forward_queue_full_total", [:])
-    }
-
-    private func counter(_ state: inout Published, _ name: String, _ labels: KeyValuePairs<String, String>) -> CoreMetrics.Counter {
-        let key = name + labels.map { "|\($0.key)=\($0.value)" }.joined()
-        if let existing = state.counters[key] { return existing }
-        let made = CoreMetrics.Counter(label: prefix + name, dimensions: labels.map { ($0.key, $0.value) }, factory: factory)
-        state.counters[key] = made
-        return made
-    }
-
-    /// Histograms take what each bucket gained since the last scrape, replayed as that many
-    /// observations whose values add up to the bucket's gained sum and all lie inside the bucket,
-    /// so the registry's buckets, count and sum come out exact.
-    private func publishHistograms(transport: Transport, totals: [UInt64], last: inout [UInt64]) {
-        typealias Slot = MetricsBlock.Slot
-        let dimensions = [("transport", transport.name)]
-        let requests = CoreMetrics.Recorder(label: prefix + "request_size_bytes", dimensions: dimensions, aggregate: true, factory: factory)
-        let responses = CoreMetrics.Recorder(label: prefix + "response_size_bytes", dimensions: dimensions, aggregate: true, factory: factory)
-        let answers = CoreMetrics.Timer(label: prefix + "answer_duration_seconds", dimensions: dimensions, factory: factory)
-        Self.replay(base: Slot.requestSize, bounds: MetricsBlock.requestSizeBounds, totals: totals, last: &last) {
-            requests.record($0)
-        }
-        Self.replay(base: Slot.responseSize, bounds: MetricsBlock.responseSizeBounds, totals: totals, last: &last) {
-            responses.record($0)
-        }
-        Self.replay(base: Slot.answerDuration, bounds: MetricsBlock.durationBounds, totals: totals, last: &last) {
-            answers.recordNanoseconds($0)
-        }
-        guard transport == .tcp else { return }
-        let upstream = CoreMetrics.Timer(label: prefix + "upstream_duration_seconds", factory: factory)
-        Self.replay(base: Slot.upstreamDuration, bounds: MetricsBlock.durationBounds, totals: totals, last: &last) {
-            upstream.recordNanoseconds($0)
-        }
-    }
-
-    static func replay(base: Int, bounds: [Int64], totals: [UInt64], last: inout [UInt64], record: (Int64) -> Void) {
-        let buckets = bounds.count + 1
-        for bucket in 0..<buckets {
-            let countSlot = base + bucket, sumSlot = base + buckets + bucket
-            let count = Int64(truncatingIfNeeded: totals[countSlot] &- last[countSlot])
-            guard count > 0 else { continue }
-            let sum = Int64(truncatingIfNeeded: totals[sumSlot] &- last[sumSlot])
-            let lower = bucket == 0 ? 0 : bounds[bucket - 1] + 1
-            let upper = bucket < bounds.count ? bounds[bucket] : Int64.max
-            // `count` values whose sum is `sum`: the quotient, and the quotient plus one for the
-            // remainder. Clamped into the bucket in case a write was caught half done; the
-            // difference then carries over to the next scrape.
-            let quotient = min(max(sum / count, lower), upper)
-            let remainder = quotient < upper ? min(max(sum - quotient * count, 0), count) : 0
-            for index in 0..<count { record(index < remainder ? quotient + 1 : quotient) }
-            last[countSlot] = totals[countSlot]
-            last[sumSlot] &+= UInt64(quotient * count + remainder)
-        }
+        storeDelays.observe(MetricsBlock.Slot.padding, bucket: MetricsBlock.bucket(nanoseconds, Self.publishDelayBounds),
+                            buckets: Self.publishDelayBounds.count + 1, value: nanoseconds)
     }
 
     /// Reads the etcd watch's lag (revisions behind) at each scrape.
@@ -432,41 +282,8 @@ public final class ServerMetrics: Sendable {
         watchLagSource.withLock { $0 = source }
     }
 
-    private func publishGauges() {
-        let status = etcdStatus
-        if let lag = watchLagSource.withLock({ $0 }) {
-            CoreMetrics.Gauge(label: prefix + "etcd_watch_lag_revisions", factory: factory).record(lag())
-        }
-        for state in ["connecting", "connected", "disconnected"] {
-            CoreMetrics.Gauge(label: prefix + "etcd_state", dimensions: [("state", state)], factory: factory)
-                .record(status.state.metricName == state ? 1 : 0)
-        }
-        if let publisher = publisherSource.withLock({ $0 }) {
-            let snapshot = publisher.current
-            CoreMetrics.Gauge(label: prefix + "store_records", factory: factory).record(snapshot.recordCount)
-            CoreMetrics.Gauge(label: prefix + "store_synced", factory: factory).record(snapshot.isSynced ? 1 : 0)
-        }
-        CoreMetrics.Gauge(label: prefix + "store_last_sync_timestamp_seconds", factory: factory).record(lastSync ?? 0)
-        let cache = cacheSource.withLock { $0 }
-        published.withLock { state in
-            func flush(_ name: String, _ total: UInt64) {
-                let delta = total &- (state.sourceTotals[name] ?? 0)
-                guard delta > 0 else { return }
-                counter(&state, name, [:]).increment(by: Int64(delta))
-                state.sourceTotals[name] = total
-            }
-            flush("etcd_state_changes_total", status.changes)
-            flush("snapshot_publications_total", publications.load(ordering: .relaxed))
-            flush("store_rejected_records_total", rejectedRecords.load(ordering: .relaxed))
-            if let cache {
-                flush("cache_hits_total", UInt64(cache.hits.load(ordering: .relaxed)))
-                flush("cache_misses_total", UInt64(cache.misses.load(ordering: .relaxed)))
-            }
-        }
-        if let cache {
-            CoreMetrics.Gauge(label: prefix + "cache_entries", factory: factory).record(cache.count)
-        }
-    }
+    var etcdStatus: EtcdStatus { etcd.withLock { $0 } }
+    var lastSync: Double? { storeStatus.withLock { $0.lastSync } }
 }
 
 extension Transport {

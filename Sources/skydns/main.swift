@@ -8,7 +8,7 @@ import SkyDNSConfig
 import SkyDNSOperator
 import SkyDNSServer
 
-let version = "0.1.0"
+let version = skydnsVersion
 
 func printError(_ text: String) {
     var bytes = Array(text.utf8)

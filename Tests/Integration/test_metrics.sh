@@ -4,7 +4,7 @@
 # record count; /healthz is 200 throughout. A known mix of queries (5 A hits, 3 NXDOMAIN, 2 AAAA
 # NODATA over UDP, 1 A over TCP, 1 undecodable packet, 1 forwarded name whose upstream refuses)
 # gives exactly those counts in /metrics, by type, rcode and transport, and the size and latency
-# histograms count the same answers. With etcd stopped, /readyz stays 200 with "serving last good
+# histograms count the same answers; promtool accepts the exposition, with process_* and build_info. With etcd stopped, /readyz stays 200 with "serving last good
 # data". PROMETHEUS_PORT/PATH/NAMESPACE/SUBSYSTEM and -log-format=json are checked on a second
 # server.
 source "$(dirname "$0")/lib.sh"
@@ -32,8 +32,8 @@ expect_eq "$(http_code "$M/readyz")" 503 "/readyz before etcd"
 grep -q '^not ready: waiting for the first read of etcd' "$WORK/body.txt" || fail "/readyz body before etcd: $(cat "$WORK/body.txt")"
 expect_eq "$(http_code "$M/nothing-here")" 404 "unknown path"
 scrape
-expect_metric 'skydns_store_synced' 0
-expect_metric 'skydns_etcd_state{state="connected"}' 0
+expect_metric 'skydns_skydns_store_synced' 0
+expect_metric 'skydns_skydns_etcd_state{state="connected"}' 0
 
 start_etcd
 put_v2 /skydns/sohu/domeos/kafka-1-wkfa1/19d074a1 '{"host":"172.28.0.12","ttl":30}'
@@ -59,60 +59,80 @@ python3 -c 'import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DG
 d www.example.org A | grep -q 'status: SERVFAIL' || fail "forwarded to a dead upstream: SERVFAIL expected"
 
 scrape
-q='skydns_queries_total{transport='
+q='skydns_skydns_queries_total{transport='
 expect_metric "${q}\"udp\",type=\"A\",rcode=\"NOERROR\"}" 5
 expect_metric "${q}\"udp\",type=\"A\",rcode=\"NXDOMAIN\"}" 3
 expect_metric "${q}\"udp\",type=\"AAAA\",rcode=\"NOERROR\"}" 2
 expect_metric "${q}\"tcp\",type=\"A\",rcode=\"NOERROR\"}" 1
 expect_metric "${q}\"udp\",type=\"A\",rcode=\"SERVFAIL\"}" 1
 expect_metric "${q}\"tcp\",type=\"A\",rcode=\"NXDOMAIN\"}" absent
-expect_metric 'skydns_queries_dropped_total{transport="udp"}' 1
-expect_metric 'skydns_queries_dropped_total{transport="tcp"}' 0
-expect_metric 'skydns_forwarded_queries_total{to="upstream"}' 1
-expect_metric 'skydns_forwarded_queries_total{to="stub"}' 0
-expect_metric 'skydns_upstream_failures_total{reason="network"}' 1
-expect_metric 'skydns_forward_servfail_total' 1
-expect_metric 'skydns_cache_misses_total' 2  # one look-up on the worker, one more on the forwarder thread
-expect_metric 'skydns_cache_hits_total' 0
+expect_metric 'skydns_skydns_queries_dropped_total{transport="udp"}' 1
+expect_metric 'skydns_skydns_queries_dropped_total{transport="tcp"}' 0
+expect_metric 'skydns_skydns_forwarded_queries_total{to="upstream"}' 1
+expect_metric 'skydns_skydns_forwarded_queries_total{to="stub"}' 0
+expect_metric 'skydns_skydns_upstream_failures_total{reason="network"}' 1
+expect_metric 'skydns_skydns_forward_servfail_total' 1
+expect_metric 'skydns_skydns_cache_misses_total' 2  # one look-up on the worker, one more on the forwarder thread
+expect_metric 'skydns_skydns_cache_hits_total' 0
 # Every UDP answer is in the histograms once: the probes (TXT) + 5 + 3 + 2 + 1 forwarded.
 probes=$(number "$(metric "${q}\"udp\",type=\"TXT\",rcode=\"NOERROR\"}")")
 [ "$probes" != absent ] && [ "$probes" -ge 1 ] || fail "start_server's version.bind probes not counted: $probes"
 udp_answers=$((probes + 11))
-expect_metric 'skydns_request_size_bytes_count{transport="udp"}' $udp_answers
-expect_metric 'skydns_response_size_bytes_count{transport="udp"}' $udp_answers
-expect_metric 'skydns_answer_duration_seconds_count{transport="udp"}' $udp_answers
-expect_metric 'skydns_request_size_bytes_count{transport="tcp"}' 1
-expect_metric 'skydns_answer_duration_seconds_count{transport="tcp"}' 1
-expect_metric 'skydns_answer_duration_seconds_bucket{transport="tcp",le="+Inf"}' 1
-expect_metric 'skydns_upstream_duration_seconds_count' 0
+expect_metric 'skydns_skydns_request_size_bytes_count{transport="udp"}' $udp_answers
+expect_metric 'skydns_skydns_response_size_bytes_count{transport="udp"}' $udp_answers
+expect_metric 'skydns_skydns_answer_duration_seconds_count{transport="udp"}' $udp_answers
+expect_metric 'skydns_skydns_request_size_bytes_count{transport="tcp"}' 1
+expect_metric 'skydns_skydns_answer_duration_seconds_count{transport="tcp"}' 1
+expect_metric 'skydns_skydns_answer_duration_seconds_bucket{transport="tcp",le="+Inf"}' 1
+expect_metric 'skydns_skydns_upstream_duration_seconds_count' 0
 # The histogram's sum is the sum of the sizes: 5 x A query for kafka-1-wkfa1 (dig adds a 12-byte
 # cookie option: same size each time), checked through the mean of the TCP one.
-tcp_sum=$(number "$(metric 'skydns_request_size_bytes_sum{transport="tcp"}')")
+tcp_sum=$(number "$(metric 'skydns_skydns_request_size_bytes_sum{transport="tcp"}')")
 [ "$tcp_sum" -gt 40 ] && [ "$tcp_sum" -lt 120 ] || fail "TCP request size sum $tcp_sum"
-expect_metric 'skydns_store_records' 3
-expect_metric 'skydns_store_synced' 1
-expect_metric 'skydns_etcd_state{state="connected"}' 1
-expect_metric 'skydns_etcd_state{state="connecting"}' 0
+expect_metric 'skydns_skydns_store_records' 3
+expect_metric 'skydns_skydns_store_synced' 1
+expect_metric 'skydns_skydns_etcd_state{state="connected"}' 1
+expect_metric 'skydns_skydns_etcd_state{state="connecting"}' 0
 # Caught up with etcd: the watch trails nothing (a scrape reads it afresh each time).
-lag_is_zero() { scrape; [ "$(number "$(metric 'skydns_etcd_watch_lag_revisions')")" = 0 ]; }
-eventually lag_is_zero || fail "watch lag: $(metric 'skydns_etcd_watch_lag_revisions')"
-pubs=$(number "$(metric 'skydns_snapshot_publications_total')")
+lag_is_zero() { scrape; [ "$(number "$(metric 'skydns_skydns_etcd_watch_lag_revisions')")" = 0 ]; }
+eventually lag_is_zero || fail "watch lag: $(metric 'skydns_skydns_etcd_watch_lag_revisions')"
+pubs=$(number "$(metric 'skydns_skydns_snapshot_publications_total')")
 [ "$pubs" -ge 1 ] || fail "snapshot publications: $pubs (at least the first read)"
-last=$(number "$(metric 'skydns_store_last_sync_timestamp_seconds')")
+last=$(number "$(metric 'skydns_skydns_store_last_sync_timestamp_seconds')")
 now=$(date +%s)
 [ $((now - last)) -lt 120 ] && [ $((now - last)) -ge -5 ] || fail "last sync time $last is not about now ($now)"
-grep -q '^# TYPE skydns_answer_duration_seconds histogram' "$WORK/metrics.txt" || fail "answer latency is not a histogram"
+grep -q '^# TYPE skydns_skydns_answer_duration_seconds histogram' "$WORK/metrics.txt" || fail "answer latency is not a histogram"
+
+# Prometheus's own checker accepts the live exposition (HELP and TYPE on every family, names and
+# units as its lint wants), and the standard process metrics and build info are there.
+if command -v promtool >/dev/null; then
+  promtool check metrics <"$WORK/metrics.txt" >"$WORK/promtool.txt" 2>&1 || fail "promtool check metrics: $(cat "$WORK/promtool.txt")"
+  echo "promtool check metrics: clean"
+else
+  fail "promtool is needed (scripts/install-deps installs it)"
+fi
+expect_eq "$(grep -c '^# HELP ' "$WORK/metrics.txt")" "$(grep -c '^# TYPE ' "$WORK/metrics.txt")" "HELP lines = TYPE lines"
+expect_metric 'skydns_skydns_build_info{version="0.1.0"}' 1
+pid=$SERVER_PID
+expect_metric 'process_max_fds' "$(awk '/Max open files/ { print $4 }' /proc/$pid/limits)"
+fds=$(number "$(metric process_open_fds)")
+[ "$fds" -ge 5 ] && [ "$fds" -le $(( $(ls /proc/$pid/fd | wc -l) + 5 )) ] || fail "process_open_fds $fds"
+rss=$(number "$(metric process_resident_memory_bytes)")
+[ "$rss" -gt 1000000 ] || fail "process_resident_memory_bytes $rss"
+start=$(number "$(metric process_start_time_seconds)")
+[ $((now - start)) -ge 0 ] && [ $((now - start)) -lt 300 ] || fail "process_start_time_seconds $start is not the server's start ($now)"
+metric process_cpu_seconds_total | grep -Eq '^[0-9.]+$' || fail "process_cpu_seconds_total: $(metric process_cpu_seconds_total)"
 
 # A second scrape adds nothing by itself (deltas are handed on once).
 scrape
 expect_metric "${q}\"udp\",type=\"A\",rcode=\"NOERROR\"}" 5
-expect_metric 'skydns_request_size_bytes_count{transport="tcp"}' 1
+expect_metric 'skydns_skydns_request_size_bytes_count{transport="tcp"}' 1
 
 # A bad record is counted.
 put_v2 /skydns/sohu/domeos/broken/1 'not json'
-rejected_is() { scrape; [ "$(number "$(metric 'skydns_store_rejected_records_total')")" = 1 ]; }
-eventually rejected_is || fail "rejected record not counted: $(metric skydns_store_rejected_records_total)"
-pubs2=$(number "$(metric 'skydns_snapshot_publications_total')")
+rejected_is() { scrape; [ "$(number "$(metric 'skydns_skydns_store_rejected_records_total')")" = 1 ]; }
+eventually rejected_is || fail "rejected record not counted: $(metric skydns_skydns_store_rejected_records_total)"
+pubs2=$(number "$(metric 'skydns_skydns_snapshot_publications_total')")
 [ "$pubs2" -gt "$pubs" ] || fail "a watched change did not count a snapshot publication ($pubs -> $pubs2)"
 
 # etcd gone: still ready, serving the last good data, and the reason says so.
@@ -121,8 +141,8 @@ last_good() { [ "$(http_code "$M/readyz")" = 200 ] && grep -q '^ready: serving l
 eventually_for 15 last_good || fail "/readyz with etcd down: $(http_code "$M/readyz") $(cat "$WORK/body.txt")"
 echo "readyz: $(cat "$WORK/body.txt")"
 scrape
-expect_metric 'skydns_etcd_state{state="disconnected"}' 1
-expect_metric 'skydns_etcd_state{state="connected"}' 0
+expect_metric 'skydns_skydns_etcd_state{state="disconnected"}' 1
+expect_metric 'skydns_skydns_etcd_state{state="connected"}' 0
 answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "answers while etcd is down"
 stop_server
 

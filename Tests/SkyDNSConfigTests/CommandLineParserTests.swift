@@ -23,7 +23,7 @@ struct FlagSyntaxTests {
         #expect(config.scache == 10000)
         #expect(config.ttl == 3600 && config.minTTL == 60 && config.priority == 10)
         #expect(config.metricsAddr == "" && config.prometheusPath == "/metrics")
-        #expect(config.prometheusNamespace == "skydns" && config.prometheusSubsystem == "")
+        #expect(config.prometheusNamespace == "skydns" && config.prometheusSubsystem == "skydns")
         #expect(config.logFormat == "text")
         #expect(config.notYetSupported == [])
     }

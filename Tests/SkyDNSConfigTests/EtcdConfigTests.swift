@@ -202,7 +202,7 @@ struct SummaryTests {
             "hostmaster=hostmaster.skydns.local.", #"dnssec="""#, "scache=10000", "ttl=3600", "min-ttl=60",
             "priority=10", #"ca-cert="""#, #"tls-pem="""#, #"tls-key="""#, #"username="""#, #"password="""#,
             "systemd=false", "verbose=false", "version=false", #"metrics-addr="""#, "prometheus-path=/metrics",
-            "prometheus-namespace=skydns", #"prometheus-subsystem="""#, "log-format=text",
+            "prometheus-namespace=skydns", "prometheus-subsystem=skydns", "log-format=text",
         ].joined(separator: " "))
     }
 

@@ -7,7 +7,7 @@ import Synchronization
 import Testing
 
 // The operator's side (issue 7): per-worker counting blocks, their aggregation into the
-// Prometheus registry at scrape time, the readiness reasons, and the JSON log lines.
+// Prometheus text at scrape time, the readiness reasons, and the JSON log lines.
 
 private func query(_ name: String, _ type: RecordType, id: UInt16 = 7) throws -> [UInt8] {
     Message(header: Header(id: id, questionCount: 1), questions: [Question(name: try DomainName(name), type: type)]).encode()
@@ -124,7 +124,7 @@ struct MetricsScrapeTests {
             var cumulative = 0
             for (index, bound) in MetricsBlock.responseSizeBounds.enumerated() {
                 cumulative += expected[index]
-                #expect(s["skydns_response_size_bytes_bucket{transport=\"udp\",le=\"\(Double(bound))\"}"] == Double(cumulative),
+                #expect(s["skydns_response_size_bytes_bucket{transport=\"udp\",le=\"\(bound)\"}"] == Double(cumulative),
                         "bucket le=\(bound) after round \(round)")
             }
             #expect(s[#"skydns_response_size_bytes_count{transport="udp"}"#] == Double(500 * (round + 1)))
@@ -134,28 +134,62 @@ struct MetricsScrapeTests {
         let s = samples(metrics)
         let durationSum = Double((12_345 + 13_345 + 14_345) * 32) / 1e9
         #expect(abs(s[#"skydns_answer_duration_seconds_sum{transport="udp"}"#]! - durationSum) < 1e-12)
-        #expect(s[#"skydns_answer_duration_seconds_bucket{transport="udp",le="0.00001"}"#] == 0)
-        #expect(s[#"skydns_answer_duration_seconds_bucket{transport="udp",le="0.000025"}"#] == 96)
+        #expect(s[#"skydns_answer_duration_seconds_bucket{transport="udp",le="1e-05"}"#] == 0)
+        #expect(s[#"skydns_answer_duration_seconds_bucket{transport="udp",le="2.5e-05"}"#] == 96)
     }
 
-    @Test("replay stays exact when a bucket's sum and count were caught mid-update")
-    func replayCarries() {
-        // Bucket (32, 64]: the count says 2 but the sum already holds a third value.
-        var last = [UInt64](repeating: 0, count: MetricsBlock.capacity)
-        var totals = last
-        let base = MetricsBlock.Slot.requestSize
-        totals[base + 1] = 2
-        totals[base + 7 + 1] = 50 + 60 + 64
-        var recorded: [Int64] = []
-        ServerMetrics.replay(base: base, bounds: MetricsBlock.requestSizeBounds, totals: totals, last: &last) { recorded.append($0) }
-        #expect(recorded.count == 2)
-        #expect(recorded.allSatisfy { $0 > 32 && $0 <= 64 })
-        // The rest of the sum waits for its count.
-        totals[base + 1] = 3
-        ServerMetrics.replay(base: base, bounds: MetricsBlock.requestSizeBounds, totals: totals, last: &last) { recorded.append($0) }
-        #expect(recorded.count == 3)
-        #expect(recorded.reduce(0, +) == 174)
-        #expect(recorded.allSatisfy { $0 > 32 && $0 <= 64 })
+    @Test("every family has HELP and TYPE before its samples, and numbers in Prometheus's form")
+    func exposition() throws {
+        let metrics = ServerMetrics()
+        let a = try query("a.b", .a)
+        answered(metrics.makeWorkerBlock(), a, reply(to: a, rcode: 0))
+        metrics.changesPublished(after: 1_500_000)
+        let text = String(decoding: metrics.exposition(), as: UTF8.self)
+        var described = Set<String>(), typed = Set<String>()
+        for line in text.split(separator: "\n") {
+            let words = line.split(separator: " ")
+            if line.hasPrefix("# HELP ") { described.insert(String(words[2])); continue }
+            if line.hasPrefix("# TYPE ") { typed.insert(String(words[2])); continue }
+            let name = String(words[0].prefix { $0 != "{" })
+            let family = ["_bucket", "_sum", "_count"].reduce(name) { $0.hasSuffix($1) && !typed.contains($0) ? String($0.dropLast($1.count)) : $0 }
+            #expect(described.contains(family) && typed.contains(family), "\(name) has no HELP/TYPE before it")
+        }
+        for family in ["skydns_build_info", "process_cpu_seconds_total", "process_resident_memory_bytes", "process_open_fds",
+                       "process_max_fds", "process_start_time_seconds"] {
+            #expect(typed.contains(family), "\(family) missing")
+        }
+        let s = samples(metrics)
+        #expect(s[#"skydns_build_info{version="\#(skydnsVersion)"}"#] == 1)
+        #expect(s[#"skydns_store_publish_delay_seconds_bucket{le="0.001"}"#] == 0)
+        #expect(s[#"skydns_store_publish_delay_seconds_bucket{le="0.002"}"#] == 1)
+        #expect(s["skydns_store_publish_delay_seconds_sum"] == 0.0015)
+        #expect(try #require(s["process_open_fds"]) >= 3)
+        #expect(try #require(s["process_resident_memory_bytes"]) > 1_000_000)
+        #expect(abs(try #require(s["process_start_time_seconds"]) - Date().timeIntervalSince1970) < 24 * 3600)
+        #expect(text.contains(#"skydns_request_size_bytes_bucket{transport="udp",le="32"} 1"#))
+        #expect(text.contains(#"skydns_answer_duration_seconds_bucket{transport="udp",le="1e-05"} 0"#))
+        #expect([1024, 0.0025, 1e-05, 1.5, 1_796_036_695.7].map(Exposition.format) == ["1024", "0.0025", "1e-05", "1.5", "1796036695.7"])
+    }
+
+    @Test("label values and help text are escaped")
+    func escaping() {
+        var out = Exposition(prefix: "p_")
+        out.family("x", .gauge, "a \\ b\nc")
+        out.sample(["to": "a\"b\\c\nd"], UInt64(1))
+        #expect(String(decoding: out.bytes, as: UTF8.self) == "# HELP p_x a \\\\ b\\nc\n# TYPE p_x gauge\np_x{to=\"a\\\"b\\\\c\\nd\"} 1\n")
+    }
+
+    @Test("a scrape after a million queries writes as many lines as an idle one")
+    func scrapeCost() throws {
+        let metrics = ServerMetrics()
+        let worker = metrics.makeWorkerBlock()
+        let a = try query("a.b", .a)
+        answered(worker, a, reply(to: a, rcode: 0))
+        let before = metrics.exposition().count
+        for _ in 0..<1_000_000 { worker.add(MetricsBlock.Slot.queries) }
+        let after = metrics.exposition()
+        #expect(after.count <= before + 8)  // only the digits grow
+        #expect(samples(metrics)[#"skydns_queries_total{transport="udp",type="A",rcode="NOERROR"}"#] == 1_000_001)
     }
 
     @Test("a shared block counts every add from many threads")
