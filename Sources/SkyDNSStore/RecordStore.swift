@@ -49,6 +49,8 @@ public final class RecordStore: @unchecked Sendable {
     public let keys: RecordKeyMapper
     private var zone: Zone
     private var root = TrieNode()
+    /// Keys that differ from others only in case, each kept apart (see `CaseVariants`).
+    private var caseVariants = CaseVariants()
     private var isSynced = false
     /// During a first read delivered page by page: the last key read, below the prefix.
     private var loadedThrough: String?
@@ -81,6 +83,7 @@ public final class RecordStore: @unchecked Sendable {
             switch change {
             case .replaceAll(let all):
                 root = TrieNode()
+                caseVariants.removeAll()
                 for keyValue in all { put(keyValue) }
                 isSynced = true
                 loadedThrough = nil
@@ -89,9 +92,17 @@ public final class RecordStore: @unchecked Sendable {
                 // data beats losing the name.
                 put(keyValue)
             case .delete(let key):
-                if let path = try? keys.path(forKey: key) { root.remove(at: path[...]) }
+                guard let path = try? keys.path(forKey: key) else { break }
+                switch caseVariants.tracks(key) ? caseVariants.delete(key: key) : .untracked {
+                case .untracked, .clear: root.remove(at: path[...])
+                case .set(let record): root.insert(record, at: path[...])
+                case .keep: break
+                }
             case .firstReadPage(let page, let first, let complete):
-                if first { root = TrieNode() }
+                if first {
+                    root = TrieNode()
+                    caseVariants.removeAll()
+                }
                 for keyValue in page {
                     put(keyValue)
                 }
@@ -104,8 +115,16 @@ public final class RecordStore: @unchecked Sendable {
             case .deleteTree(let key):
                 if keys.isPrefix(key) {
                     root = TrieNode()
+                    caseVariants.removeAll()
                 } else if let path = try? keys.path(forKey: key) {
-                    root.removeSubtree(at: path[...])
+                    // Below a key with upper case lie only keys with upper case, all tracked: the
+                    // subtree also holds other keys' records.
+                    if !CaseVariants.hasUpperCase(key) { root.removeSubtree(at: path[...]) }
+                    guard !caseVariants.isEmpty else { break }
+                    for (folded, record) in caseVariants.deleteTree(key: key) {
+                        guard let slot = try? keys.path(forKey: folded) else { continue }
+                        if let record { root.insert(record, at: slot[...]) } else { root.remove(at: slot[...]) }
+                    }
                 }
             }
         }
@@ -123,7 +142,12 @@ public final class RecordStore: @unchecked Sendable {
             let service = try ServiceRecord.decode(keyValue.value)
             let record = try StoredRecord(path: path, service: service, keyTTL: keyValue.ttl,
                                           defaultTTL: zone.defaultTTL, clamped: &clamped)
-            root.insert(record, at: path[...])
+            if caseVariants.tracks(keyValue.key) {
+                let current = root.node(at: path)?.record
+                root.insert(caseVariants.put(record, key: keyValue.key, current: current), at: path[...])
+            } else {
+                root.insert(record, at: path[...])
+            }
             return nil
         } catch {
             return error

@@ -1,0 +1,91 @@
+import DNSWire
+
+/// etcd keys are case-sensitive, DNS names are not: `…/svc/Web/1` and `…/svc/web/1` are two keys
+/// for one name and one trie slot. This keeps each such key's record apart, by exact key, under
+/// the case-folded key, so that the slot always holds the same choice among the keys etcd holds
+/// whatever order they came in: the all-lower-case key if present (the one SkyDNS, looking up the
+/// lower-cased query name, served), else the first in byte order.
+///
+/// Only keys with an upper-case ASCII letter, and the lower-case keys they collide with, are kept
+/// here; with none (kube2sky writes lower case) every operation is one emptiness check.
+struct CaseVariants {
+    /// Folded key → exact key → record. Every key with upper case has an entry; the lower-case
+    /// key's record is kept beside them while they exist.
+    private var variants: [String: [String: StoredRecord]] = [:]
+
+    var isEmpty: Bool { variants.isEmpty }
+
+    mutating func removeAll() { variants.removeAll() }
+
+    static func hasUpperCase(_ key: String) -> Bool {
+        key.utf8.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") }
+    }
+
+    static func folded(_ key: String) -> String {
+        String(decoding: key.utf8.map(asciiLowercase), as: UTF8.self)
+    }
+
+    /// Whether a put or delete of `key` must go through here rather than straight to the trie.
+    func tracks(_ key: String) -> Bool {
+        Self.hasUpperCase(key) || (!variants.isEmpty && variants[key] != nil)
+    }
+
+    /// Records `record` for the exact `key`; `current` is what the slot holds now (it can only be
+    /// the lower-case key's, when nothing was tracked yet). Returns what the slot must hold.
+    mutating func put(_ record: StoredRecord, key: String, current: StoredRecord?) -> StoredRecord {
+        let folded = Self.folded(key)
+        var entries = variants[folded] ?? [:]
+        if entries.isEmpty, key != folded, let current { entries[folded] = current }
+        entries[key] = record
+        return settle(folded, entries) ?? record
+    }
+
+    /// What a delete means for the key's trie slot.
+    enum SlotChange: Equatable {
+        /// Not tracked, lower case: the slot was the key's own; remove it.
+        case untracked
+        /// An upper-case key that was never stored: the slot belongs to another key.
+        case keep
+        case set(StoredRecord)
+        case clear
+
+        static func == (lhs: SlotChange, rhs: SlotChange) -> Bool {
+            switch (lhs, rhs) {
+            case (.untracked, .untracked), (.keep, .keep), (.clear, .clear): true
+            case (.set(let a), .set(let b)): a === b
+            default: false
+            }
+        }
+    }
+
+    /// Forgets the exact `key`.
+    mutating func delete(key: String) -> SlotChange {
+        let folded = Self.folded(key)
+        guard var entries = variants[folded] else { return Self.hasUpperCase(key) ? .keep : .untracked }
+        entries[key] = nil
+        return settle(folded, entries).map { .set($0) } ?? .clear
+    }
+
+    /// Forgets every exact key at or below `key`. Returns each folded key at or below `key`'s
+    /// folded form that was tracked, with the record its slot must hold now (nil: nothing).
+    mutating func deleteTree(key: String) -> [(folded: String, record: StoredRecord?)] {
+        let below = key.hasSuffix("/") ? key : key + "/"
+        let foldedKey = Self.folded(key)
+        let foldedBelow = Self.folded(below)
+        var affected: [(folded: String, record: StoredRecord?)] = []
+        for (folded, entries) in variants where folded == foldedKey || folded.hasPrefix(foldedBelow) {
+            let kept = entries.filter { exact, _ in !(exact == key || exact.hasPrefix(below)) }
+            affected.append((folded, settle(folded, kept)))
+        }
+        return affected
+    }
+
+    /// Stores `entries` (dropping the entry when only the lower-case key, or nothing, is left)
+    /// and returns the record the slot must hold.
+    private mutating func settle(_ folded: String, _ entries: [String: StoredRecord]) -> StoredRecord? {
+        let onlyLowerCase = entries.count == 1 && entries[folded] != nil
+        variants[folded] = entries.isEmpty || onlyLowerCase ? nil : entries
+        if let lower = entries[folded] { return lower }
+        return entries.min { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }?.value
+    }
+}
