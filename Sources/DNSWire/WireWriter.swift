@@ -151,7 +151,9 @@ public struct WireWriter: Sendable {
     }
 
     /// Compares the (possibly compressed) name at `position` in the message with the uncompressed
-    /// suffix of `wire` starting at `start`, ignoring ASCII case.
+    /// suffix of `wire` starting at `start`, byte for byte: a pointer stands for the bytes it
+    /// points at, so matching regardless of case would give a name from the data the casing of
+    /// the client's question (`ns.dns.DOMEOS.SOHU.`).
     private func nameInMessage(at position: Int, equals wire: UnsafeBufferPointer<UInt8>, from start: Int) -> Bool {
         var position = position
         var index = start
@@ -163,7 +165,7 @@ public struct WireWriter: Sendable {
             }
             guard length == wire[index] else { return false }
             if length == 0 { return true }
-            for step in 1...Int(length) where asciiLowercase(bytes[position + step]) != asciiLowercase(wire[index + step]) {
+            for step in 1...Int(length) where bytes[position + step] != wire[index + step] {
                 return false
             }
             position += Int(length) + 1

@@ -32,16 +32,18 @@ struct CompressionTests {
         #expect(parsed.answers.map(\.name.description) == ["www.example.com.", "mail.example.com."])
     }
 
-    @Test("suffix matching ignores case; the earlier spelling wins on decode")
-    func caseInsensitiveMatch() throws {
+    @Test("suffixes match byte for byte: a name keeps its own casing on the wire")
+    func caseExactMatch() throws {
         let message = Message(
             questions: [Question(name: name("Example.COM"), type: .a)],
-            answers: [ResourceRecord(name: name("www.EXAMPLE.com"), ttl: 1, data: .a(ARecord("10.0.0.1")!))])
+            answers: [ResourceRecord(name: name("www.Example.COM"), ttl: 1, data: .a(ARecord("10.0.0.1")!)),
+                      ResourceRecord(name: name("ns.example.com"), ttl: 1, data: .a(ARecord("10.0.0.2")!))])
         let bytes = message.encode()
+        // The same spelling points at the question; another spelling is written out.
         #expect(Array(bytes[29..<35]) == [3] + ascii("www") + [0xC0, 12])
+        #expect(Array(bytes[49..<65]) == [2] + ascii("ns") + [7] + ascii("example") + [3] + ascii("com") + [0])
         let parsed = try Message(parsing: bytes)
-        #expect(parsed.answers[0].name == name("www.example.com"))
-        #expect(parsed.answers[0].name.description == "www.Example.COM.")
+        #expect(parsed.answers.map(\.name.description) == ["www.Example.COM.", "ns.example.com."])
     }
 
     @Test("SRV target is never compressed (RFC 2782) but can be pointed to")
@@ -67,7 +69,9 @@ struct CompressionTests {
 
     @Test("names inside CNAME, NS, PTR, MX and SOA are compressed", arguments: [
         (.cname(CNAMERecord(target: name("example.com"))), 2),
-        (.ns(NSRecord(target: name("EXAMPLE.com"))), 2),
+        (.ns(NSRecord(target: name("example.com"))), 2),
+        // Another spelling: only the suffix with the same bytes ("com") is a pointer.
+        (.ns(NSRecord(target: name("EXAMPLE.com"))), 8 + 2),
         (.ptr(PTRRecord(target: name("example.com"))), 2),
         (.mx(MXRecord(preference: 5, exchange: name("mx.example.com"))), 2 + 3 + 2),
         (.soa(SOARecord(mname: name("example.com"), rname: name("hostmaster.example.com"),
@@ -95,10 +99,14 @@ struct CompressionTests {
         #expect(bytes.count < uncompressed)
         let parsed = try Message(parsing: bytes)
         #expect(parsed.answers == message.answers)
-        // Names decode through pointers, so they take the spelling of the earlier copies: "A.B" from
-        // the first CNAME target, "example.com" from the question.
-        #expect(parsed.answers.map { $0.name.lowercased().description } == names.map { $0 + "." })
-        #expect(parsed.answers[2].name.description == "A.B.example.com.")
+        // Names decode through pointers to the same bytes, so each keeps its own spelling.
+        #expect(parsed.answers.map(\.name.description) == names.map { $0 + "." })
+        #expect(parsed.answers.map { presentation(of: $0.data) } == names.map { _ in "A.B.example.COM." })
+    }
+
+    private func presentation(of data: RData) -> String {
+        if case .cname(let cname) = data { return cname.target.description }
+        return ""
     }
 
     /// Regression: the writer used to search the name it was writing for its own later suffixes,
