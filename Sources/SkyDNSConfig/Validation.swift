@@ -148,13 +148,14 @@ enum Validation {
     // MARK: Names
 
     /// Lower case with exactly one final dot; labels 1-63 characters, at most 253 characters in all.
+    /// The root (`.`) is accepted, as SkyDNS did: every name is then the served domain's.
     static func domain(_ text: String) throws(Reason) -> String {
         var name = text.lowercased()
         if name.isEmpty { throw Reason("the domain must not be empty") }
         if name.unicodeScalars.contains(where: { $0 == " " || $0 == "\t" || $0.value < 0x20 || $0.value == 0x7F }) {
             throw Reason("the domain must not contain blanks or control characters")
         }
-        if name == "." { throw Reason("the domain must not be the root") }
+        if name == "." { return name }
         if !name.hasSuffix(".") { name += "." }
         let labels = name.dropLast().split(separator: ".", omittingEmptySubsequences: false)
         for label in labels {
@@ -177,7 +178,7 @@ enum Validation {
     }
 
     static func hostmasterDefault(domain: String) -> String {
-        "hostmaster." + domain
+        domain == "." ? "hostmaster." : "hostmaster." + domain
     }
 
     /// Go's dns.Fqdn for `-local`.

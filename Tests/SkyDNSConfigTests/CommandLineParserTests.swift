@@ -211,7 +211,6 @@ struct ValueTests {
         (["-addr=[::1]"], #"invalid value "[::1]" for flag -addr: address [::1]: missing port in address"#),
         (["-addr=[1.2.3.4]:53"], #"invalid value "[1.2.3.4]:53" for flag -addr: bad IP address: 1.2.3.4"#),
         (["-domain="], #"invalid value "" for flag -domain: the domain must not be empty"#),
-        (["-domain=."], #"invalid value "." for flag -domain: the domain must not be the root"#),
         (["-domain=a..b"], #"invalid value "a..b" for flag -domain: empty label in domain"#),
         (["-domain=a.b.."], #"invalid value "a.b.." for flag -domain: empty label in domain"#),
         (["-domain=.a"], #"invalid value ".a" for flag -domain: empty label in domain"#),
@@ -248,6 +247,8 @@ struct ValueTests {
         ("SKYDNS.LOCAL", "skydns.local."),
         ("cluster.local.", "cluster.local."),
         ("a", "a."),
+        // The root, as SkyDNS accepted it: every name is served from etcd.
+        (".", "."),
     ])
     func domainNormalization(given: String, expected: String) throws {
         #expect(try configuration(["-domain", given]).domain == expected)
@@ -271,6 +272,7 @@ struct ValueTests {
     func hostmaster() throws {
         #expect(try configuration([]).hostmaster == "hostmaster.skydns.local.")
         #expect(try configuration(["-domain=Domeos.Sohu"]).hostmaster == "hostmaster.domeos.sohu.")
+        #expect(try configuration(["-domain=."]).hostmaster == "hostmaster.")
         #expect(try configuration(["-hostmaster=x", "-domain=a.b"]).hostmaster == "x.")
         #expect(try configuration(["-domain=a.b", "-hostmaster=admin@example.org"]).hostmaster == "admin.example.org.")
         #expect(try configuration(["-hostmaster=root.example.org."]).hostmaster == "root.example.org.")
