@@ -83,13 +83,16 @@ public final class SkyDNSService: Sendable {
             flags.upstreamsFromEtcd.store(true, ordering: .relaxed)
             logger.info("upstream nameservers from \(store.keys.configKey): \(servers.map(\.description))")
         }
+        // The watcher chooses its API before it delivers anything; with v2, `_` keys are hidden.
+        let chosenAPI = WatcherAPI()
         watcher = EtcdWatcher(config: clientConfig, logger: logger, onEvents: { events in
-            writer.apply(events.map(StoreChange.init), coalesce: true)
+            writer.apply(events.map(StoreChange.init), coalesce: true, hidesUnderscoreLabels: chosenAPI.current == .v2)
         }, onStateChange: { state in
             // The watcher logs each change itself.
             metrics.etcdStateChanged(state)
         })
         let watcher = self.watcher
+        chosenAPI.watcher.withLock { $0 = watcher }
         metrics.watchEtcdLag { watcher.watchLag }
         let hiddenKeys = HiddenKeyResolver(watcher: watcher, keys: store.keys, publisher: store.publisher,
                                            logger: logger, metrics: metrics,
@@ -193,6 +196,12 @@ extension StoreChange {
     }
 }
 
+/// The watcher's API, for its own event callback (made before the watcher is).
+private final class WatcherAPI: Sendable {
+    let watcher = Mutex<EtcdWatcher?>(nil)
+    var current: EtcdAPI? { watcher.withLock { $0 }?.activeAPI }
+}
+
 /// Serialises the store's writers (the watcher thread and the hidden-key fetcher), logs what
 /// they could not store, and batches publication: a stream of watch events is published at most
 /// once per `coalescingWindow`, so each event costs an in-place change instead of a copy of the
@@ -233,9 +242,12 @@ final class StoreWriter: Sendable {
         self.onConfig = onConfig
     }
 
-    /// - Parameter coalesce: watch events may wait up to `coalescingWindow` to be published with
-    ///   those that follow; everything else (reads, fetched hidden keys) is published at once.
-    func apply(_ changes: [StoreChange], coalesce: Bool) {
+    /// - Parameters:
+    ///   - coalesce: watch events may wait up to `coalescingWindow` to be published with those
+    ///     that follow; everything else (reads, fetched hidden keys) is published at once.
+    ///   - hidesUnderscoreLabels: when given, whether the data now comes from etcd v2 (see
+    ///     `Snapshot.hidesUnderscoreLabels`).
+    func apply(_ changes: [StoreChange], coalesce: Bool, hidesUnderscoreLabels: Bool? = nil) {
         for change in changes {
             switch change {
             case .put(let keyValue) where keyValue.key == store.keys.configKey:
@@ -249,6 +261,7 @@ final class StoreWriter: Sendable {
         let arrived = monotonicNanoseconds()
         let (rejected, becameSynced, count, publishIn, waited) = lock.withLock { state in
             let wasSynced = store.publisher.current.isSynced
+            if let hidesUnderscoreLabels { store.hidesUnderscoreLabels = hidesUnderscoreLabels }
             let rejected = store.apply(changes, publish: false)
             let isRead = changes.contains(where: \.isRead)
             if coalesce && !isRead { state.oldestUnpublished = min(state.oldestUnpublished ?? arrived, arrived) }

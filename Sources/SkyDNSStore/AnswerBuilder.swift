@@ -68,7 +68,7 @@ struct AnswerBuilder {
         case .ns where isApex:
             (answer.answers, answer.additionals) = nameServerRecords(owner: qname)
         case .soa where isApex:
-            answer.answers = [ResourceRecord(name: zone.domain, ttl: zone.minTTL, data: .soa(zone.soa(serial: snapshot.serial)))]
+            answer.answers = [ResourceRecord(name: qname, ttl: zone.soaTTL, data: .soa(zone.soa(serial: snapshot.serial)))]
         case .ptr:
             answer.answers = pointerRecords(owner: qname, lookupName: lookupName)
         case .any where exists(lookupName):
@@ -83,7 +83,8 @@ struct AnswerBuilder {
         unifyTTL(&answer.answers)
         if answer.answers.isEmpty {
             answer.rcode = exists(lookupName) ? .noError : .nxDomain
-            answer.authorities = [ResourceRecord(name: zone.domain, ttl: zone.minTTL, data: .soa(zone.soa(serial: snapshot.serial)))]
+            answer.authorities = [ResourceRecord(name: zone.domain, ttl: zone.negativeTTL,
+                                                 data: .soa(zone.soa(serial: snapshot.serial)))]
             answer.additionals = []
         }
         return answer
@@ -91,7 +92,8 @@ struct AnswerBuilder {
 
     // MARK: Lookup
 
-    /// The nodes a name matches, with their names: each label `*` or `any` matches any one label.
+    /// The nodes a name matches, with their names: each label `*` or `any` matches any one label
+    /// (with etcd v2, not one starting with `_`: a wildcard does not list hidden keys).
     func matchingNodes(_ name: DomainName) -> [(node: TrieNode, name: DomainName)] {
         var nodes = [(node: snapshot.root, name: DomainName.root)]
         for label in name.lowercased().labels.reversed() {
@@ -99,7 +101,8 @@ struct AnswerBuilder {
             var next: [(node: TrieNode, name: DomainName)] = []
             for (node, nodeName) in nodes {
                 if text == "*" || text == "any" {
-                    for (childLabel, child) in node.childNodes {
+                    for (childLabel, child) in node.childNodes
+                    where !(snapshot.hidesUnderscoreLabels && childLabel.hasPrefix("_")) {
                         if let childName = try? nodeName.prepending(childLabel) { next.append((child, childName)) }
                     }
                 } else if let child = node.child(text), let childName = try? nodeName.prepending(text) {
@@ -123,7 +126,8 @@ struct AnswerBuilder {
         guard !nodes.isEmpty else { return nil }
         var records: [NamedRecord] = []
         for (node, nodeName) in nodes {
-            let complete = node.forEachNamedRecord(name: nodeName) { record, recordName in
+            let complete = node.forEachNamedRecord(name: nodeName, hidingUnderscoreLabels: snapshot.hidesUnderscoreLabels) {
+                record, recordName in
                 records.append(NamedRecord(record: record, name: recordName))
                 return records.count < Self.maxRecordsPerAnswer
             }
@@ -139,8 +143,10 @@ struct AnswerBuilder {
         return nodes.compactMap { node, nodeName in node.record.map { NamedRecord(record: $0, name: nodeName) } }
     }
 
+    /// The apex, and names with a record at or below them (hidden ones aside).
     func exists(_ name: DomainName) -> Bool {
-        name == zone.domain || !matchingNodes(name).isEmpty
+        name == zone.domain
+            || matchingNodes(name).contains { $0.node.hasRecord(hidingUnderscoreLabels: snapshot.hidesUnderscoreLabels) }
     }
 
     /// SkyDNS's groups: the group of the shallowest record that has one wins, and the answer
@@ -156,59 +162,99 @@ struct AnswerBuilder {
 
     // MARK: Record types
 
+    /// A/AAAA (both with `both`, for glue) for `lookupName`, owned by `owner`. The records below
+    /// the name decide what it is: if any of them holds an address (of either family), the
+    /// name's answer is its addresses, and records below it that hold names are not aliases of
+    /// it (kube2sky's named-port SRV records under a headless service); otherwise the name is an
+    /// alias: one CNAME (`canonicalName`) and the addresses of its target, followed at most
+    /// eight deep. A CNAME whose target has no address is left out, as SkyDNS does.
+    /// nil when the name does not exist.
     func addressRecords(owner: DomainName, lookupName: DomainName, type: RecordType, chain: [DomainName],
                         both: Bool = false) -> [ResourceRecord]? {
         guard let records = records(below: lookupName) else { return nil }
+        let filtered = groupFiltered(records)
         var result: [ResourceRecord] = []
-        for record in groupFiltered(records) {
+        var hasAddress = false
+        for record in filtered {
             switch record.target {
-            case .ipv4(let address) where type == .a || both:
-                result.append(ResourceRecord(name: owner, ttl: record.ttl, data: .a(ARecord(bytes: address.bytes))))
-            case .ipv6(let address) where type == .aaaa || both:
-                result.append(ResourceRecord(name: owner, ttl: record.ttl, data: .aaaa(AAAARecord(bytes: address.bytes))))
-            case .name(let target):
-                // `x CNAME x` (kube2sky's named-port records point at their own service) and
-                // loops are skipped; so is a chain longer than SkyDNS's eight.
-                guard target != owner, chain.count < Self.maxChain, !chain.contains(target) else { continue }
-                let next: [ResourceRecord]?
-                if target.isSubdomain(of: zone.domain) {
-                    next = addressRecords(owner: target, lookupName: target, type: type, chain: chain + [target], both: both)
-                } else {
-                    next = resolveOutside(target, type)
+            case .ipv4(let address):
+                hasAddress = true
+                if type == .a || both {
+                    result.append(ResourceRecord(name: owner, ttl: record.ttl, data: .a(ARecord(bytes: address.bytes))))
                 }
-                // A CNAME whose target resolves to nothing is left out.
-                guard let next, !next.isEmpty else { continue }
-                result.append(ResourceRecord(name: owner, ttl: record.ttl, data: .cname(CNAMERecord(target: target))))
-                result.append(contentsOf: next)
-            default:
+            case .ipv6(let address):
+                hasAddress = true
+                if type == .aaaa || both {
+                    result.append(ResourceRecord(name: owner, ttl: record.ttl, data: .aaaa(AAAARecord(bytes: address.bytes))))
+                }
+            case .name, .none:
                 continue
             }
         }
-        return result
+        guard !hasAddress, let alias = canonicalName(of: filtered, owner: owner) else { return result }
+        let target = alias.target
+        // Loops and chains longer than SkyDNS's eight end without the CNAME.
+        guard chain.count < Self.maxChain, !chain.contains(target) else { return result }
+        let next: [ResourceRecord]?
+        if target.isSubdomain(of: zone.domain), let inStore = addressRecords(owner: target, lookupName: target, type: type,
+                                                                           chain: chain + [target], both: both) {
+            next = inStore
+        } else {
+            next = isResolvedUpstream(target) ? resolveOutside(target, type) : nil
+        }
+        guard let next, !next.isEmpty else { return result }
+        return [ResourceRecord(name: owner, ttl: alias.ttl, data: .cname(CNAMERecord(target: target)))] + next
+    }
+
+    /// The one CNAME a name without addresses has (RFC 1034 §3.6.2, RFC 2181 §10.1: never two
+    /// at one owner): the hosts that are names, in key order, each once, except `owner` itself
+    /// (kube2sky's named-port records point at their own service); with round robin one is
+    /// picked per query in turn, else the first. nil when there is none.
+    func canonicalName(of records: [NamedRecord], owner: DomainName) -> (target: DomainName, ttl: UInt32)? {
+        var candidates: [(target: DomainName, ttl: UInt32)] = []
+        var seen: Set<DomainName> = []
+        for record in records {
+            guard case .name(let target) = record.target, target != owner, seen.insert(target).inserted else { continue }
+            candidates.append((target, record.ttl))
+        }
+        guard !candidates.isEmpty else { return nil }
+        guard zone.roundRobin else { return candidates[0] }
+        return candidates[Int(UInt(bitPattern: rotation) % UInt(candidates.count))]
     }
 
     /// SRV: one per record; weights split within each priority as SkyDNS does
-    /// (floor(100 × w / Σw), weight 0 counting as 100); IP hosts get a target named after the key.
+    /// (floor(100 × w / Σw), weight 0 counting as 100), except that a share never rounds down to
+    /// 0: SRV clients read weight 0 as "only when nothing else is left" (RFC 2782), so a service
+    /// past 100 endpoints would otherwise lose its traffic. IP hosts get a target named after
+    /// the key.
     func serviceRecords(owner: DomainName, lookupName: DomainName) -> ([ResourceRecord], [ResourceRecord]) {
         guard let records = records(below: lookupName) else { return ([], []) }
         let services = groupFiltered(records).filter { $0.target != .none }
-        var totals: [Int: Int] = [:]
+        // Sums in floating point: weights come from etcd and may be as large as Go's int.
+        var totals: [Int: Double] = [:]
         for record in services {
-            totals[priority(of: record), default: 0] += record.weight == 0 ? 100 : record.weight
+            totals[priority(of: record), default: 0] += Self.splitWeight(record)
         }
         var answers: [ResourceRecord] = []
         var additionals: [ResourceRecord] = []
         var resolvedTargets: Set<DomainName> = []
         for record in services {
             let priority = priority(of: record)
-            let share = 100.0 / Double(totals[priority]!) * Double(record.weight == 0 ? 100 : record.weight)
-            let weight = UInt16(clamping: Int(share.rounded(.down)))
+            let total = totals[priority] ?? 0
+            let share = total > 0 ? (100 * Self.splitWeight(record) / total).rounded(.down) : 0
+            let weight = UInt16(clamping: max(1, Int(exactly: share) ?? 100))
             guard let (target, glue) = target(of: record, resolved: &resolvedTargets) else { continue }
             answers.append(ResourceRecord(name: owner, ttl: record.ttl, data: .srv(SRVRecord(
                 priority: UInt16(clamping: priority), weight: weight, port: UInt16(clamping: record.port), target: target))))
             additionals.append(contentsOf: glue)
         }
         return (answers, additionals)
+    }
+
+    /// A record's part in the weight split: its weight, 0 (unset) counting as 100 as in SkyDNS;
+    /// a negative weight (not valid in SRV) counts as unset too.
+    private static func splitWeight(_ record: NamedRecord) -> Double {
+        record.weight > 0 ? Double(record.weight) : 100
     }
 
     /// MX: records with `mail: true`, preference from the priority. SkyDNS applies no groups here.
@@ -233,11 +279,13 @@ struct AnswerBuilder {
         }
     }
 
+    /// The CNAME an A or AAAA query for the name shows (see `addressRecords`), without
+    /// following it: none when a record below holds an address.
     func canonicalNameRecords(owner: DomainName, lookupName: DomainName) -> [ResourceRecord] {
-        guard let record = groupFiltered(records(at: lookupName) ?? []).first, case .name(let target) = record.target else {
-            return []
-        }
-        return [ResourceRecord(name: owner, ttl: record.ttl, data: .cname(CNAMERecord(target: target)))]
+        let records = groupFiltered(records(below: lookupName) ?? [])
+        guard !records.contains(where: { $0.target.isAddress }),
+              let alias = canonicalName(of: records, owner: owner) else { return [] }
+        return [ResourceRecord(name: owner, ttl: alias.ttl, data: .cname(CNAMERecord(target: alias.target)))]
     }
 
     func pointerRecords(owner: DomainName, lookupName: DomainName) -> [ResourceRecord] {
@@ -288,14 +336,22 @@ struct AnswerBuilder {
         case .name(let host):
             let target = host.droppingFirstLabels(record.targetStrip)
             guard resolved.insert(target).inserted else { return (target, []) }
-            if target.isSubdomain(of: zone.domain) {
-                return (target, addressRecords(owner: target, lookupName: target, type: .a, chain: [target], both: true) ?? [])
+            if target.isSubdomain(of: zone.domain),
+               let glue = addressRecords(owner: target, lookupName: target, type: .a, chain: [target], both: true) {
+                return (target, glue)
             }
+            guard isResolvedUpstream(target) else { return (target, []) }
             let glue = (resolveOutside(target, .a) ?? []) + (resolveOutside(target, .aaaa) ?? []).filter { $0.type != .cname }
             return (target, glue)
         case .none:
             return nil
         }
+    }
+
+    /// Whether a target the store does not hold is looked up upstream: a name outside the
+    /// domain, or with `-domain=.` (where every name is inside) any name etcd does not hold.
+    private func isResolvedUpstream(_ name: DomainName) -> Bool {
+        zone.domain.isRoot || !name.isSubdomain(of: zone.domain)
     }
 
     /// Identical records (the same value under two keys) are answered once, first one kept.
@@ -322,6 +378,15 @@ struct AnswerBuilder {
         let rotated = positions.map { records[$0] }
         for (index, position) in positions.enumerated() {
             records[position] = rotated[(index + shift) % rotated.count]
+        }
+    }
+}
+
+extension StoredRecord.Target {
+    var isAddress: Bool {
+        switch self {
+        case .ipv4, .ipv6: true
+        case .name, .none: false
         }
     }
 }

@@ -162,24 +162,28 @@ public struct TrieNode: Sendable {
     static let maxSortedChildren = 256
 
     /// Visits every record in this subtree, this node's first, depth first, children in key
-    /// order (the order etcd lists them in, which `-round-robin=false` keeps). `body` returns
-    /// false to stop early.
+    /// order (the order etcd lists them in, which `-round-robin=false` keeps). With
+    /// `hidingUnderscoreLabels`, children whose label starts with `_` are passed over, as an etcd
+    /// v2 listing leaves out hidden keys. `body` returns false to stop early.
     @discardableResult
-    public func forEachRecord(_ body: (StoredRecord) -> Bool) -> Bool {
+    public func forEachRecord(hidingUnderscoreLabels hiding: Bool = false, _ body: (StoredRecord) -> Bool) -> Bool {
         if let record, !body(record) { return false }
-        if let onlyLeaf { return body(onlyLeaf) }
+        if let onlyLeaf {
+            return hiding && onlyLeaf.label.utf8.first == Self.underscore ? true : body(onlyLeaf)
+        }
         switch children.count {
         case 0:
             return true
         case 1:
-            return children.values.first!.forEachRecord(body)
+            let (label, child) = children.first!
+            return hiding && label.isUnderscored ? true : child.forEachRecord(hiding: hiding, body)
         case ...Self.maxSortedChildren:
-            for label in children.keys.sorted(by: <) where !children[label]!.forEachRecord(body) {
-                return false
+            for label in children.keys.sorted(by: <) where !(hiding && label.isUnderscored) {
+                if !children[label]!.forEachRecord(hiding: hiding, body) { return false }
             }
         default:
-            for child in children.values where !child.forEachRecord(body) {
-                return false
+            for (label, child) in children where !(hiding && label.isUnderscored) {
+                if !child.forEachRecord(hiding: hiding, body) { return false }
             }
         }
         return true
@@ -188,17 +192,31 @@ public struct TrieNode: Sendable {
     /// `forEachRecord`, also giving each record's name; `name` is this node's. Names are built
     /// as the walk goes down, so only answers that need them (SRV, MX, NS targets) pay for them.
     @discardableResult
-    public func forEachNamedRecord(name: DomainName, _ body: (StoredRecord, DomainName) -> Bool) -> Bool {
+    public func forEachNamedRecord(name: DomainName, hidingUnderscoreLabels hiding: Bool = false,
+                                   _ body: (StoredRecord, DomainName) -> Bool) -> Bool {
         if let record, !body(record, name) { return false }
-        if let onlyLeaf { return body(onlyLeaf, (try? name.prepending(onlyLeaf.label)) ?? name) }
+        if let onlyLeaf {
+            if hiding && onlyLeaf.label.utf8.first == Self.underscore { return true }
+            return body(onlyLeaf, (try? name.prepending(onlyLeaf.label)) ?? name)
+        }
         let labels = children.count <= Self.maxSortedChildren
             ? children.keys.sorted(by: <) : Array(children.keys)
-        for label in labels {
+        for label in labels where !(hiding && label.isUnderscored) {
             guard let childName = try? name.prepending(label.text) else { continue }
-            if !children[label]!.node.forEachNamedRecord(name: childName, body) { return false }
+            if !children[label]!.node.forEachNamedRecord(name: childName, hidingUnderscoreLabels: hiding, body) {
+                return false
+            }
         }
         return true
     }
+
+    /// Whether a record lies at or below this node, children whose label starts with `_`
+    /// passed over when `hidingUnderscoreLabels`.
+    public func hasRecord(hidingUnderscoreLabels hiding: Bool) -> Bool {
+        !forEachRecord(hidingUnderscoreLabels: hiding) { _ in false }
+    }
+
+    private static let underscore = UInt8(ascii: "_")
 }
 
 /// A label as a key of the children map. Labels of up to 23 bytes (most pod and service names)
@@ -239,6 +257,9 @@ private struct Label: Hashable, @unchecked Sendable {
     init(borrowing bytes: UnsafeRawBufferPointer) { storage = .borrowed(bytes) }
 
     var text: String { withBytes { String(decoding: $0, as: UTF8.self) } }
+
+    /// Whether the label starts with `_` (a key etcd v2 hides from listings).
+    var isUnderscored: Bool { withBytes { $0.first == UInt8(ascii: "_") } }
 
     private func withBytes<Result>(_ body: (UnsafeRawBufferPointer) -> Result) -> Result {
         switch storage {
@@ -310,10 +331,12 @@ private enum Child: Sendable {
         return result
     }
 
-    func forEachRecord(_ body: (StoredRecord) -> Bool) -> Bool {
+    func forEachRecord(hiding: Bool, _ body: (StoredRecord) -> Bool) -> Bool {
         switch self {
-        case .leaf(let record), .leafParent(let record): body(record)
-        case .node(let box): box.node.forEachRecord(body)
+        case .leaf(let record): body(record)
+        // The record is this child's only child, under its own label.
+        case .leafParent(let record): hiding && record.label.utf8.first == UInt8(ascii: "_") ? true : body(record)
+        case .node(let box): box.node.forEachRecord(hidingUnderscoreLabels: hiding, body)
         case .empty: true
         }
     }

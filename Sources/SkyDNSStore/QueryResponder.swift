@@ -123,10 +123,7 @@ public final class QueryResponder {
         }
         guard let labelsBelowApex = labelsBelow(zone.domain, nameLength: query.nameLength) else {
             if query.type == .ptr && isReverseName(query.nameLength) && snapshot.isSynced && query.recordClass == .in {
-                let qname = questionName(packet, query)
-                if AnswerBuilder(snapshot: snapshot, external: external, rotation: rotation).exists(qname) {
-                    return answerGeneral(query, packet: packet, snapshot: snapshot, lookupName: qname, limit: limit, into: &writer)
-                }
+                return answerReverse(query, packet: packet, snapshot: snapshot, limit: limit, into: &writer)
             }
             return .outsideZone(query)
         }
@@ -176,11 +173,15 @@ public final class QueryResponder {
             return answerGeneral(query, packet: packet, snapshot: snapshot, lookupName: nil, limit: limit, into: &writer)
         case .found(let node):
             beginResponse(query, packet: packet, rcode: .noError, authoritative: true, into: &writer)
-            guard let (answers, truncated) = writeAddresses(node, type: query.type, zone: zone, limit: limit, into: &writer) else {
+            guard let (answers, truncated, hasRecords) = writeAddresses(node, type: query.type, zone: zone,
+                                                                        hiding: snapshot.hidesUnderscoreLabels,
+                                                                        limit: limit, into: &writer) else {
                 return answerGeneral(query, packet: packet, snapshot: snapshot, lookupName: nil, limit: limit, into: &writer)
             }
             guard answers > 0 || truncated else {
-                return negative(query, packet: packet, snapshot: snapshot, rcode: .noError, into: &writer)
+                // Only hidden etcd v2 keys below: the name is not there (the apex always is).
+                let exists = hasRecords || labelsBelowApex == 0
+                return negative(query, packet: packet, snapshot: snapshot, rcode: exists ? .noError : .nxDomain, into: &writer)
             }
             endResponse(query, answers: answers, authorities: 0, additionals: 0, truncated: truncated, into: &writer)
             return .answered(.noError)
@@ -204,6 +205,25 @@ public final class QueryResponder {
         endResponse(query, answers: answers.written, authorities: authorities.written, additionals: additionals.written,
                     truncated: !authorities.complete, into: &writer)
         return .answered(answer.rcode)
+    }
+
+    /// PTR for a reverse name outside the domain, as SkyDNS answers it: from the record at
+    /// exactly that name (no wildcards), without AA, since no SOA is held for reverse zones. A
+    /// name without one is not ours: `outsideZone`, so the caller forwards it.
+    private func answerReverse(_ query: QueryView, packet: UnsafeRawBufferPointer, snapshot: Snapshot, limit: Int,
+                               into writer: inout WireWriter) -> Outcome {
+        let qname = questionName(packet, query)
+        let lowercased = qname.lowercased()
+        let wildcard = lowercased.labels.contains { $0.elementsEqual("*".utf8) || $0.elementsEqual("any".utf8) }
+        let pointers = wildcard ? [] : AnswerBuilder(snapshot: snapshot, external: nil, rotation: rotation)
+            .pointerRecords(owner: qname, lookupName: lowercased)
+        guard !pointers.isEmpty else { return .outsideZone(query) }
+        beginResponse(query, packet: packet, rcode: .noError, authoritative: false, into: &writer)
+        writer.registerName(at: Header.size)
+        let written = writer.writeRecords(pointers, limit: limit)
+        endResponse(query, answers: written.written, authorities: 0, additionals: 0, truncated: !written.complete,
+                    into: &writer)
+        return .answered(.noError)
     }
 
     private func refuse(_ query: QueryView, packet: UnsafeRawBufferPointer, into writer: inout WireWriter) -> Outcome {
@@ -255,7 +275,7 @@ public final class QueryResponder {
             && zone.localName.wire.withUnsafeBufferPointer { wire in (0..<nameLength).allSatisfy { name[$0] == wire[$0] } }
     }
 
-    /// NXDOMAIN or NODATA: the SOA in authority, TTL `-min-ttl`, AA set.
+    /// NXDOMAIN or NODATA: the SOA in authority with TTL min(`-ttl`, `-min-ttl`), AA set.
     private func negative(_ query: QueryView, packet: UnsafeRawBufferPointer, snapshot: Snapshot, rcode: ResponseCode,
                           into writer: inout WireWriter) -> Outcome {
         beginResponse(query, packet: packet, rcode: rcode, authoritative: true, into: &writer)
@@ -269,7 +289,7 @@ public final class QueryResponder {
         writer.writeUInt16(0xC000 | UInt16(ownerOffset))
         writer.writeUInt16(RecordType.soa.rawValue)
         writer.writeUInt16(RecordClass.in.rawValue)
-        writer.writeUInt32(zone.minTTL)
+        writer.writeUInt32(zone.negativeTTL)
         let lengthOffset = writer.count
         writer.writeUInt16(0)
         let soa = zone.soa(serial: snapshot.serial)
@@ -281,11 +301,13 @@ public final class QueryResponder {
 
     /// Every address of the query's family at or below `node`, owned by the query name
     /// (a pointer to the question), duplicates answered once, rotated for round robin, all with
-    /// the smallest TTL among them (capped by `-ttl`).
-    /// Returns nil, having written nothing useful, when a record below needs the general path
-    /// (a CNAME host or a group).
-    private func writeAddresses(_ node: TrieNode, type: RecordType, zone: Zone, limit: Int,
-                                into writer: inout WireWriter) -> (count: Int, truncated: Bool)? {
+    /// the smallest TTL among them (capped by `-ttl`). Records holding names are not aliases of
+    /// a name that has addresses (see `AnswerBuilder.addressRecords`), so they are passed over.
+    /// Returns nil, having written nothing useful, when the general path must answer: a record
+    /// below has a group, or the name is an alias (names below it, no address). `hasRecords`:
+    /// whether any record lies below (`hiding` passes over `_` labels, as etcd v2 listings do).
+    private func writeAddresses(_ node: TrieNode, type: RecordType, zone: Zone, hiding: Bool, limit: Int,
+                                into writer: inout WireWriter) -> (count: Int, truncated: Bool, hasRecords: Bool)? {
         let size = type == .a ? 4 : 16
         let recordSize = 12 + size
         let start = writer.count
@@ -293,9 +315,13 @@ public final class QueryResponder {
         var truncated = false
         var ttl = zone.defaultTTL
         var needsGeneralPath = false
+        var hasAddress = false
+        var hasName = false
+        var hasRecords = false
         var singleTTL: UInt32 = 0
         var seen: Set<IPv6Address> = []
-        node.forEachRecord { record in
+        node.forEachRecord(hidingUnderscoreLabels: hiding) { record in
+            hasRecords = true
             if record.hasGroup {
                 needsGeneralPath = true
                 return false
@@ -304,11 +330,18 @@ public final class QueryResponder {
             let address: IPv6Address
             switch record.target {
             case .name:
-                needsGeneralPath = true
-                return false
-            case .ipv4(let v4) where size == 4: address = IPv6Address(high: 0, low: UInt64(v4.value))
-            case .ipv6(let v6) where size == 16: address = v6
-            default: return true
+                hasName = true
+                return true
+            case .none:
+                return true
+            case .ipv4(let v4):
+                hasAddress = true
+                guard size == 4 else { return true }
+                address = IPv6Address(high: 0, low: UInt64(v4.value))
+            case .ipv6(let v6):
+                hasAddress = true
+                guard size == 16 else { return true }
+                address = v6
             }
             // Small answers compare against what is written; big directories use a set, so
             // answering 4,000 addresses stays linear.
@@ -341,7 +374,7 @@ public final class QueryResponder {
             count += 1
             return true
         }
-        if needsGeneralPath { return nil }
+        if needsGeneralPath || (hasName && !hasAddress) { return nil }
         // SkyDNS gives several records the smallest TTL among them, capped by -ttl; one record
         // keeps its own.
         for index in 0..<count {
@@ -351,7 +384,7 @@ public final class QueryResponder {
             rotation &+= 1
             writer.rotateLeft(start..<writer.count, by: (rotation % count) * recordSize)
         }
-        return (count, truncated)
+        return (count, truncated, hasRecords)
     }
 
     private static let linearDedupLimit = 32

@@ -55,6 +55,9 @@ public final class RecordStore: @unchecked Sendable {
     /// During a first read delivered page by page: the last key read, below the prefix.
     private var loadedThrough: String?
     private var serial: UInt32
+    /// Whether the data comes from etcd v2, which hides `_` keys (see
+    /// `Snapshot.hidesUnderscoreLabels`); takes effect at the next publication.
+    public var hidesUnderscoreLabels = false
 
     public init(zone: Zone, pathPrefix: String, clock: @escaping @Sendable () -> UInt32 = { currentUnixTime() }) {
         self.zone = zone
@@ -161,7 +164,8 @@ public final class RecordStore: @unchecked Sendable {
         // always see a change.
         serial = max(serial &+ 1, clock())
         publisher.publish(Snapshot(zone: zone, root: root, isSynced: isSynced, serial: serial,
-                                   loadedThrough: isSynced ? nil : loadedThrough))
+                                   loadedThrough: isSynced ? nil : loadedThrough,
+                                   hidesUnderscoreLabels: hidesUnderscoreLabels))
     }
 }
 

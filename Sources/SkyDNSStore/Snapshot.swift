@@ -17,9 +17,16 @@ public final class Snapshot: Sendable {
     /// While the first read of etcd streams in (not synced yet): the last key loaded, below
     /// the prefix (`sohu/domeos/pod-9/abc`). Names whose keys all sort before it are complete.
     public let loadedThrough: String?
+    /// etcd v2 in use: keys below a label starting with `_` are hidden from v2 listings and
+    /// reach the store only when a query names them, so they answer only names at or below
+    /// their own `_` labels, never an ancestor's name or a wildcard over them. Answers then
+    /// depend on etcd's contents alone, not on which hidden names were asked for first.
+    public let hidesUnderscoreLabels: Bool
 
-    public init(zone: Zone, root: TrieNode, isSynced: Bool, serial: UInt32, loadedThrough: String? = nil) {
+    public init(zone: Zone, root: TrieNode, isSynced: Bool, serial: UInt32, loadedThrough: String? = nil,
+                hidesUnderscoreLabels: Bool = false) {
         self.loadedThrough = loadedThrough
+        self.hidesUnderscoreLabels = hidesUnderscoreLabels
         self.zone = zone
         self.root = root
         self.apex = root.node(at: zone.apexPath)

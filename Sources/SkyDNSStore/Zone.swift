@@ -40,6 +40,13 @@ public final class Zone: Sendable {
         localTarget = try local.flatMap { $0.isEmpty ? nil : try DomainName($0).lowercased() }
     }
 
+    /// The TTL of the SOA record itself: `-ttl`, as SkyDNS answers it.
+    public var soaTTL: UInt32 { defaultTTL }
+
+    /// The TTL of the SOA in a negative answer's authority section: min(SOA TTL, MINIMUM), which
+    /// is how long resolvers cache the denial (RFC 2308 §3, §5).
+    public var negativeTTL: UInt32 { min(defaultTTL, minTTL) }
+
     /// SkyDNS's SOA timers; the minimum (negative-answer TTL) is `-min-ttl`.
     public func soa(serial: UInt32) -> SOARecord {
         SOARecord(mname: nameServer, rname: hostmaster, serial: serial, refresh: 28800, retry: 7200,

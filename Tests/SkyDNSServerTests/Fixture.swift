@@ -88,6 +88,17 @@ let seedRecords: [(String, String)] = {
         (mainKey("bad/empty"), #"{}"#),
         (mainKey("bad/invalid"), #"{"host":"not a host!"}"#),
         (mainKey("bad/good"), #"{"host":"10.0.12.1"}"#),
+        // A headless service with a named port, as kube2sky writes it.
+        (mainKey("hl/h1"), #"{"host":"10.0.16.1"}"#),
+        (mainKey("hl/h2"), #"{"host":"10.0.16.2"}"#),
+        (mainKey("hl/_tcp/_http/h1"), #"{"host":"h1.hl.skydns.test","port":8080}"#),
+        (mainKey("hl/_tcp/_http/h2"), #"{"host":"h2.hl.skydns.test","port":8080}"#),
+        // SkyDNS's double-CNAME case (a.mail2 MX → mx2, which holds two names).
+        (otherKey("mail2/a"), #"{"host":"mx2.other.test","priority":50,"mail":true}"#),
+        (otherKey("mx2/a"), #"{"host":"a.ipaddr.other.test","mail":true}"#),
+        (otherKey("mx2/b"), #"{"host":"b.ipaddr.other.test","mail":true}"#),
+        (otherKey("ipaddr/a"), #"{"host":"10.3.2.1"}"#),
+        (otherKey("ipaddr/b"), #"{"host":"10.3.2.2"}"#),
         // The other domain.
         (otherKey("rr/r1"), #"{"host":"10.3.0.1"}"#),
         (otherKey("rr/r2"), #"{"host":"10.3.0.2"}"#),
@@ -98,6 +109,10 @@ let seedRecords: [(String, String)] = {
     // A CNAME chain ch1 → ch2 → … → ch9 (A 10.0.5.9).
     for n in 1...8 {
         records.append((mainKey("ch\(n)/r"), #"{"host":"ch\#(n + 1).skydns.test"}"#))
+    }
+    // 101 endpoints of weight 10 under one service.
+    for i in 0..<101 {
+        records.append((mainKey("srv/many/e\(i)"), #"{"host":"10.4.\#(i / 250).\#(i % 250 + 1)","port":80,"weight":10}"#))
     }
     for i in 0..<bigCount {
         records.append((mainKey(String(format: "big/r%03d", i)), #"{"host":"10.1.0.\#(i)"}"#))

@@ -25,6 +25,7 @@ struct Case: Sendable, CustomTestStringConvertible {
     var testDescription: String { name }
 }
 
+/// The SOA of a negative answer: TTL min(-ttl, -min-ttl) (RFC 2308 §3).
 let soaMain = "skydns.test. 45 IN SOA ns.dns.skydns.test. hostmaster.skydns.test. SERIAL 28800 7200 604800 45"
 let soaOther = "other.test. 60 IN SOA ns.dns.other.test. hostmaster.other.test. SERIAL 28800 7200 604800 60"
 
@@ -93,7 +94,24 @@ let cases: [Case] = [
     nodata("CNAME: a name host outside the domain with -no-rec cannot be completed (NODATA)", "ext.skydns.test.", .a),
     Case(name: "CNAME query at the exact key", qname: "c1.web.skydns.test.", qtype: .cname,
          answer: ["c1.web.skydns.test. 300 IN CNAME db.skydns.test."]),
-    nodata("CNAME query on a directory (no record at exactly that name): NODATA", "web.skydns.test.", .cname),
+    Case(name: "CNAME query on a directory: the CNAME the A query starts with", qname: "web.skydns.test.", qtype: .cname,
+         answer: ["web.skydns.test. 300 IN CNAME db.skydns.test."]),
+    nodata("CNAME query for a name with addresses: NODATA (its name hosts are no aliases)", "self.skydns.test.", .cname),
+    Case(name: "Headless service with named ports (v3): its addresses, no CNAME", qname: "hl.skydns.test.", qtype: .a,
+         answer: ["hl.skydns.test. 300 IN A 10.0.16.1", "hl.skydns.test. 300 IN A 10.0.16.2"]),
+    Case(name: "Headless service's named port: SRV to the endpoints, their addresses in additional",
+         qname: "_http._tcp.hl.skydns.test.", qtype: .srv,
+         answer: ["_http._tcp.hl.skydns.test. 300 IN SRV 10 50 8080 h1.hl.skydns.test.",
+                  "_http._tcp.hl.skydns.test. 300 IN SRV 10 50 8080 h2.hl.skydns.test."],
+         additional: ["h1.hl.skydns.test. 300 IN A 10.0.16.1", "h2.hl.skydns.test. 300 IN A 10.0.16.2"]),
+    Case(name: "MX target holding two names (SkyDNS's double-CNAME case): one CNAME, the first, and its target's address",
+         server: .other, qname: "a.mail2.other.test.", qtype: .mx,
+         answer: ["a.mail2.other.test. 3600 IN MX 50 mx2.other.test."],
+         additional: ["mx2.other.test. 3600 IN CNAME a.ipaddr.other.test.", "a.ipaddr.other.test. 3600 IN A 10.3.2.1"]),
+    Case(name: "SRV weights: 101 endpoints of weight 10 each get 1, not 0", qname: "many.srv.skydns.test.", qtype: .srv,
+         transport: .tcp,
+         answer: (0..<101).map { "many.srv.skydns.test. 300 IN SRV 10 1 80 e\($0).many.srv.skydns.test." },
+         additional: (0..<101).map { "e\($0).many.srv.skydns.test. 300 IN A 10.4.\($0 / 250).\($0 % 250 + 1)" }),
 
     // TXT
     Case(name: "TXT: every record below the name with text", qname: "txt.skydns.test.", qtype: .txt,
@@ -113,19 +131,25 @@ let cases: [Case] = [
     nodata("MX: no mail records below the name: NODATA", "svc.skydns.test.", .mx),
 
     // PTR
+    // PTR as SkyDNS answers it: without AA (no SOA is held for reverse zones); a missing one is forwarded.
     Case(name: "PTR: in-addr.arpa from /skydns/arpa/in-addr/10/0/0/127", qname: "127.0.0.10.in-addr.arpa.", qtype: .ptr,
-         answer: ["127.0.0.10.in-addr.arpa. 300 IN PTR reverse.skydns.test."]),
+         answer: ["127.0.0.10.in-addr.arpa. 300 IN PTR reverse.skydns.test."], aa: false),
     Case(name: "PTR: ip6.arpa from /skydns/arpa/ip6/…",
          qname: "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.", qtype: .ptr,
-         answer: ["1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. 300 IN PTR v6host.skydns.test."]),
+         answer: ["1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa. 300 IN PTR v6host.skydns.test."],
+         aa: false),
     Case(name: "PTR: a reverse name we do not hold is not ours: REFUSED with -no-rec",
          qname: "99.0.0.10.in-addr.arpa.", qtype: .ptr, rcode: .refused, aa: false),
 
     // NS and SOA
     Case(name: "NS at the apex from dns/ns/a, its address in additional", qname: "skydns.test.", qtype: .ns,
          answer: ["skydns.test. 300 IN NS a.ns.dns.skydns.test."], additional: ["a.ns.dns.skydns.test. 300 IN A 10.0.0.53"]),
-    Case(name: "SOA at the apex: mname ns.dns, rname hostmaster.<domain>, SkyDNS timers, minimum = -min-ttl",
-         qname: "skydns.test.", qtype: .soa, answer: [soaMain]),
+    Case(name: "SOA at the apex: TTL -ttl, mname ns.dns, rname hostmaster.<domain>, SkyDNS timers, minimum = -min-ttl",
+         qname: "skydns.test.", qtype: .soa,
+         answer: ["skydns.test. 300 IN SOA ns.dns.skydns.test. hostmaster.skydns.test. SERIAL 28800 7200 604800 45"]),
+    Case(name: "SOA at the apex asked in capitals: the owner echoes the question, mname and rname stay as configured",
+         qname: "SKYDNS.TEST.", qtype: .soa,
+         answer: ["SKYDNS.TEST. 300 IN SOA ns.dns.skydns.test. hostmaster.skydns.test. SERIAL 28800 7200 604800 45"]),
     nodata("NS at an apex with no ns.dns records: NODATA (SkyDNS said NXDOMAIN)", "other.test.", .ns, server: .other),
     nodata("SOA below the apex: NODATA", "svc.skydns.test.", .soa),
     nodata("NS below the apex: NODATA", "svc.skydns.test.", .ns),
