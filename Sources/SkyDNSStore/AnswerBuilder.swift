@@ -230,7 +230,7 @@ struct AnswerBuilder {
     func serviceRecords(owner: DomainName, lookupName: DomainName) -> ([ResourceRecord], [ResourceRecord]) {
         guard let records = records(below: lookupName) else { return ([], []) }
         let services = groupFiltered(records).filter { $0.target != .none }
-        // Sums in floating point: weights come from etcd and may be as large as Go's int.
+        // In floating point, so that no count of records or weights can overflow the sum.
         var totals: [Int: Double] = [:]
         for record in services {
             totals[priority(of: record), default: 0] += Self.splitWeight(record)
@@ -251,8 +251,7 @@ struct AnswerBuilder {
         return (answers, additionals)
     }
 
-    /// A record's part in the weight split: its weight, 0 (unset) counting as 100 as in SkyDNS;
-    /// a negative weight (not valid in SRV) counts as unset too.
+    /// A record's part in the weight split: its weight, 0 (unset) counting as 100 as in SkyDNS.
     private static func splitWeight(_ record: NamedRecord) -> Double {
         record.weight > 0 ? Double(record.weight) : 100
     }
