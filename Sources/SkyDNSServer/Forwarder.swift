@@ -35,6 +35,8 @@ final class Forwarder: Sendable {
     private struct UpstreamHealth {
         var downUntil: Double
         var lastProbe: Double
+        /// It failed by sending the query back to us.
+        var looped = false
     }
     private let health = Mutex<[String: UpstreamHealth]>([:])
     static let downSeconds = 5.0
@@ -45,24 +47,45 @@ final class Forwarder: Sendable {
     private let queue = Mutex<[Job]>([])
     private let wakeup = Condition()
     private let metrics: ServerMetrics?
+    /// Where this server listens: an upstream that is this address is never used.
+    private let listen: SocketAddress?
+    let loop = ForwardingLoop()
+    /// Loop warnings, from here and from the workers that see a query come back: one a minute.
+    let loopWarning = RateLimitedWarning(interval: 60)
 
     init(upstreams: [SocketAddress], timeout: Double, rotate: Bool, ndots: Int, cache: ResponseCache?,
-         publisher: SnapshotPublisher, logger: Logger, metrics: ServerMetrics? = nil) {
+         publisher: SnapshotPublisher, logger: Logger, metrics: ServerMetrics? = nil, listen: SocketAddress? = nil) {
         self.metrics = metrics
-        self.upstreams = Mutex(upstreams)
+        self.listen = listen
+        self.upstreams = Mutex([])
         self.timeout = timeout
         self.rotate = rotate
         self.ndots = ndots
         self.cache = cache
         self.publisher = publisher
         self.logger = logger
+        setUpstreams(upstreams)
         for _ in 0..<Self.threads { spawnThread { [self] in run() } }
     }
 
     var hasUpstreams: Bool { upstreams.withLock { !$0.isEmpty } }
 
+    /// Uses `servers` from now on, less any that is this server itself (from `-nameservers`,
+    /// resolv.conf or `/skydns/config` alike): forwarding to ourselves would loop.
     func setUpstreams(_ servers: [SocketAddress]) {
-        upstreams.withLock { $0 = servers }
+        var kept: [SocketAddress] = []
+        for server in servers {
+            if let listen, isOwnAddress(server, listen: listen) {
+                logger.warning("""
+                    not forwarding to \(server): it is this server's own address (a forwarding loop); \
+                    name the real upstream nameservers in -nameservers (SKYDNS_NAMESERVERS)
+                    """)
+                continue
+            }
+            kept.append(server)
+            _ = metrics?.upstream(server.description)
+        }
+        upstreams.withLock { $0 = kept }
     }
 
     /// Queues a UDP job; false when the queue is full (the caller answers SERVFAIL).
@@ -126,36 +149,32 @@ final class Forwarder: Sendable {
     }
 
     /// Sends the client's query upstream (first answering server wins) and returns the reply
-    /// with the client's ID and question casing, SERVFAIL when every upstream failed.
+    /// fitted to the client's query (see `ForwardedReply.fit`); SERVFAIL when every upstream
+    /// failed; nil to stay silent (not a query).
     func forward(_ packet: [UInt8], transport: Transport, stub: [SocketAddress]?, responder: QueryResponder,
                  writer: inout WireWriter) -> [UInt8]? {
-        guard let question = UpstreamExchange.questionRange(packet) else { return nil }
-        let cacheKey = cache.map { _ in ResponseCache.key(lowercasedQuestion: packet[question].map(asciiLowercase),
-                                                         dnssecOK: dnssecOK(packet)) }
-        if let cache, let cacheKey, stub == nil,
-           let hit = packet.withUnsafeBytes({ cache.lookup(key: cacheKey, query: $0) }) {
-            return fitted(hit, packet: packet, transport: transport, responder: responder, writer: &writer)
+        guard let query = try? Message(parsing: packet), query.questions.count == 1 else {
+            // The query reader took it, the full codec does not: say so rather than guess.
+            return packet.withUnsafeBytes { responder.reply(to: $0, rcode: .formErr, into: &writer) } ? writer.bytes : nil
         }
-        let outgoing = stub == nil ? packet : markedForStub(packet)
-        metrics?.forwarding.add(stub == nil ? MetricsBlock.Slot.forwardedUpstream : MetricsBlock.Slot.forwardedStub)
-        let servers = candidates(stub ?? orderedUpstreams())
+        let limit = ForwardedReply.sizeLimit(for: query, transport: transport, maxUDPSize: UDPWorker.maxResponseSize)
+        let key = ResponseCache.Key(query)
+        if let cache, stub == nil, let hit = cache.lookup(key) {
+            return ForwardedReply.fit(hit, to: query, maxSize: limit)
+        }
+        var outgoing = loop.marked(query, advertising: QueryResponder.advertisedUDPSize)
+        if stub != nil { outgoing.edns?.options.append(EDNS.Option(code: stubForwardMarker, data: [])) }
+        let configured = stub ?? orderedUpstreams()
+        let servers = candidates(configured)
+        // Passed over for looping counts as looping, so that the loop is still said below.
+        var looped = servers.isEmpty && isLooping(configured)
         for server in servers {
-            let started = monotonicNanoseconds()
-            let result = UpstreamExchange.exchange(outgoing, with: server, timeout: timeout)
-            metrics?.forwarding.countExchange(result, nanoseconds: monotonicNanoseconds() - started)
-            noteOutcome(of: server, result)
-            switch result {
-            case .success(var reply):
-                reply[0] = packet[0]
-                reply[1] = packet[1]
-                for index in question { reply[index] = packet[index] }
-                // We answer as a recursive service: not authoritative, recursion available.
-                reply[2] &= ~UInt8(Header.aaBit >> 8)
-                reply[3] |= UInt8(Header.raBit)
-                if let cache, let cacheKey, stub == nil { cache.insert(key: cacheKey, reply: reply) }
-                return fitted(reply, packet: packet, transport: transport, responder: responder, writer: &writer)
+            switch exchange(outgoing, with: server) {
+            case .success(let reply):
+                if let cache, stub == nil { cache.insert(key, reply: reply) }
+                return ForwardedReply.fit(reply, to: query, maxSize: limit)
             case .failure(let failure):
-                logger.debug("upstream \(server) failed: \(failure)")
+                looped = looped || failure == .loop
             }
         }
         metrics?.forwarding.add(MetricsBlock.Slot.forwardServFail)
@@ -164,36 +183,45 @@ final class Forwarder: Sendable {
         } else {
             logger.warning("no upstream answered for a forwarded query; replying SERVFAIL")
         }
-        packet.withUnsafeBytes { _ = responder.reply(to: $0, rcode: .servFail, into: &writer) }
-        return writer.bytes
+        // A loop is passed back, so that a server that forwarded to us does not retry through us.
+        if looped { return ForwardingLoop.loopReply(to: query) }
+        return packet.withUnsafeBytes { responder.reply(to: $0, rcode: .servFail, into: &writer) } ? writer.bytes : nil
     }
 
     /// Addresses and CNAME targets outside the domain, for completing answers from the store.
     func resolve(_ name: DomainName, type: RecordType) -> [ResourceRecord]? {
         var header = Header(id: 0, questionCount: 1)
         header.recursionDesired = true
-        let query = Message(header: header, questions: [Question(name: name, type: type)], edns: EDNS()).encode()
+        let query = loop.marked(Message(header: header, questions: [Question(name: name, type: type)]),
+                                advertising: QueryResponder.advertisedUDPSize)
         for server in candidates(orderedUpstreams()) {
-            let started = monotonicNanoseconds()
-            let result = UpstreamExchange.exchange(query, with: server, timeout: timeout)
-            metrics?.forwarding.countExchange(result, nanoseconds: monotonicNanoseconds() - started)
-            noteOutcome(of: server, result)
-            if case .success(let reply) = result {
-                guard let message = try? Message(parsing: reply), message.header.responseCode == .noError else { return nil }
-                return message.answers
+            if case .success(let reply) = exchange(query, with: server) {
+                guard reply.header.responseCode == .noError else { return nil }
+                return reply.answers
             }
         }
         return nil
     }
 
-    /// The query with SkyDNS's stub marker option, so that a stub server that sends it back to us
-    /// is not answered in a loop.
-    private func markedForStub(_ packet: [UInt8]) -> [UInt8] {
-        guard var message = try? Message(parsing: packet) else { return packet }
-        var edns = message.edns ?? EDNS()
-        edns.options.append(EDNS.Option(code: stubForwardMarker, data: []))
-        message.edns = edns
-        return message.encode()
+    /// One exchange with `server`, counted (under its address) and remembered for its health.
+    private func exchange(_ query: Message, with server: SocketAddress) -> Result<Message, UpstreamExchange.Failure> {
+        let started = monotonicNanoseconds()
+        let result = UpstreamExchange.exchange(query, with: server, timeout: timeout)
+        metrics?.upstream(server.description).countExchange(result, nanoseconds: monotonicNanoseconds() - started)
+        noteOutcome(of: server, result)
+        switch result {
+        case .success:
+            break
+        case .failure(.loop):
+            loopWarning.log(logger, """
+                forwarding loop: upstream \(server) sends queries back to this server; passing it over. \
+                Name upstreams that do not lead back here in -nameservers (SKYDNS_NAMESERVERS); in \
+                Kubernetes run the server with dnsPolicy: Default
+                """)
+        case .failure(let failure):
+            logger.debug("upstream \(server) failed: \(failure)")
+        }
+        return result
     }
 
     /// An upstream that just failed is passed over for `downSeconds`, so that a dead or
@@ -220,17 +248,22 @@ final class Forwarder: Sendable {
         }
     }
 
-    private func noteOutcome(of server: SocketAddress, _ result: Result<[UInt8], UpstreamExchange.Failure>) {
+    private func isLooping(_ servers: [SocketAddress]) -> Bool {
+        health.withLock { health in servers.contains { health[$0.description]?.looped == true } }
+    }
+
+    private func noteOutcome(of server: SocketAddress, _ result: Result<Message, UpstreamExchange.Failure>) {
         let now = monotonicNow()
         health.withLock { health in
             switch result {
             case .success:
                 health[server.description] = nil
-            case .failure:
-                if health[server.description] == nil {
+            case .failure(let failure):
+                if health[server.description] == nil && failure != .loop {
                     logger.warning("upstream \(server) is not answering; passing it over for \(Self.downSeconds) s at a time")
                 }
-                health[server.description] = UpstreamHealth(downUntil: now + Self.downSeconds, lastProbe: now)
+                health[server.description] = UpstreamHealth(downUntil: now + Self.downSeconds, lastProbe: now,
+                                                            looped: failure == .loop)
             }
         }
     }
@@ -240,24 +273,6 @@ final class Forwarder: Sendable {
         guard rotate, servers.count > 1 else { return servers }
         let start = nextUpstream.add(1, ordering: .relaxed).newValue % servers.count
         return Array(servers[start...] + servers[..<start])
-    }
-
-    /// A UDP client gets at most what it can take: a larger reply (fetched over TCP upstream)
-    /// becomes a truncated one, and the client comes back over TCP.
-    private func fitted(_ reply: [UInt8], packet: [UInt8], transport: Transport, responder: QueryResponder,
-                        writer: inout WireWriter) -> [UInt8] {
-        guard transport == .udp, reply.count > udpLimit(packet) else { return reply }
-        packet.withUnsafeBytes { _ = responder.reply(to: $0, rcode: .noError, truncated: true, into: &writer) }
-        return writer.bytes
-    }
-
-    private func udpLimit(_ packet: [UInt8]) -> Int {
-        guard let message = try? Message(parsing: packet), let edns = message.edns else { return 512 }
-        return min(Int(max(edns.udpPayloadSize, EDNS.minimumPayloadSize)), UDPWorker.maxResponseSize)
-    }
-
-    private func dnssecOK(_ packet: [UInt8]) -> Bool {
-        (try? Message(parsing: packet))?.edns?.dnssecOK ?? false
     }
 }
 
@@ -274,9 +289,7 @@ func resolvConfNameservers(path: String = "/etc/resolv.conf", excluding listen: 
         guard fields.count >= 2, fields[0] == "nameserver" else { continue }
         let host = String(fields[1])
         guard let server = try? SocketAddress(host.contains(":") ? "[\(host)]:53" : "\(host):53") else { continue }
-        let isSelf = server.port == listen.port
-            && (server.hostText == listen.hostText || listen.hostText == "0.0.0.0" || listen.hostText == "::")
-        if !isSelf { servers.append(server) }
+        if !isOwnAddress(server, listen: listen) { servers.append(server) }
     }
     free(line)
     return servers

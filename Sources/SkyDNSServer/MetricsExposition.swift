@@ -57,19 +57,29 @@ extension ServerMetrics {
         }
 
         // The forwarder's counts are transport-less; its block is filed under tcp.
-        out.family("forwarded_queries_total", .counter, "Queries sent upstream (response cache misses).")
-        out.sample(["to": "upstream"], tcp[Slot.forwardedUpstream])
-        out.sample(["to": "stub"], tcp[Slot.forwardedStub])
+        // Per upstream, labelled with its address as CoreDNS's `to`.
+        let upstreams = self.upstreams.withLock { $0 }.map { entry in
+            (to: entry.to, totals: (0..<MetricsBlock.capacity).map { $0 < Slot.end ? entry.block.read($0) : 0 })
+        }
+        out.family("forwarded_queries_total", .counter,
+                   "Queries sent to each upstream or stub server (response cache misses; a retry on the next upstream counts there).")
+        for upstream in upstreams { out.sample(["to": upstream.to], upstream.totals[Slot.forwarded]) }
         out.family("upstream_duration_seconds", .histogram, "Time of one exchange with one upstream that answered.")
-        out.histogram([:], tcp, base: Slot.upstreamDuration, bounds: MetricsBlock.durationBounds, divisor: 1e9)
-        out.family("upstream_failures_total", .counter, "Exchanges with an upstream that failed, by kind; the next upstream is tried.")
-        for (index, reason) in MetricsBlock.upstreamFailureNames.enumerated() {
-            out.sample(["reason": reason], tcp[Slot.upstreamFailures + index])
+        for upstream in upstreams {
+            out.histogram(["to": upstream.to], upstream.totals, base: Slot.upstreamDuration, bounds: MetricsBlock.durationBounds,
+                          divisor: 1e9)
+        }
+        out.family("upstream_failures_total", .counter,
+                   "Exchanges with an upstream that failed, by kind (a loop: the query came back to this server); the next upstream is tried.")
+        for upstream in upstreams {
+            for (index, reason) in MetricsBlock.upstreamFailureNames.enumerated() {
+                out.sample(["to": upstream.to, "reason": reason], upstream.totals[Slot.upstreamFailures + index])
+            }
         }
         out.family("forward_servfail_total", .counter, "Forwarded queries that no upstream answered (answered SERVFAIL).")
         out.sample([:], tcp[Slot.forwardServFail])
         out.family("forward_queue_full_total", .counter, "UDP queries refused at once because the forwarding queue was full.")
-        out.sample([:], tcp[Slot.queueFull])
+        out.sample([:], udp[Slot.queueFull] &+ tcp[Slot.queueFull])  // counted by the UDP workers
         if let cache = cacheSource.withLock({ $0 }) {
             out.family("cache_hits_total", .counter, "Forwarded questions answered from the response cache.")
             out.sample([:], UInt64(clamping: cache.hits.load(ordering: .relaxed)))

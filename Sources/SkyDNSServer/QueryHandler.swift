@@ -26,6 +26,21 @@ final class ServerContext: Sendable {
         self.forwarder = forwarder
         self.metrics = metrics
     }
+
+    /// A responder that answers by the same rules wherever an answer is made (a UDP worker, a
+    /// TCP connection, the hidden-key and first-read threads, a forwarder thread): RA set when
+    /// the server forwards; names outside the domain resolved through the upstreams when
+    /// `mayWait` (otherwise the answer comes back as `.needsExternal`, to be handed to a
+    /// forwarder thread), and resolved to nothing with `-no-rec`, as in SkyDNS (a CNAME to one
+    /// is dropped, an SRV keeps its target without addresses).
+    func makeResponder(mayWait: Bool) -> QueryResponder {
+        guard let forwarder else {
+            let responder = QueryResponder(recursionAvailable: false)
+            responder.external = { _, _ in nil }
+            return responder
+        }
+        return mayWait ? forwarder.makeResponder() : QueryResponder(recursionAvailable: true)
+    }
 }
 
 enum Transport { case udp, tcp }
@@ -38,12 +53,7 @@ final class QueryHandler {
 
     init(context: ServerContext) {
         self.context = context
-        responder = QueryResponder(recursionAvailable: context.forwarder != nil)
-        if context.forwarder == nil {
-            // Without forwarding, names outside the domain resolve to nothing: a CNAME to one is
-            // dropped and an SRV keeps its target without addresses, as in SkyDNS.
-            responder.external = { _, _ in nil }
-        }
+        responder = context.makeResponder(mayWait: false)
     }
 
     var logger: Logger { context.logger }
@@ -84,7 +94,7 @@ final class QueryHandler {
         case .drop:
             return .none
         case .outsideZone(let query):
-            return outsideZone(query, packet: packet, snapshot: snapshot, into: &writer)
+            return outsideZone(query, packet: packet, snapshot: snapshot, transport: transport, into: &writer)
         case .needsExternal:
             return context.forwarder == nil ? .none : .forward(.completeAnswer)
         case .notLoaded:
@@ -106,17 +116,33 @@ final class QueryHandler {
         }
     }
 
-    /// SkyDNS's rules for names outside the domain: stub zones first (a query already marked
-    /// as forwarded by a stub is dropped, to stop loops); names with fewer than `-ndots` labels
-    /// and servers without upstreams get SERVFAIL; `-no-rec` refuses; cached answers are
-    /// answered here; the rest goes upstream.
+    /// SkyDNS's rules for names outside the domain: a query that came back around a
+    /// forwarding loop is not forwarded again (see `ForwardingLoop`); stub zones first (a query
+    /// already marked as forwarded by a stub is dropped, to stop loops); names with fewer than
+    /// `-ndots` labels, which are not forwarded, get NXDOMAIN without an SOA (stub resolvers
+    /// stop there, caches keep nothing: RFC 2308 §5); servers without upstreams get SERVFAIL;
+    /// `-no-rec` refuses; cached answers are answered here; the rest goes upstream.
     private func outsideZone(_ query: QueryView, packet: UnsafeRawBufferPointer, snapshot: Snapshot,
-                             into writer: inout WireWriter) -> Result {
+                             transport: Transport, into writer: inout WireWriter) -> Result {
         guard let forwarder = context.forwarder else {
             return reply(.refused, packet: packet, into: &writer)
         }
-        if !snapshot.stubZones.isEmpty, let message = try? Message(parsing: Array(packet)),
-           let name = message.questions.first?.name, let stub = snapshot.stubZone(for: name) {
+        // The whole query is read only when something below needs more than the question.
+        let message = query.edns != nil || !snapshot.stubZones.isEmpty || forwarder.cache != nil
+            ? try? Message(parsing: Array(packet)) : nil
+        if let message, forwarder.loop.hasLooped(message) {
+            forwarder.loopWarning.log(logger, """
+                forwarding loop: a query this server forwarded came back to it; answering SERVFAIL instead of \
+                forwarding it again. Name upstreams that do not lead back here in -nameservers \
+                (SKYDNS_NAMESERVERS); in Kubernetes run the server with dnsPolicy: Default
+                """)
+            writer.reset()
+            writer.writeBytes(ForwardingLoop.loopReply(to: message))
+            logQuery(rcode: .servFail, packet: packet)
+            return .reply
+        }
+        if !snapshot.stubZones.isEmpty, let message, let name = message.questions.first?.name,
+           let stub = snapshot.stubZone(for: name) {
             if message.edns?.options.contains(where: { $0.code == stubForwardMarker }) == true { return .none }
             return .forward(.forward(stub: stub.servers.compactMap { try? SocketAddress($0) }))
         }
@@ -128,17 +154,14 @@ final class QueryHandler {
                 state.skip -= 1
             }
         }.count
-        guard labels >= forwarder.ndots, forwarder.hasUpstreams else {
-            return reply(.servFail, packet: packet, into: &writer)
-        }
-        if let cache = forwarder.cache {
-            let question = UnsafeRawBufferPointer(rebasing: packet[Header.size..<query.questionEnd]).map(asciiLowercase)
-            if let hit = cache.lookup(key: ResponseCache.key(lowercasedQuestion: question, dnssecOK: query.edns?.dnssecOK ?? false),
-                                      query: packet), hit.count <= query.udpLimit {
-                writer.reset()
-                writer.writeBytes(hit)
-                return .reply
-            }
+        guard labels >= forwarder.ndots else { return reply(.nxDomain, packet: packet, into: &writer) }
+        guard forwarder.hasUpstreams else { return reply(.servFail, packet: packet, into: &writer) }
+        if let cache = forwarder.cache, let message, let hit = cache.lookup(ResponseCache.Key(message)) {
+            let limit = ForwardedReply.sizeLimit(for: message, transport: transport, maxUDPSize: UDPWorker.maxResponseSize)
+            writer.reset()
+            writer.writeBytes(ForwardedReply.fit(hit, to: message, maxSize: limit))
+            logQuery(rcode: ResponseCode(rawValue: writer.bytes[3] & 0x0F), packet: packet)
+            return .reply
         }
         return .forward(.forward(stub: nil))
     }

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import DNSWire
 import EtcdClient
 import SkyDNSStore
 import Synchronization
@@ -19,7 +20,7 @@ final class MetricsBlock: Sendable {
     static let typeNames = ["A", "NS", "CNAME", "SOA", "PTR", "MX", "TXT", "AAAA", "SRV", "ANY", "other"]
     /// Response codes counted by name; the rest (extended ones) are `other`.
     static let rcodeNames = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "other"]
-    static let upstreamFailureNames = ["timeout", "network", "malformed"]
+    static let upstreamFailureNames = ["timeout", "network", "malformed", "loop"]
 
     /// Histogram bucket upper bounds (inclusive, as Prometheus's `le`); a last +Inf bucket follows.
     static let requestSizeBounds: [Int64] = [32, 64, 128, 256, 512, 1024]
@@ -38,10 +39,9 @@ final class MetricsBlock: Sendable {
         static let dropped = queries + 11 * 7
         static let truncated = dropped + 1
         static let queueFull = truncated + 1
-        static let forwardedUpstream = queueFull + 1
-        static let forwardedStub = forwardedUpstream + 1
-        static let upstreamFailures = forwardedStub + 1  // [timeout, network, malformed]
-        static let forwardServFail = upstreamFailures + 3
+        static let forwarded = queueFull + 1  // the slots from here to forwardServFail: per upstream
+        static let upstreamFailures = forwarded + 1  // [timeout, network, malformed, loop]
+        static let forwardServFail = upstreamFailures + 4
         static let requestSize = forwardServFail + 1
         static let responseSize = requestSize + 2 * 7
         static let answerDuration = responseSize + 2 * 10
@@ -192,8 +192,13 @@ public final class ServerMetrics: Sendable {
     let udpShared = MetricsBlock(.shared)
     /// TCP connections, each on a thread of its own.
     let tcp = MetricsBlock(.shared)
-    /// The forwarder's own counts: upstream exchanges and their outcome.
+    /// The forwarder's own counts (each upstream's: `upstream(_:)`).
     let forwarding = MetricsBlock(.shared)
+    /// One block per upstream address (`to`), in the order first used.
+    let upstreams = Mutex<[(to: String, block: MetricsBlock)]>([])
+    /// Upstream addresses come from the configuration and etcd (stub zones): past this many,
+    /// the rest share one block labelled `other`.
+    static let maxUpstreamLabels = 64
     /// `store_publish_delay_seconds`: a histogram at `Slot.padding` with `publishDelayBounds`.
     let storeDelays = MetricsBlock(.shared)
     static let publishDelayBounds: [Int64] = [  // nanoseconds
@@ -241,6 +246,18 @@ public final class ServerMetrics: Sendable {
         let block = MetricsBlock(.owned)
         register(block, transport: .udp)
         return block
+    }
+
+    /// The block of the upstream at `address` (`host:port`), made on first use.
+    func upstream(_ address: String) -> MetricsBlock {
+        upstreams.withLock { upstreams in
+            if let known = upstreams.first(where: { $0.to == address }) { return known.block }
+            let label = upstreams.count < Self.maxUpstreamLabels ? address : "other"
+            if let other = upstreams.first(where: { $0.to == label }) { return other.block }
+            let made = MetricsBlock(.shared)
+            upstreams.append((label, made))
+            return made
+        }
     }
 
     private func register(_ block: MetricsBlock, transport: Transport) {
@@ -302,12 +319,14 @@ extension EtcdConnectionState {
 
 extension MetricsBlock {
     /// One exchange with an upstream: its time when it answered, its kind of failure otherwise.
-    func countExchange(_ result: Result<[UInt8], UpstreamExchange.Failure>, nanoseconds: Int64) {
+    func countExchange(_ result: Result<Message, UpstreamExchange.Failure>, nanoseconds: Int64) {
+        add(Slot.forwarded)
         switch result {
         case .success: upstreamDuration(nanoseconds: nanoseconds)
         case .failure(.timeout): add(Slot.upstreamFailures)
         case .failure(.network): add(Slot.upstreamFailures + 1)
         case .failure(.malformed): add(Slot.upstreamFailures + 2)
+        case .failure(.loop): add(Slot.upstreamFailures + 3)
         }
     }
 }

@@ -123,7 +123,8 @@ public final class SkyDNSService: Sendable {
         let cache = configuration.rcache > 0
             ? ResponseCache(capacity: configuration.rcache, maxTTL: UInt32(clamping: configuration.rcacheTTL)) : nil
         return Forwarder(upstreams: upstreams, timeout: configuration.readTimeout, rotate: configuration.nsRotate,
-                         ndots: configuration.ndots, cache: cache, publisher: publisher, logger: logger, metrics: metrics)
+                         ndots: configuration.ndots, cache: cache, publisher: publisher, logger: logger, metrics: metrics,
+                         listen: listen)
     }
 
     /// Binds the sockets (failing fast if the address is taken), then starts the watcher and

@@ -78,6 +78,11 @@ final class UDPWorker: @unchecked Sendable {
                 case .reply:
                     break
                 }
+                // Every reply is built within the slot; a longer one is a bug, never an overflow.
+                guard writer.count <= Self.maxResponseSize else {
+                    metrics.add(MetricsBlock.Slot.dropped)
+                    continue
+                }
                 outgoing[replies].peer = incoming[index].peer
                 outgoing[replies].peer_len = incoming[index].peer_len
                 writer.bytes.withUnsafeBytes { bytes in

@@ -9,27 +9,52 @@ import DNSWire
 /// One query to one upstream server, done the way that resists spoofing: a fresh random ID and a
 /// fresh socket (so a random source port) per query, connected so that only the upstream's
 /// address can answer, and a reply accepted only when its ID and question match. A truncated
-/// UDP reply is retried over TCP.
+/// UDP reply is retried over TCP. A reply is parsed whole before it is accepted: one that is not
+/// a well-formed message is a failure (the caller tries its next upstream), never relayed.
 enum UpstreamExchange {
-    enum Failure: Error { case timeout, network(Int32), malformed }
+    enum Failure: Error, Equatable {
+        case timeout, network(Int32), malformed
+        /// The upstream sent the query back to this server (see `ForwardingLoop`).
+        case loop
+    }
 
-    /// Sends `query` (whose ID is replaced) and returns the upstream's reply with that ID.
-    static func exchange(_ query: [UInt8], with server: SocketAddress, timeout: Double) -> Result<[UInt8], Failure> {
+    /// Sends `query` (whose ID is replaced) and returns the upstream's parsed reply, with that
+    /// ID, to `question`.
+    static func exchange(_ query: Message, with server: SocketAddress, timeout: Double) -> Result<Message, Failure> {
+        guard let question = query.questions.first else { return .failure(.malformed) }
         var query = query
         let id = UInt16.random(in: 0...UInt16.max)
-        query[0] = UInt8(id >> 8)
-        query[1] = UInt8(id & 0xFF)
+        query.header.id = id
+        let bytes = query.encode()
         let deadline = monotonicNow() + timeout
-        switch udp(query, id: id, server: server, deadline: deadline) {
-        case .success(let reply) where reply[2] & 0x02 != 0:
+        let result: Result<Message, Failure>
+        switch udp(bytes, id: id, question: question, server: server, deadline: deadline) {
+        case .success(let reply) where reply.header.isTruncated:
             // TC: the whole answer only comes over TCP.
-            return tcp(query, id: id, server: server, deadline: max(deadline, monotonicNow() + timeout / 2))
-        case let result:
-            return result
+            result = tcp(bytes, id: id, question: question, server: server,
+                         deadline: max(deadline, monotonicNow() + timeout / 2))
+        case let other:
+            result = other
+        }
+        if case .success(let reply) = result, ForwardingLoop.isLoopReply(reply) { return .failure(.loop) }
+        return result
+    }
+
+    /// What one datagram or TCP message from the upstream is: the reply (parsed), a failure, or
+    /// nil to ignore it (another ID or question: a spoof or a late reply).
+    private static func accept(_ bytes: [UInt8], id: UInt16, question: Question) -> Result<Message, Failure>? {
+        guard bytes.count >= Header.size, UInt16(bytes[0]) << 8 | UInt16(bytes[1]) == id else { return nil }
+        do throws(ForwardedReply.Rejection) {
+            return .success(try ForwardedReply.parse(bytes, asking: question))
+        } catch .otherQuestion {
+            return nil
+        } catch {
+            return .failure(.malformed)
         }
     }
 
-    private static func udp(_ query: [UInt8], id: UInt16, server: SocketAddress, deadline: Double) -> Result<[UInt8], Failure> {
+    private static func udp(_ query: [UInt8], id: UInt16, question: Question, server: SocketAddress,
+                            deadline: Double) -> Result<Message, Failure> {
         let fd = socket(server.family, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { return .failure(.network(errno)) }
         defer { close(fd) }
@@ -45,13 +70,13 @@ enum UpstreamExchange {
                 if errno == EINTR || errno == EAGAIN { continue }
                 return .failure(.network(errno))
             }
-            let reply = Array(buffer[..<count])
             // Anything else arriving on this port (a spoof, a late reply) is ignored.
-            if matches(reply, query: query, id: id) { return .success(reply) }
+            if let result = accept(Array(buffer[..<count]), id: id, question: question) { return result }
         }
     }
 
-    private static func tcp(_ query: [UInt8], id: UInt16, server: SocketAddress, deadline: Double) -> Result<[UInt8], Failure> {
+    private static func tcp(_ query: [UInt8], id: UInt16, question: Question, server: SocketAddress,
+                            deadline: Double) -> Result<Message, Failure> {
         let fd = socket(server.family, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return .failure(.network(errno)) }
         defer { close(fd) }
@@ -72,8 +97,7 @@ enum UpstreamExchange {
         var buffer = [UInt8](repeating: 0, count: 16384)
         while true {
             if let message = deframer.nextMessage() {
-                let reply = Array(message)
-                if matches(reply, query: query, id: id) { return .success(reply) }
+                if let result = accept(Array(message), id: id, question: question) { return result }
                 continue
             }
             guard wait(fd, events: Int16(POLLIN), deadline: deadline) else { return .failure(.timeout) }
@@ -82,26 +106,6 @@ enum UpstreamExchange {
             guard count > 0 else { return .failure(.network(count == 0 ? ECONNRESET : errno)) }
             deframer.append(buffer[..<count])
         }
-    }
-
-    /// A reply to `query`: same ID, QR set, and the same question (case aside).
-    static func matches(_ reply: [UInt8], query: [UInt8], id: UInt16) -> Bool {
-        guard reply.count >= Header.size, reply[2] & 0x80 != 0,
-              UInt16(reply[0]) << 8 | UInt16(reply[1]) == id,
-              let sent = questionRange(query), let got = questionRange(reply), sent.count == got.count else { return false }
-        return zip(query[sent], reply[got]).allSatisfy { asciiLowercase($0) == asciiLowercase($1) }
-    }
-
-    /// The bytes of the (single, uncompressed) question section.
-    static func questionRange(_ message: [UInt8]) -> Range<Int>? {
-        guard message.count >= Header.size, message[4] == 0, message[5] == 1 else { return nil }
-        var offset = Header.size
-        while offset < message.count, message[offset] != 0 {
-            guard message[offset] & 0xC0 == 0 else { return nil }
-            offset += Int(message[offset]) + 1
-        }
-        guard offset + 5 <= message.count else { return nil }
-        return Header.size..<(offset + 5)
     }
 
     private static func wait(_ fd: Int32, events: Int16, deadline: Double) -> Bool {

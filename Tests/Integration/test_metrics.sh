@@ -68,9 +68,9 @@ expect_metric "${q}\"udp\",type=\"A\",rcode=\"SERVFAIL\"}" 1
 expect_metric "${q}\"tcp\",type=\"A\",rcode=\"NXDOMAIN\"}" absent
 expect_metric 'skydns_skydns_queries_dropped_total{transport="udp"}' 1
 expect_metric 'skydns_skydns_queries_dropped_total{transport="tcp"}' 0
-expect_metric 'skydns_skydns_forwarded_queries_total{to="upstream"}' 1
-expect_metric 'skydns_skydns_forwarded_queries_total{to="stub"}' 0
-expect_metric 'skydns_skydns_upstream_failures_total{reason="network"}' 1
+expect_metric 'skydns_skydns_forwarded_queries_total{to="127.0.0.1:9"}' 1
+expect_metric 'skydns_skydns_upstream_failures_total{to="127.0.0.1:9",reason="network"}' 1
+expect_metric 'skydns_skydns_upstream_failures_total{to="127.0.0.1:9",reason="malformed"}' 0
 expect_metric 'skydns_skydns_forward_servfail_total' 1
 expect_metric 'skydns_skydns_cache_misses_total' 2  # one look-up on the worker, one more on the forwarder thread
 expect_metric 'skydns_skydns_cache_hits_total' 0
@@ -84,7 +84,7 @@ expect_metric 'skydns_skydns_answer_duration_seconds_count{transport="udp"}' $ud
 expect_metric 'skydns_skydns_request_size_bytes_count{transport="tcp"}' 1
 expect_metric 'skydns_skydns_answer_duration_seconds_count{transport="tcp"}' 1
 expect_metric 'skydns_skydns_answer_duration_seconds_bucket{transport="tcp",le="+Inf"}' 1
-expect_metric 'skydns_skydns_upstream_duration_seconds_count' 0
+expect_metric 'skydns_skydns_upstream_duration_seconds_count{to="127.0.0.1:9"}' 0
 # The histogram's sum is the sum of the sizes: 5 x A query for kafka-1-wkfa1 (dig adds a 12-byte
 # cookie option: same size each time), checked through the mean of the TCP one.
 tcp_sum=$(number "$(metric 'skydns_skydns_request_size_bytes_sum{transport="tcp"}')")

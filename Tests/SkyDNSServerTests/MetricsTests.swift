@@ -203,25 +203,40 @@ struct MetricsScrapeTests {
         #expect(samples(metrics)[#"skydns_queries_dropped_total{transport="tcp"}"#] == 40_000)
     }
 
-    @Test("forwarding: forwarded queries, upstream latency and failures by kind")
+    @Test("forwarding: per upstream (`to`), queries, latency and failures by kind; queue full from any worker")
     func forwarding() {
         let metrics = ServerMetrics()
-        metrics.forwarding.add(MetricsBlock.Slot.forwardedUpstream)
-        metrics.forwarding.add(MetricsBlock.Slot.forwardedStub)
-        metrics.forwarding.countExchange(.success([]), nanoseconds: 3_000_000)
-        metrics.forwarding.countExchange(.failure(.timeout), nanoseconds: 2_000_000_000)
-        metrics.forwarding.countExchange(.failure(.network(111)), nanoseconds: 1)
+        let upstream = metrics.upstream("127.0.0.1:53")
+        upstream.countExchange(.success(Message()), nanoseconds: 3_000_000)
+        upstream.countExchange(.failure(.timeout), nanoseconds: 2_000_000_000)
+        metrics.upstream("[::1]:53").countExchange(.failure(.network(111)), nanoseconds: 1)
+        metrics.upstream("[::1]:53").countExchange(.failure(.loop), nanoseconds: 1)
         metrics.forwarding.add(MetricsBlock.Slot.forwardServFail)
+        metrics.makeWorkerBlock().add(MetricsBlock.Slot.queueFull)
+        metrics.makeWorkerBlock().add(MetricsBlock.Slot.queueFull)
         let s = samples(metrics)
-        #expect(s[#"skydns_forwarded_queries_total{to="upstream"}"#] == 1)
-        #expect(s[#"skydns_forwarded_queries_total{to="stub"}"#] == 1)
-        #expect(s[#"skydns_upstream_failures_total{reason="timeout"}"#] == 1)
-        #expect(s[#"skydns_upstream_failures_total{reason="network"}"#] == 1)
-        #expect(s[#"skydns_upstream_failures_total{reason="malformed"}"#] == 0)
-        #expect(s["skydns_upstream_duration_seconds_count"] == 1)
-        #expect(s[#"skydns_upstream_duration_seconds_bucket{le="0.0025"}"#] == 0)
-        #expect(s[#"skydns_upstream_duration_seconds_bucket{le="0.005"}"#] == 1)
+        #expect(s[#"skydns_forwarded_queries_total{to="127.0.0.1:53"}"#] == 2)
+        #expect(s[#"skydns_forwarded_queries_total{to="[::1]:53"}"#] == 2)
+        #expect(s[#"skydns_upstream_failures_total{to="127.0.0.1:53",reason="timeout"}"#] == 1)
+        #expect(s[#"skydns_upstream_failures_total{to="127.0.0.1:53",reason="malformed"}"#] == 0)
+        #expect(s[#"skydns_upstream_failures_total{to="[::1]:53",reason="network"}"#] == 1)
+        #expect(s[#"skydns_upstream_failures_total{to="[::1]:53",reason="loop"}"#] == 1)
+        #expect(s[#"skydns_upstream_duration_seconds_count{to="127.0.0.1:53"}"#] == 1)
+        #expect(s[#"skydns_upstream_duration_seconds_bucket{to="127.0.0.1:53",le="0.0025"}"#] == 0)
+        #expect(s[#"skydns_upstream_duration_seconds_bucket{to="127.0.0.1:53",le="0.005"}"#] == 1)
         #expect(s["skydns_forward_servfail_total"] == 1)
+        #expect(s["skydns_forward_queue_full_total"] == 2)
+    }
+
+    @Test("upstream labels are bounded: past the limit, addresses share `other`")
+    func upstreamLabelsBounded() {
+        let metrics = ServerMetrics()
+        for index in 0..<(ServerMetrics.maxUpstreamLabels + 10) {
+            metrics.upstream("10.0.0.\(index):53").countExchange(.failure(.timeout), nanoseconds: 1)
+        }
+        let s = samples(metrics)
+        #expect(s[#"skydns_forwarded_queries_total{to="other"}"#] == 10)
+        #expect(s.keys.filter { $0.hasPrefix("skydns_forwarded_queries_total{") }.count == ServerMetrics.maxUpstreamLabels + 1)
     }
 
     @Test("etcd state: one gauge per state, 1 for the current one; store counters")
