@@ -8,7 +8,7 @@ import PackageDescription
 //   SkyDNSStore   SkyDNS record values, the name trie, snapshots and answer building
 //   EtcdClient    etcd v2/v3 over libcurl: initial read, watch, failover
 //   SkyDNSServer  UDP/TCP sockets, the query loop, wiring etcd into the store, metrics
-//   SkyDNSOperator  the metrics and health-probe HTTP endpoint (FlyingFox)
+//   SkyDNSOperator  the metrics and health-probe HTTP endpoint (one poll thread, bounded)
 //   skydns        the executable
 let package = Package(
     name: "swift-skydns",
@@ -21,8 +21,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
-        // The operator's HTTP endpoint (metrics and health probes).
-        .package(url: "https://github.com/swhitty/FlyingFox", from: "0.27.1"),
     ],
     targets: [
         .target(name: "DNSWire"),
@@ -56,15 +54,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // The operator's HTTP endpoint (metrics, probes), kept out of SkyDNSServer so the DNS
-        // module does not load the HTTP server's C modules.
+        // The operator's HTTP endpoint (metrics, probes): a bounded HTTP/1.1 reader on one thread.
         .target(
             name: "SkyDNSOperator",
             dependencies: [
-                "SkyDNSServer",
+                "SkyDNSServer", "CSystemShim",
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "FlyingFox", package: "FlyingFox"),
-                .product(name: "FlyingSocks", package: "FlyingFox"),
             ]
         ),
         .executableTarget(
@@ -80,5 +75,6 @@ let package = Package(
         .testTarget(name: "SkyDNSStoreTests", dependencies: ["SkyDNSStore", "DNSWire"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "StrictJSON"]),
         .testTarget(name: "SkyDNSServerTests", dependencies: ["SkyDNSServer", "DNSWire"]),
+        .testTarget(name: "SkyDNSOperatorTests", dependencies: ["SkyDNSOperator"]),
     ]
 )

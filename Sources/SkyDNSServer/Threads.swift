@@ -10,7 +10,7 @@ import Musl
 ///
 /// - Throws: `ServerError.thread` with pthread_create's error (EAGAIN under `ulimit -u`, a pids
 ///   cgroup or systemd's TasksMax; ENOMEM) when the system refuses.
-func startThread(_ body: @escaping @Sendable () -> Void) throws(ServerError) {
+public func startThread(_ body: @escaping @Sendable () -> Void) throws(ServerError) {
     final class Box: @unchecked Sendable {
         // Handed to exactly one thread, which takes ownership.
         let body: @Sendable () -> Void
