@@ -12,12 +12,29 @@ public struct EtcdKeyValue: Sendable, Equatable {
     public var ttl: UInt32?
     /// The v3 lease the key is attached to (0: none); the watcher turns it into `ttl`.
     var lease: Int64 = 0
+    /// Where the key stands in etcd's history (v3 mod/create revision and version, v2
+    /// modified/created index); the watcher checks a reconnect against it. Not compared by `==`.
+    var history = KeyHistory()
 
     public init(key: String, value: [UInt8], ttl: UInt32? = nil) {
         self.key = key
         self.value = value
         self.ttl = ttl
     }
+}
+
+extension EtcdKeyValue {
+    public static func == (lhs: EtcdKeyValue, rhs: EtcdKeyValue) -> Bool {
+        lhs.key == rhs.key && lhs.value == rhs.value && lhs.ttl == rhs.ttl && lhs.lease == rhs.lease
+    }
+}
+
+/// A key's place in etcd's history: v3 mod_revision, create_revision and version; v2
+/// modifiedIndex and createdIndex (version 0). Zero when unknown.
+struct KeyHistory: Sendable, Equatable {
+    var modified: Int64 = 0
+    var created: Int64 = 0
+    var version: Int64 = 0
 }
 
 public enum EtcdEvent: Sendable, Equatable {
@@ -115,8 +132,10 @@ enum EtcdError: Error, CustomStringConvertible {
     }
 }
 
-/// A point in an etcd cluster's history: the v3 revision or v2 index, and which cluster.
+/// A point in an etcd cluster's history: the v3 revision or v2 index, which cluster, and the
+/// raft term (which never goes back within one cluster's history).
 struct EtcdPosition: Equatable {
     var clusterID: String?
     var index: Int64
+    var raftTerm: Int64? = nil
 }

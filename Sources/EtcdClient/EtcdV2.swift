@@ -13,7 +13,14 @@ func v2Leaves(of node: JSONValue) -> [EtcdKeyValue] {
         return (node["nodes"]?.array ?? []).flatMap(v2Leaves)
     }
     guard let key = node["key"]?.string, let value = node["value"]?.string else { return [] }
-    return [EtcdKeyValue(key: key, value: Array(value.utf8), ttl: v2TTL(node["ttl"]))]
+    var kv = EtcdKeyValue(key: key, value: Array(value.utf8), ttl: v2TTL(node["ttl"]))
+    kv.history = v2History(node)
+    return [kv]
+}
+
+/// A v2 node's modified and created index.
+func v2History(_ node: JSONValue) -> KeyHistory {
+    KeyHistory(modified: node["modifiedIndex"]?.int64 ?? 0, created: node["createdIndex"]?.int64 ?? 0)
 }
 
 private func v2TTL(_ raw: JSONValue?) -> UInt32? {
@@ -29,7 +36,9 @@ func v2Event(action: String, node: JSONValue) -> EtcdEvent? {
     switch action {
     case "set", "create", "update", "compareAndSwap":
         guard !isDir, let value = node["value"]?.string else { return nil }
-        return .put(EtcdKeyValue(key: key, value: Array(value.utf8), ttl: v2TTL(node["ttl"])))
+        var kv = EtcdKeyValue(key: key, value: Array(value.utf8), ttl: v2TTL(node["ttl"]))
+        kv.history = v2History(node)
+        return .put(kv)
     case "delete", "expire", "compareAndDelete":
         return isDir ? .deleteTree(key: key) : .delete(key: key)
     default:
@@ -135,7 +144,20 @@ struct EtcdV2 {
             throw EtcdError.server(status: response.status, message: bodySummary(response.body))
         }
         return EtcdPosition(clusterID: response.header("X-Etcd-Cluster-Id"),
-                            index: response.header("X-Etcd-Index").flatMap { Int64($0) } ?? 0)
+                            index: response.header("X-Etcd-Index").flatMap { Int64($0) } ?? 0,
+                            raftTerm: response.header("X-Raft-Term").flatMap { Int64($0) })
+    }
+
+    /// Exactly `key` now: its modified and created index; nil when absent.
+    func history(of key: String) throws -> KeyHistory? {
+        let response = try connection.send(
+            path: "/v2/keys" + v2KeyPath(key), totalTimeout: nil, idleTimeout: connection.config.requestTimeout)
+        guard response.status == 200 else {
+            if response.status == 404 { return nil }
+            throw EtcdError.server(status: response.status, message: bodySummary(response.body))
+        }
+        guard let node = (try? JSONValue.parse(response.body))?["node"] else { return nil }
+        return v2History(node)
     }
 
     /// Long-polls for the first change at or below `key` with index >= `waitIndex`.

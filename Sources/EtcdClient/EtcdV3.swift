@@ -25,6 +25,7 @@ struct V3RangePage: Equatable {
     var kvs: [EtcdKeyValue]
     var more: Bool
     var count: Int64
+    var raftTerm: Int64? = nil
 
     static func parse(_ body: [UInt8]) throws -> V3RangePage {
         var reader = JSONReader(body)
@@ -56,7 +57,8 @@ struct V3RangePage: Equatable {
         guard let revision = header.revision else {
             throw EtcdError.malformed("range: no header revision: \(bodySummary(body))")
         }
-        return V3RangePage(revision: revision, clusterID: header.clusterID, kvs: kvs, more: more, count: count)
+        return V3RangePage(revision: revision, clusterID: header.clusterID, kvs: kvs, more: more, count: count,
+                           raftTerm: header.raftTerm)
     }
 }
 
@@ -142,6 +144,7 @@ enum V3WatchMessage: Equatable {
 private struct V3Header {
     var revision: Int64?
     var clusterID: String?
+    var raftTerm: Int64?
 
     init() {}
 
@@ -151,6 +154,7 @@ private struct V3Header {
         while let field = try reader.nextKey() {
             switch field {
             case "revision": revision = try reader.readInt64()
+            case "raft_term": raftTerm = try reader.readInt64()
             case "cluster_id":  // a uint64, written as a string by the gateway
                 switch try reader.kind() {
                 case .string: clusterID = try reader.readString()
@@ -172,6 +176,7 @@ private struct V3KeyValue {
         var key: [UInt8]?
         var value: [UInt8] = []
         var lease: Int64 = 0
+        var history = KeyHistory()
         try reader.beginObject()
         while let field = try reader.nextKey() {
             switch field {
@@ -179,12 +184,16 @@ private struct V3KeyValue {
             case "value": value = try reader.readNull() ? [] : base64Decoded(reader.readStringBytes())
             case "lease": lease = try reader.readInt64() ?? 0
             case "mod_revision": modRevision = try reader.readInt64() ?? 0
+            case "create_revision": history.created = try reader.readInt64() ?? 0
+            case "version": history.version = try reader.readInt64() ?? 0
             default: try reader.skipValue()
             }
         }
         guard let key else { throw EtcdError.malformed("kv without a base64 key") }
         kv = EtcdKeyValue(key: String(decoding: key, as: UTF8.self), value: value, ttl: nil)
         kv.lease = lease
+        history.modified = modRevision
+        kv.history = history
     }
 }
 
@@ -300,7 +309,29 @@ struct EtcdV3 {
     /// Where etcd is now: its cluster and current revision (a one-key read of the prefix).
     func position(prefix: String) throws -> EtcdPosition {
         let page = try firstKeyPage(prefix)
-        return EtcdPosition(clusterID: page.clusterID, index: page.revision)
+        return EtcdPosition(clusterID: page.clusterID, index: page.revision, raftTerm: page.raftTerm)
+    }
+
+    /// How many keys started with `prefix` at `revision` (nil: that revision is compacted or not
+    /// reached, so it cannot be compared).
+    func count(prefix: String, at revision: Int64) throws -> Int64? {
+        do {
+            return try rangePage(prefixRange(Array(prefix.utf8), [
+                ("revision", .string(String(revision))), ("count_only", true),
+            ])).count
+        } catch EtcdError.server(let status, _) where status < 500 && status != 200 {
+            return nil
+        }
+    }
+
+    /// Exactly `key` as it stood at `revision`: its history, or nil when absent then (or the
+    /// revision cannot be read).
+    func history(of key: String, at revision: Int64) throws -> KeyHistory? {
+        do {
+            return try rangePage(["key": base64(Array(key.utf8)), "revision": .string(String(revision))]).kvs.first?.history
+        } catch EtcdError.server(let status, _) where status < 500 && status != 200 {
+            return nil
+        }
     }
 
     /// The TTL a lease was granted with; nil when the lease is gone.

@@ -149,6 +149,47 @@ public final class EtcdWatcher: @unchecked Sendable {
             didSet { onPosition?(applied, latest) }
         }
         var onPosition: ((Int64, Int64) -> Void)?
+        /// The highest raft term seen from `clusterID`: a lower one is another history.
+        var raftTerm: Int64 = 0
+        /// The key with the newest change among those held, as etcd reported it: after a
+        /// reconnect etcd must still show it so at `applied`, or its history is not ours.
+        var anchor: (key: String, history: KeyHistory)?
+        /// v3: how many keys under the prefix we hold (etcd must count as many at `applied`).
+        var heldKeys: Int64 = 0
+
+        func noteHeld(_ kv: EtcdKeyValue) {
+            if kv.history.modified > (anchor?.history.modified ?? 0) { anchor = (kv.key, kv.history) }
+        }
+
+        /// Keeps `heldKeys` and `anchor` following one watched event.
+        func follow(_ event: EtcdEvent) {
+            switch event {
+            case .put(let kv):
+                if kv.history.version == 1 { heldKeys += 1 }
+                noteHeld(kv)
+            case .delete(let key):
+                heldKeys -= 1
+                if anchor?.key == key { anchor = nil }
+            case .deleteTree(let key):
+                if let held = anchor?.key, held == key || held.hasPrefix(key + "/") { anchor = nil }
+            case .snapshot, .firstReadPage:
+                break
+            }
+        }
+
+        /// Starts the history checks over from a complete read.
+        func reset(_ kvs: [EtcdKeyValue], position: EtcdPosition) {
+            anchor = nil
+            heldKeys = 0
+            add(kvs)
+            raftTerm = position.raftTerm ?? 0
+        }
+
+        func add(_ kvs: [EtcdKeyValue]) {
+            heldKeys += Int64(kvs.count)
+            for kv in kvs { noteHeld(kv) }
+        }
+
         /// Granted TTLs of the v3 leases seen so far (a lease's granted TTL never changes).
         var leaseTTLs: [Int64: UInt32] = [:]
         /// Whether the watched keyspace has held a record; until then detection keeps
@@ -237,8 +278,49 @@ public final class EtcdWatcher: @unchecked Sendable {
     private func checkContinuity(_ position: EtcdPosition, _ progress: Progress) {
         guard !progress.needsSnapshot else { return }
         let otherCluster = progress.clusterID != nil && position.clusterID != nil && position.clusterID != progress.clusterID
-        if otherCluster || position.index < progress.applied {
-            logger.warning("etcd: history does not continue ours (cluster \(position.clusterID ?? "?"), at \(position.index), we applied \(progress.applied)); re-reading \(config.prefix)")
+        let termWentBack = (position.raftTerm ?? Int64.max) < progress.raftTerm
+        if otherCluster || position.index < progress.applied || termWentBack {
+            logger.warning("etcd: history does not continue ours (cluster \(position.clusterID ?? "?"), at \(position.index), raft term \(position.raftTerm.map(String.init) ?? "?"); we applied \(progress.applied) in term \(progress.raftTerm)); re-reading \(config.prefix)")
+            progress.needsSnapshot = true
+        } else if let term = position.raftTerm {
+            progress.raftTerm = max(progress.raftTerm, term)
+        }
+    }
+
+    /// An etcd wiped and restarted with the same flags has the same cluster ID, and may be past
+    /// our revision by the time we reconnect: after every reconnect, etcd must hold at `applied`
+    /// as many keys under the prefix as we do, and our newest key with the same history;
+    /// otherwise (or when it cannot tell) the prefix is read again.
+    private func verifyV3History(_ v3: EtcdV3, prefix: String, _ progress: Progress) throws {
+        guard !progress.needsSnapshot else { return }
+        var mismatch: String?
+        if let count = try v3.count(prefix: prefix, at: progress.applied) {
+            if count != progress.heldKeys {
+                mismatch = "etcd holds \(count) keys at revision \(progress.applied), we hold \(progress.heldKeys)"
+            } else if let anchor = progress.anchor, try v3.history(of: anchor.key, at: progress.applied) != anchor.history {
+                mismatch = "\(anchor.key) at revision \(progress.applied) is not the one we hold"
+            }
+        } else {
+            mismatch = "revision \(progress.applied) can no longer be read"
+        }
+        if let mismatch {
+            logger.warning("etcd: history does not continue ours (\(mismatch)); re-reading \(config.prefix)")
+            progress.needsSnapshot = true
+        }
+    }
+
+    /// v2 keeps no old versions: our newest key must still stand as we hold it, or (with no such
+    /// key, as for an empty prefix, where a re-read costs little) the prefix is read again.
+    private func verifyV2History(_ v2: EtcdV2, _ progress: Progress) throws {
+        guard !progress.needsSnapshot else { return }
+        var mismatch: String?
+        if let anchor = progress.anchor {
+            if try v2.history(of: anchor.key) != anchor.history { mismatch = "\(anchor.key) changed while we were away" }
+        } else {
+            mismatch = "no key to check it by"
+        }
+        if let mismatch {
+            logger.info("etcd: after reconnecting, re-reading \(config.prefix) (\(mismatch))")
             progress.needsSnapshot = true
         }
     }
@@ -265,13 +347,16 @@ public final class EtcdWatcher: @unchecked Sendable {
         let keyPrefix = config.prefix + "/"
         let position = try v3.position(prefix: keyPrefix)
         checkContinuity(position, progress)
+        try verifyV3History(v3, prefix: keyPrefix, progress)
         progress.latest = max(progress.latest, position.index)
         if progress.needsSnapshot {
             let revision: Int64
+            progress.reset([], position: position)
             if config.progressiveFirstRead && !progress.deliveredSnapshot {
                 var first = true
                 revision = try v3.readPrefix(keyPrefix) { page, last in
                     progress.hasRecords = progress.hasRecords || !page.isEmpty
+                    progress.add(page)
                     deliver([.firstReadPage(withLeaseTTLs(page, leases, progress), first: first, complete: last)])
                     first = false
                 }
@@ -279,6 +364,7 @@ public final class EtcdWatcher: @unchecked Sendable {
                 let (kvs, read) = try v3.readPrefix(keyPrefix)
                 revision = read
                 progress.hasRecords = progress.hasRecords || !kvs.isEmpty
+                progress.add(kvs)
                 deliver([.snapshot(withLeaseTTLs(kvs, leases, progress))])
             }
             progress.applied = revision
@@ -298,6 +384,7 @@ public final class EtcdWatcher: @unchecked Sendable {
                     self.connected(.v3, progress)
                 case .events(let events, let revision, let current):
                     progress.latest = max(progress.latest, current)
+                    events.forEach(progress.follow)
                     self.deliver(events.map { event in
                         guard case .put(let kv) = event, kv.lease != 0 else { return event }
                         return .put(self.withLeaseTTLs([kv], leases, progress)[0])
@@ -331,10 +418,12 @@ public final class EtcdWatcher: @unchecked Sendable {
         let v2 = EtcdV2(connection: connection)
         let position = try v2.position(config.prefix)
         checkContinuity(position, progress)
+        try verifyV2History(v2, progress)
         progress.latest = max(progress.latest, position.index)
         progress.clusterID = position.clusterID ?? progress.clusterID
         if progress.needsSnapshot {
             let tree = try v2.readTree(config.prefix)
+            progress.reset(tree.kvs, position: position)
             var kvs = tree.kvs
             for path in locked({ hiddenPaths }).sorted() {
                 do {
@@ -358,6 +447,7 @@ public final class EtcdWatcher: @unchecked Sendable {
             switch result {
             case .change(let event, let index):
                 if let event {
+                    progress.follow(event)
                     deliver([event])
                     if case .put = event { progress.hasRecords = true }
                 }

@@ -31,6 +31,9 @@ struct V3CodecTests {
             EtcdKeyValue(key: "/skydns/a", value: bytes("{\"host\":\"1.2.3.4\"}")),
             EtcdKeyValue(key: "/skydns/b", value: []),
         ])
+        // What a reconnect is checked against: the raft term and each key's place in history.
+        #expect(page.raftTerm == 2)
+        #expect(page.kvs.map(\.history) == [KeyHistory(modified: 5, created: 3, version: 2), KeyHistory(modified: 7)])
     }
 
     /// A cluster ID is a uint64 (above Int64.max here); JSON may escape the base64 "/"; unknown

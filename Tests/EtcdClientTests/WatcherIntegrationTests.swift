@@ -103,6 +103,23 @@ struct WatcherIntegrationTests {
         #expect(recorder.current == ["/skydns/local/a": "a"])
     }
 
+    /// SkyDNS without -etcd3 read v2: one unrelated v3 key must not hide kube2sky's v2 records.
+    @Test func detectionPrefersV2WhenBothHoldRecords() throws {
+        let etcd = try EtcdTestServer()
+        try etcd.v2Set("/skydns/local/a", "a")
+        try etcd.v3Put("/skydns/unrelated", "x")
+        let recorder = EventRecorder()
+        let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [etcd.endpoint]))
+        watcher.start()
+        defer { watcher.stop() }
+
+        eventually("the snapshot") { !recorder.snapshots.isEmpty }
+        #expect(watcher.activeAPI == .v2)
+        #expect(recorder.current == ["/skydns/local/a": "a"])
+        #expect(watcher.keyspaceNotice?.contains("serving the v2 keyspace") == true)
+        #expect(watcher.healthNotes.first?.contains("-etcd3 serves v3") == true)
+    }
+
     @Test func detectionSwitchesToV2WhenRecordsAppearThereFirst() throws {
         let etcd = try EtcdTestServer()
         let recorder = EventRecorder()
