@@ -50,10 +50,10 @@ int skydns_accept(int fd, struct sockaddr_storage *peer, socklen_t *peer_len) {
     return accept4(fd, (struct sockaddr *)peer, peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
-int skydns_set_nonblocking(int fd) {
+int skydns_set_nonblocking(int fd, int on) {
     int flags = fcntl(fd, F_GETFL);
     if (flags < 0) return -1;
-    return fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+    return fcntl(fd, F_SETFL, on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK));
 }
 
 int skydns_open_reserve_fd(void) {

@@ -312,7 +312,7 @@ enum FlagTable {
             environment: [], notYetSupported: false, setter: .bool { c, v in c.verbose = v }),
         FlagDefinition(
             name: "systemd", usage: "bind to socket(s) activated by systemd (ignore -addr) (SKYDNS_SYSTEMD)",
-            defaultShown: nil, environment: ["SKYDNS_SYSTEMD"], notYetSupported: true,
+            defaultShown: nil, environment: ["SKYDNS_SYSTEMD"], notYetSupported: false,
             setter: .bool { c, v in c.systemd = v }),
         FlagDefinition(
             name: "version", usage: "Print the version and exit.", defaultShown: nil,

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CSystemShim
 import DNSWire
 import Logging
 import Synchronization
@@ -109,11 +110,8 @@ final class Forwarder: Sendable {
                 continue
             }
             _ = reply.withUnsafeBytes { bytes in
-                withUnsafePointer(to: &job.peer) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                        sendto(job.fd, bytes.baseAddress, bytes.count, 0, $0, job.peerLength)
-                    }
-                }
+                // From the address the query reached (kept with the peer).
+                skydns_send_reply(job.fd, bytes.baseAddress, bytes.count, &job.peer, job.peerLength)
             }
             if let metrics {
                 job.packet.withUnsafeBytes { query in

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CSystemShim
 import DNSWire
 import Synchronization
 
@@ -62,11 +63,8 @@ final class ParkedQueries: Sendable {
                 answered += 1
                 var peer = query.peer
                 _ = reply.withUnsafeBytes { bytes in
-                    withUnsafePointer(to: &peer) {
-                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                            sendto(query.fd, bytes.baseAddress, bytes.count, 0, $0, query.peerLength)
-                        }
-                    }
+                    // From the address the query reached (kept with the peer).
+                    skydns_send_reply(query.fd, bytes.baseAddress, bytes.count, &peer, query.peerLength)
                 }
                 guard let metrics else { return }
                 query.packet.withUnsafeBytes { packet in

@@ -127,21 +127,24 @@ public final class SkyDNSService: Sendable {
                          listen: listen)
     }
 
-    /// Binds the sockets (failing fast if the address is taken), then starts the watcher and
+    /// Binds the sockets (failing fast if the address is taken; with `-systemd`, takes those
+    /// systemd passed), then starts the watcher and
     /// the listener threads. Returns once everything runs.
     public func start() throws {
-        var udpSockets: [Int32] = []
-        for _ in 0..<udpWorkers { udpSockets.append(try address.bind(type: Int32(SOCK_DGRAM.rawValue))) }
-        let tcpSocket = try address.bind(type: Int32(SOCK_STREAM.rawValue))
+        let sockets = try configuration.systemd ? ListeningSockets.activated(udpWorkers: udpWorkers, logger: logger)
+                                                : ListeningSockets.bind(address, udpWorkers: udpWorkers)
         watcher.start()
-        for fd in udpSockets {
+        for fd in sockets.udp {
             let worker = UDPWorker(fd: fd, handler: QueryHandler(context: context), reader: store.publisher.makeReader())
             try startThread { worker.run() }
         }
-        let tcp = try TCPListener(fd: tcpSocket, loops: min(udpWorkers, 4), context: context, publisher: store.publisher)
-        try tcp.start()
-        self.tcp.withLock { $0 = tcp }
-        logger.info("listening on \(address) (udp x\(udpWorkers), tcp) for \(configuration.domain)")
+        if !sockets.tcp.isEmpty {
+            let tcp = try TCPListener(fds: sockets.tcp, loops: min(udpWorkers, 4), ownsSockets: !configuration.systemd,
+                                      context: context, publisher: store.publisher)
+            try tcp.start()
+            self.tcp.withLock { $0 = tcp }
+        }
+        logger.info("listening on \(sockets.description) for \(configuration.domain)")
     }
 
     /// SIGTERM/SIGINT: stop accepting TCP connections, answer what the open ones already sent

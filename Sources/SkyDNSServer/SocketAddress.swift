@@ -105,6 +105,8 @@ public enum ServerError: Error, CustomStringConvertible {
     case invalidDomain(String)
     /// pthread_create refused a thread (its error code).
     case thread(Int32)
+    /// `-systemd` without usable sockets.
+    case activation(String)
 
     public var description: String {
         switch self {
@@ -112,6 +114,7 @@ public enum ServerError: Error, CustomStringConvertible {
         case .socket(let call, let code): "\(call): \(String(cString: strerror(code)))"
         case .invalidDomain(let domain): "invalid domain \"\(domain)\""
         case .thread(let code): "cannot create a thread: \(String(cString: strerror(code)))"
+        case .activation(let reason): reason
         }
     }
 }

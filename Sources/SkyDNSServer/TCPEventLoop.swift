@@ -40,15 +40,16 @@ final class TCPConnection {
     var pendingOutput: Int { output.count - outputSent }
 }
 
-/// One event-loop thread: accepts from the shared listening socket (EPOLLEXCLUSIVE, so one loop
+/// One event-loop thread: accepts from the shared listening sockets (EPOLLEXCLUSIVE, so one loop
 /// wakes per connection), reads every ready connection without blocking, answers whole messages
 /// from the snapshot, and sends the replies to one read with one send. Level-triggered: a
 /// connection is watched for input only while it may take more, and for output only while
 /// replies wait.
 final class TCPEventLoop: @unchecked Sendable {
     // Everything but `completions` and `wakeFD` is used only by the loop's own thread.
-    private static let listenerToken = UInt64.max
-    private static let wakeToken = UInt64.max - 1
+    private static let wakeToken = UInt64.max
+    /// Listening socket `index` has token `listenerTokens - index`; connections' tokens are far below.
+    private static let listenerTokens = UInt64.max - 1
     /// Replies pending beyond this stop the connection's reading until they drain.
     private static let outputHighWater = 32768
     /// Reads per ready connection per wake-up, so one busy client cannot starve the rest.
@@ -56,7 +57,7 @@ final class TCPEventLoop: @unchecked Sendable {
     private static let scratchSize = 65536
     private static let acceptsPerEvent = 64
 
-    private let listenFD: Int32
+    private let listenFDs: [Int32]
     private let epoll: Int32
     private let wakeFD: Int32
     private var connections: [TCPConnection?]
@@ -72,8 +73,8 @@ final class TCPEventLoop: @unchecked Sendable {
     private var draining = false
     private var nextSweep: Int64 = 0
 
-    init(listenFD: Int32, maxConnections: Int) throws(ServerError) {
-        self.listenFD = listenFD
+    init(listenFDs: [Int32], maxConnections: Int) throws(ServerError) {
+        self.listenFDs = listenFDs
         epoll = skydns_epoll_create()
         guard epoll >= 0 else { throw .socket("epoll_create1", errno) }
         wakeFD = skydns_eventfd()
@@ -112,13 +113,13 @@ final class TCPEventLoop: @unchecked Sendable {
             for index in 0..<max(0, Int(count)) {
                 let event = events[index]
                 switch event.token {
-                case Self.listenerToken:
-                    acceptReady(&state, now: now)
                 case Self.wakeToken:
                     var value: UInt64 = 0
                     _ = read(wakeFD, &value, 8)
                     if listener.stopping.load(ordering: .acquiring) && !draining { beginDrain(&state, now: now) }
                     deliverCompletions(&state, now: now)
+                case let token where Self.listenerTokens - token < UInt64(listenFDs.count):
+                    acceptReady(on: listenFDs[Int(Self.listenerTokens - token)], &state, now: now)
                 default:
                     guard let connection = lookup(event.token) else { continue }
                     if event.events & (SKYDNS_EPOLLERR | SKYDNS_EPOLLHUP) != 0 {
@@ -160,15 +161,17 @@ final class TCPEventLoop: @unchecked Sendable {
 
     private func setListening(_ on: Bool) {
         guard on != listening else { return }
-        if on {
-            listening = skydns_epoll_add(epoll, listenFD, SKYDNS_EPOLLIN | SKYDNS_EPOLLEXCLUSIVE, Self.listenerToken) == 0
-        } else {
-            _ = skydns_epoll_remove(epoll, listenFD)
-            listening = false
+        for (index, fd) in listenFDs.enumerated() {
+            if on {
+                _ = skydns_epoll_add(epoll, fd, SKYDNS_EPOLLIN | SKYDNS_EPOLLEXCLUSIVE, Self.listenerTokens - UInt64(index))
+            } else {
+                _ = skydns_epoll_remove(epoll, fd)
+            }
         }
+        listening = on
     }
 
-    private func acceptReady(_ state: inout LoopState, now: Int64) {
+    private func acceptReady(on listenFD: Int32, _ state: inout LoopState, now: Int64) {
         let listener = state.listener
         for _ in 0..<Self.acceptsPerEvent {
             if listener.stopping.load(ordering: .acquiring) {
@@ -186,7 +189,7 @@ final class TCPEventLoop: @unchecked Sendable {
                 case EINTR, ECONNABORTED, EPROTO:
                     continue
                 case EMFILE, ENFILE:
-                    refuseWithReserve(listener)
+                    refuseWithReserve(on: listenFD, listener)
                     return
                 default:
                     // ENOBUFS, ENOMEM, ...: stop accepting for a moment rather than spin.
@@ -203,7 +206,7 @@ final class TCPEventLoop: @unchecked Sendable {
     /// The fd table is full: the pending connection is accepted with the reserved fd and closed at
     /// once, so that it is refused instead of spinning the loop; without a reserve, accepting
     /// pauses.
-    private func refuseWithReserve(_ listener: TCPListener) {
+    private func refuseWithReserve(on listenFD: Int32, _ listener: TCPListener) {
         listener.refusals.warning(listener.context.logger,
                                   "TCP connection refused: no file descriptors left (\(listener.openConnections) connections open)")
         guard reserveFD >= 0 else {
@@ -246,7 +249,8 @@ final class TCPEventLoop: @unchecked Sendable {
             Glibc.close(fd)
             return
         }
-        generation &+= 1
+        // 31 bits of generation: connection tokens stay below the loop's own (near UInt64.max).
+        generation = (generation &+ 1) & 0x7FFF_FFFF
         let token = generation << 32 | UInt64(slot)
         let connection = TCPConnection(fd: fd, token: token, source: source, now: now)
         connections[slot] = connection

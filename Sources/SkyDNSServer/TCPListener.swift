@@ -33,13 +33,13 @@ final class TCPListener: Sendable {
         var maxOutstandingPerConnection = 8
     }
 
-    let fd: Int32
+    let fds: [Int32]
     let limits: Limits
     let context: ServerContext
     let publisher: SnapshotPublisher
-    /// Whether the socket is ours to shut down (false for a socket passed by systemd, which
-    /// keeps it for the next instance).
-    private let ownsSocket: Bool
+    /// Whether the sockets are ours to shut down (false for sockets passed by systemd, which
+    /// keeps them for the next instance).
+    private let ownsSockets: Bool
     private let open = Atomic<Int>(0)
     let stopping = Atomic<Bool>(false)
     private let sources = Mutex<[SourceKey: Int]>([:])
@@ -48,19 +48,21 @@ final class TCPListener: Sendable {
     let slowPath: TCPSlowPath
 
     /// - Parameters:
-    ///   - fd: a bound TCP socket; listened on here.
+    ///   - fds: bound TCP sockets; listened on here, each served by every loop.
     ///   - loops: the number of event-loop threads (at least 1).
-    init(fd: Int32, loops: Int, ownsSocket: Bool = true, limits: Limits = Limits(), context: ServerContext,
+    init(fds: [Int32], loops: Int, ownsSockets: Bool = true, limits: Limits = Limits(), context: ServerContext,
          publisher: SnapshotPublisher) throws(ServerError) {
-        self.fd = fd
+        self.fds = fds
         self.limits = limits
-        self.ownsSocket = ownsSocket
+        self.ownsSockets = ownsSockets
         self.context = context
         self.publisher = publisher
-        guard listen(fd, 1024) == 0, skydns_set_nonblocking(fd) == 0 else { throw .socket("listen", errno) }
+        for fd in fds {
+            guard listen(fd, 1024) == 0, skydns_set_nonblocking(fd, 1) == 0 else { throw .socket("listen", errno) }
+        }
         slowPath = TCPSlowPath(context: context, publisher: publisher)
         var made: [TCPEventLoop] = []
-        for _ in 0..<max(1, loops) { made.append(try TCPEventLoop(listenFD: fd, maxConnections: limits.maxConnections)) }
+        for _ in 0..<max(1, loops) { made.append(try TCPEventLoop(listenFDs: fds, maxConnections: limits.maxConnections)) }
         self.loops = made
     }
 
@@ -78,7 +80,7 @@ final class TCPListener: Sendable {
         guard !stopping.exchange(true, ordering: .acquiringAndReleasing) else { return }
         // New connections are refused from now on; a socket passed by systemd stays usable for
         // the next instance (its backlog waits for it).
-        if ownsSocket { shutdown(fd, Int32(SHUT_RDWR)) }
+        if ownsSockets { for fd in fds { shutdown(fd, Int32(SHUT_RDWR)) } }
         for loop in loops { loop.wake() }
     }
 

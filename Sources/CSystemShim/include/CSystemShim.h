@@ -6,6 +6,11 @@
 
 // One datagram slot for batched receive/send: recvmmsg and sendmmsg need _GNU_SOURCE, which
 // Swift's Glibc module does not define, so the batching lives here.
+//
+// `peer` holds the client's address and, past it (from byte 64, beyond any sockaddr_in6), the
+// local address the query reached, when the socket reports it (IP_PKTINFO / IPV6_PKTINFO, turned
+// on by skydns_receive_local_addresses for wildcard binds). Every reply sent to that peer, at once
+// or later (forwarded, parked), leaves from that address: a client ignores a reply from any other.
 typedef struct skydns_dgram {
     struct sockaddr_storage peer;
     socklen_t peer_len;
@@ -16,8 +21,14 @@ typedef struct skydns_dgram {
 
 /// Receives up to `count` datagrams; blocks for the first one. Returns the number received, or -1 with errno.
 int skydns_recv_batch(int fd, skydns_dgram *slots, unsigned int count);
-/// Sends `count` datagrams, each to its `peer`. Returns the number sent, or -1 with errno.
+/// Sends `count` datagrams, each to its `peer`, from the local address kept with it. Returns the number sent.
 int skydns_send_batch(int fd, skydns_dgram *slots, unsigned int count);
+/// Sends one datagram to `peer` (a skydns_dgram's, or a copy of it) from the local address kept
+/// with it. Returns sendmsg's result.
+long skydns_send_reply(int fd, const void *buf, size_t len, const struct sockaddr_storage *peer, socklen_t peer_len);
+/// Asks the kernel to report each datagram's local address (for a socket bound to 0.0.0.0 or ::;
+/// a dual-stack socket reports its IPv4 queries' too). Returns 0, or -1 with errno.
+int skydns_receive_local_addresses(int fd, int family);
 /// Returns freed heap memory to the system (glibc's malloc_trim), e.g. after a large load.
 void skydns_release_free_memory(void);
 
@@ -48,7 +59,8 @@ int skydns_epoll_wait(int epfd, skydns_event *events, int count, int timeout_ms)
 int skydns_eventfd(void);
 /// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC; fills `peer`.
 int skydns_accept(int fd, struct sockaddr_storage *peer, socklen_t *peer_len);
-int skydns_set_nonblocking(int fd);
+/// Sets (`on` != 0) or clears O_NONBLOCK.
+int skydns_set_nonblocking(int fd, int on);
 /// An fd kept in reserve, released to accept-and-close one connection when the fd table is full.
 int skydns_open_reserve_fd(void);
 #endif
