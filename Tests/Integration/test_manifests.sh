@@ -1,19 +1,27 @@
 #!/usr/bin/env bash
-# The deploy files (issue 7): every document of deploy/kubernetes/*.yaml loads and has what the
-# API server would demand (kind, apiVersion, metadata.name, a pod template whose labels match the
-# selector, containers with image and command ["/skydns"]) and what the issue asks for (probes on
-# /readyz and /healthz at the metrics port, resource requests, ETCD_MACHINES from the ConfigMap,
-# non-root with NET_BIND_SERVICE only (through the binary's file capability), DNS on 53 UDP+TCP, -metrics-addr set; the Service on a
-# fixed clusterIP; the hostNetwork one with hostPort 53 and a nodeSelector). kubectl's client
-# dry-run needs an API server, which no test has, so this is a schema check in Python. The flags
-# in the manifests are also fed to the real binary's parser (-version exits 0 only if they parse).
-# The systemd unit passes `systemd-analyze verify` when that is installed.
+# The deploy files: every document of deploy/kubernetes/*.yaml passes the Kubernetes schemas
+# (PyPI's kubernetes-validate, strict: unknown fields are errors; its schemas ship in the package)
+# and has what an operator needs, as CoreDNS ships its own: probes on /readyz and /healthz at the
+# metrics port, resource requests, ETCD_MACHINES and the upstreams (SKYDNS_NAMESERVERS) from the
+# ConfigMap, dnsPolicy Default, priorityClassName system-cluster-critical, the CriticalAddonsOnly
+# toleration, anti-affinity across nodes, a PodDisruptionBudget, no service account token, DNS
+# on 53 UDP+TCP. The Service variant meets Pod Security "restricted" (port 53 through the
+# unprivileged-port sysctl); the hostNetwork variant binds the node's address (not 0.0.0.0, which
+# systemd-resolved's stub listener blocks) and keeps metrics on 127.0.0.1. The flags in the
+# manifests are fed to the real binary's parser (-version exits 0 only if they parse). The
+# systemd unit passes `systemd-analyze verify` when that is installed; the Dockerfile builds a
+# stripped binary with its capability set in the build stage, from pinned base images, with a
+# HEALTHCHECK.
 source "$(dirname "$0")/lib.sh"
 root=$(cd "$(dirname "$0")/../.." && pwd)
 python3 -c 'import yaml' 2>/dev/null || fail "python3-yaml (PyYAML) is needed: apt-get install python3-yaml"
+python3 -c 'import kubernetes_validate' 2>/dev/null || fail "kubernetes-validate is needed: scripts/install-deps"
+python3 -m kubernetes_validate --strict --quiet "$root"/deploy/kubernetes/*.yaml >"$WORK/validate.txt" 2>&1 \
+  || fail "kubernetes-validate: $(cat "$WORK/validate.txt")"
+echo "kubernetes-validate --strict: $(ls "$root"/deploy/kubernetes/*.yaml | wc -l) files pass"
 
 python3 - "$root/deploy/kubernetes" "$SKYDNS_BIN" <<'PY' || fail "manifest check"
-import glob, os, subprocess, sys, yaml
+import glob, os, re, subprocess, sys, yaml
 
 directory, binary = sys.argv[1], sys.argv[2]
 files = sorted(glob.glob(os.path.join(directory, "*.yaml")))
@@ -26,7 +34,9 @@ def need(condition, what):
         problems.append(f"{where}: {what}")
     return condition
 
-API = {"ConfigMap": "v1", "Service": "v1", "Deployment": "apps/v1"}
+API = {"ConfigMap": "v1", "Service": "v1", "Deployment": "apps/v1", "PodDisruptionBudget": "policy/v1"}
+SAFE_SYSCTLS = {"kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+                "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range"}
 for path in files:
     docs = [d for d in yaml.safe_load_all(open(path)) if d is not None]
     by_kind = {}
@@ -37,18 +47,38 @@ for path in files:
         need(isinstance(doc.get("metadata", {}).get("name"), str), "metadata.name")
         by_kind.setdefault(doc["kind"], []).append(doc)
     where = os.path.basename(path)
+    hostnet = "hostnetwork" in path
     need(len(by_kind.get("Deployment", [])) == 1, "exactly one Deployment")
     need(len(by_kind.get("ConfigMap", [])) == 1, "exactly one ConfigMap")
     config = by_kind["ConfigMap"][0]
-    need("ETCD_MACHINES" in config.get("data", {}), "ConfigMap has ETCD_MACHINES")
+    for key in ("ETCD_MACHINES", "SKYDNS_NAMESERVERS"):
+        need(key in config.get("data", {}), f"ConfigMap has {key}")
     deployment = by_kind["Deployment"][0]
     where = f"{os.path.basename(path)} Deployment"
     spec = deployment["spec"]
     template = spec["template"]
+    labels = template["metadata"]["labels"]
     selector = spec["selector"]["matchLabels"]
-    need(all(template["metadata"]["labels"].get(k) == v for k, v in selector.items()), "selector matches template labels")
+    need(all(labels.get(k) == v for k, v in selector.items()), "selector matches template labels")
     pod = template["spec"]
-    need(pod.get("securityContext", {}).get("runAsNonRoot") is True, "pod runAsNonRoot")
+    psc = pod.get("securityContext", {})
+    need(psc.get("runAsNonRoot") is True, "pod runAsNonRoot")
+    need(psc.get("seccompProfile", {}).get("type") == "RuntimeDefault", "seccompProfile RuntimeDefault")
+    need(pod.get("priorityClassName") == "system-cluster-critical", "priorityClassName system-cluster-critical")
+    need(any(t.get("key") == "CriticalAddonsOnly" and t.get("operator") == "Exists" for t in pod.get("tolerations", [])),
+         "CriticalAddonsOnly toleration")
+    need(pod.get("automountServiceAccountToken") is False, "automountServiceAccountToken: false")
+    need(pod.get("dnsPolicy") == "Default", "dnsPolicy Default (never its own Service as upstream)")
+    anti = pod.get("affinity", {}).get("podAntiAffinity", {})
+    terms = anti.get("requiredDuringSchedulingIgnoredDuringExecution", []) + \
+        [t["podAffinityTerm"] for t in anti.get("preferredDuringSchedulingIgnoredDuringExecution", [])]
+    need(any(t.get("topologyKey") == "kubernetes.io/hostname" and
+             all(labels.get(k) == v for k, v in t.get("labelSelector", {}).get("matchLabels", {}).items()) for t in terms),
+         "pod anti-affinity across nodes (kubernetes.io/hostname) on its own pods")
+    pdbs = by_kind.get("PodDisruptionBudget", [])
+    need(len(pdbs) == 1 and all(labels.get(k) == v for k, v in pdbs[0]["spec"]["selector"]["matchLabels"].items())
+         and pdbs[0]["spec"].get("minAvailable", 0) < spec.get("replicas", 1),
+         "a PodDisruptionBudget on its pods that still lets one go")
     containers = pod.get("containers", [])
     need(len(containers) == 1, "one container")
     c = containers[0]
@@ -56,7 +86,8 @@ for path in files:
     need(c.get("command") == ["/skydns"], 'command ["/skydns"]')
     args = c.get("args", [])
     need(any(a.startswith("-metrics-addr=") for a in args), "-metrics-addr in args")
-    metrics_port = int([a for a in args if a.startswith("-metrics-addr=")][0].rsplit(":", 1)[1])
+    metrics_addr = [a for a in args if a.startswith("-metrics-addr=")][0].split("=", 1)[1]
+    metrics_host, metrics_port = metrics_addr.rsplit(":", 1)[0], int(metrics_addr.rsplit(":", 1)[1])
     ports = c.get("ports", [])
     dns = {(p["containerPort"], p.get("protocol", "TCP")) for p in ports}
     need((53, "UDP") in dns and (53, "TCP") in dns, "DNS on 53 UDP and TCP")
@@ -66,25 +97,39 @@ for path in files:
         need(p.get("path") == path_, f"{probe} path {path_}")
         port = p.get("port")
         need(named.get(port, port) == metrics_port, f"{probe} on the metrics port {metrics_port} (got {port})")
+        if hostnet:
+            need(p.get("host") == metrics_host, f"{probe} on host {metrics_host}, where the metrics listen")
     requests = c.get("resources", {}).get("requests", {})
     need("cpu" in requests and "memory" in requests, "resource requests for cpu and memory")
     env = {e["name"]: e for e in c.get("env", [])}
-    ref = env.get("ETCD_MACHINES", {}).get("valueFrom", {}).get("configMapKeyRef", {})
-    need(ref.get("name") == config["metadata"]["name"] and ref.get("key") == "ETCD_MACHINES",
-         "ETCD_MACHINES from the ConfigMap")
+    for key in ("ETCD_MACHINES", "SKYDNS_NAMESERVERS"):
+        ref = env.get(key, {}).get("valueFrom", {}).get("configMapKeyRef", {})
+        need(ref.get("name") == config["metadata"]["name"] and ref.get("key") == key, f"{key} from the ConfigMap")
     sc = c.get("securityContext", {})
     caps = sc.get("capabilities", {})
+    # NET_BIND_SERVICE stays in the bounding set: exec of /skydns (file capability +ep) fails without it.
     need(caps.get("add") == ["NET_BIND_SERVICE"] and caps.get("drop") == ["ALL"], "capabilities: drop ALL, add NET_BIND_SERVICE")
     need(sc.get("runAsNonRoot") is True, "container non-root")
-    # Non-root binds 53 through the file capability on /skydns, which no_new_privs would disable.
-    need(sc.get("allowPrivilegeEscalation") is not False, "allowPrivilegeEscalation must not be false (file capability)")
-    if "hostnetwork" in path:
+    sysctls = {s["name"]: s["value"] for s in psc.get("sysctls", [])}
+    if hostnet:
         need(pod.get("hostNetwork") is True, "hostNetwork: true")
-        need(bool(pod.get("nodeSelector")), "a nodeSelector choosing the node")
+        need(bool(pod.get("nodeSelector")), "a nodeSelector choosing the nodes")
         host = {(p.get("hostPort"), p.get("protocol", "TCP")) for p in ports}
         need((53, "UDP") in host and (53, "TCP") in host, "hostPort 53 UDP and TCP")
-        need(spec.get("strategy", {}).get("type") == "Recreate", "Recreate (one pod holds the node's port 53)")
+        need(not any(p.get("hostPort") == metrics_port for p in ports), "metrics not published as a hostPort")
+        need(metrics_host == "127.0.0.1", "metrics on 127.0.0.1 only, not every node address")
+        need("-addr=$(NODE_IP):53" in args and env.get("NODE_IP", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")
+             == "status.hostIP", "DNS bound to the node's address (systemd-resolved holds 127.0.0.53:53)")
+        need(spec.get("strategy", {}).get("rollingUpdate", {}).get("maxSurge") == 0, "maxSurge 0 (a node's port 53 holds one pod)")
+        need(sc.get("allowPrivilegeEscalation") is True, "allowPrivilegeEscalation (the file capability binds 53)")
+        need(not sysctls, "no net sysctl in the node's namespace")
     else:
+        # Pod Security "restricted".
+        need(sc.get("allowPrivilegeEscalation") is False, "restricted: allowPrivilegeEscalation false")
+        need(not pod.get("hostNetwork") and not any("hostPort" in p for p in ports), "restricted: no host network or ports")
+        need(set(sysctls) <= SAFE_SYSCTLS, f"restricted: only safe sysctls ({sorted(sysctls)})")
+        need(int(sysctls.get("net.ipv4.ip_unprivileged_port_start", "1024")) <= 53, "port 53 unprivileged in the pod's namespace")
+        need(not any(v.get("hostPath") for v in pod.get("volumes", [])), "restricted: no hostPath")
         services = by_kind.get("Service", [])
         where = f"{os.path.basename(path)} Service"
         need(len(services) == 1, "one Service")
@@ -92,15 +137,16 @@ for path in files:
         need(s.get("type", "ClusterIP") == "ClusterIP", "type ClusterIP")
         ip = s.get("clusterIP", "")
         need(ip.count(".") == 3 and all(x.isdigit() for x in ip.split(".")), f"a fixed clusterIP (got {ip!r})")
-        need(all(deployment["spec"]["template"]["metadata"]["labels"].get(k) == v for k, v in s["selector"].items()),
-             "Service selects the Deployment's pods")
+        need(all(labels.get(k) == v for k, v in s["selector"].items()), "Service selects the Deployment's pods")
         sp = {(p["port"], p.get("protocol", "TCP")) for p in s.get("ports", [])}
         need((53, "UDP") in sp and (53, "TCP") in sp, "Service port 53 UDP and TCP")
-    # The real parser accepts the flags and the ConfigMap's values.
+    # The real parser accepts the flags and the ConfigMap's values, $(VAR) expanded as kubelet does.
     env_values = {k: v for k, v in config["data"].items()}
-    result = subprocess.run([binary] + args + ["-version"], env={**env_values, "PATH": os.environ["PATH"]},
+    env_values["NODE_IP"] = "10.16.42.21"
+    expanded = [re.sub(r"\$\((\w+)\)", lambda m: env_values.get(m.group(1), m.group(0)), a) for a in args]
+    result = subprocess.run([binary] + expanded + ["-version"], env={**env_values, "PATH": os.environ["PATH"]},
                             capture_output=True, text=True)
-    need(result.returncode == 0, f"skydns rejects the manifest's flags {args}: {result.stderr.strip()}")
+    need(result.returncode == 0, f"skydns rejects the manifest's flags {expanded}: {result.stderr.strip()}")
 if problems:
     print("\n".join(problems))
     sys.exit(1)
@@ -121,10 +167,38 @@ else
   echo "systemd unit: systemd-analyze not installed; checked its key lines only"
 fi
 
-# The Dockerfile builds what CI builds, and the runtime image is what the manifests expect.
+# The Dockerfile: the static release build, stripped, the capability set in the build stage (a
+# RUN setcap in the runtime stage would store the binary a second time), one COPY of it, base
+# images pinned by digest through the ARGs the FROM lines use, and a HEALTHCHECK.
 df=$root/Dockerfile
-grep -q 'swift build -c release --product skydns --static-swift-stdlib' "$df" || fail "Dockerfile: release build command"
-grep -q '^COPY --from=build /skydns /skydns' "$df" || fail "Dockerfile: binary at /skydns"
-grep -q '^USER 65534' "$df" || fail "Dockerfile: non-root user"
-grep -q 'cap_net_bind_service' "$df" || fail "Dockerfile: NET_BIND_SERVICE on the binary"
+python3 - "$df" <<'PY' || fail "Dockerfile"
+import os, re, sys
+text = open(sys.argv[1]).read()
+lines = [l.strip() for l in re.sub(r"\\\n", " ", text).splitlines() if l.strip() and not l.strip().startswith("#")]
+froms = [i for i, l in enumerate(lines) if l.startswith("FROM ")]
+assert len(froms) == 2, f"two stages, got {len(froms)}"
+build, run = lines[froms[0]:froms[1]], lines[froms[1]:]
+args = dict(re.match(r"ARG (\w+)=(\S+)", l).groups() for l in lines[:froms[0]] if l.startswith("ARG "))
+for f in (lines[froms[0]], lines[froms[1]]):
+    ref = re.match(r"FROM \$\{?(\w+)\}?", f)
+    assert ref and ref.group(1) in args, f"FROM through a pinned ARG: {f}"
+    image = args[ref.group(1)]
+    pinned = re.fullmatch(r"[\w./-]+:[\w.-]+@sha256:[0-9a-f]{64}", image)
+    # Pinning needs the registry (scripts/pin-images); a release build sets REQUIRE_PINNED_IMAGES=1.
+    assert pinned or (os.environ.get("REQUIRE_PINNED_IMAGES") != "1" and re.fullmatch(r"[\w./-]+:[\w.-]+", image)), \
+        f"{ref.group(1)}={image}: want name:tag@sha256:<64 hex> (run scripts/pin-images)"
+    if not pinned:
+        print(f"Dockerfile: {ref.group(1)}={image} is not pinned yet (scripts/pin-images)")
+joined = " ".join(build)
+assert "swift build -c release --product skydns --static-swift-stdlib" in joined, "release static build"
+assert re.search(r"strip\b[^&]*/skydns", joined), "binary stripped"
+assert "setcap cap_net_bind_service=+ep /skydns" in joined, "capability set in the build stage"
+assert not any("setcap" in l for l in run), "no setcap in the runtime stage (a second copy of the binary)"
+copies = [l for l in run if l.startswith("COPY --from=build")]
+assert copies == ["COPY --from=build /skydns /skydns"], copies
+assert any(l.startswith("USER 65534") for l in run), "non-root user"
+assert any(l.startswith("HEALTHCHECK ") and "/healthz" in l for l in run), "HEALTHCHECK on /healthz"
+assert any(l.startswith('ENTRYPOINT ["/skydns"]') for l in run), "ENTRYPOINT /skydns"
+print("Dockerfile ok")
+PY
 echo "manifests ok"
