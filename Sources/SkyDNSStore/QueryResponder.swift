@@ -320,8 +320,13 @@ public final class QueryResponder {
         var hasRecords = false
         var singleTTL: UInt32 = 0
         var seen: Set<IPv6Address> = []
+        var visited = 0
         node.forEachRecord(hidingUnderscoreLabels: hiding) { record in
             hasRecords = true
+            // As the general path: a name (the apex, `.` with `-domain=.`) is answered from its
+            // first records, so no query costs a walk of the whole store.
+            visited &+= 1
+            if visited > AnswerBuilder.maxRecordsPerAnswer { return false }
             if record.hasGroup {
                 needsGeneralPath = true
                 return false

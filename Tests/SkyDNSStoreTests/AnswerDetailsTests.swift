@@ -169,3 +169,20 @@ import Testing
         }
     }
 }
+
+@Suite struct AnswerSizeBoundTests {
+    /// Addresses are read from a name's first 8,192 records, as every other answer is: a record
+    /// past them (here an A behind 8,192 AAAA) is not looked at, so no query walks the store.
+    @Test func addressWalkStopsAfterTheRecordCap() throws {
+        var records = (0..<AnswerBuilder.maxRecordsPerAnswer).map { index in
+            ("/skydns/sohu/domeos/big/a/r\(index)", hostValue("2001:db8::\(String(index, radix: 16))"))
+        }
+        records.append(("/skydns/sohu/domeos/big/b/r", hostValue("10.0.0.1")))
+        let snapshot = try rulesSnapshot(records, zone: rulesZone())
+        let response = try Asker().response(query("big.domeos.sohu."), snapshot: snapshot, maxUDPSize: nil)
+        #expect(response.rcode == .noError)
+        #expect(response.answers.isEmpty)
+        let direct = try Asker().response(query("b.big.domeos.sohu."), snapshot: snapshot)
+        #expect(direct.addresses == ["10.0.0.1"])
+    }
+}
