@@ -24,6 +24,7 @@ public final class EtcdWatcher: @unchecked Sendable {
     /// Paths fetched by fetchHidden and watched since; v2 snapshots re-read them because a
     /// recursive listing of the prefix leaves them out.
     private var hiddenPaths: Set<String> = []
+    private var hiddenWatchLimitLogged = false
 
     /// How often an empty keyspace is re-checked against the other API when detecting.
     static let probeInterval = 1.0
@@ -69,6 +70,9 @@ public final class EtcdWatcher: @unchecked Sendable {
         }
     }
 
+    /// How many hidden v2 paths are watched (at most `maxHiddenWatches`).
+    public var hiddenWatchCount: Int { locked { hiddenPaths.count } }
+
     /// The API in use once chosen.
     public var activeAPI: EtcdAPI? { locked { api } }
 
@@ -79,8 +83,10 @@ public final class EtcdWatcher: @unchecked Sendable {
 
     /// etcd v2 hides keys whose label starts with "_" from recursive listings and recursive
     /// watches. Fetches exactly `key` (recursively), blocking at most `timeout` seconds.
-    /// Returns nil on timeout/error, [] when absent. After a successful v2 fetch the path is
-    /// kept current by a background watch whose changes arrive through onEvents.
+    /// Returns nil on timeout/error, [] when absent. A v2 path that holds keys is then kept
+    /// current by a background watch whose changes arrive through onEvents (at most
+    /// `maxHiddenWatches`); an absent one is not watched, so names that exist nowhere (a flood
+    /// of random `_` names) cost no watch.
     public func fetchHidden(key: String, timeout: Double) -> [EtcdKeyValue]? {
         readOnce(key, timeout: timeout) { connection, remaining in
             if activeAPI == .v3 {
@@ -88,7 +94,7 @@ public final class EtcdWatcher: @unchecked Sendable {
                 return try EtcdV3(connection: connection).readTree(key, timeout: remaining)
             }
             let tree = try EtcdV2(connection: connection).readTree(key, timeout: remaining)
-            watchHidden(key, after: tree.index)
+            if !tree.kvs.isEmpty { watchHidden(key, after: tree.index) }
             return tree.kvs
         }
     }
@@ -497,7 +503,14 @@ public final class EtcdWatcher: @unchecked Sendable {
         let isNew = locked { () -> Bool in
             guard !stopped, !hiddenPaths.contains(key) else { return false }
             guard hiddenPaths.count < Self.maxHiddenWatches else {
-                logger.warning("etcd: not watching hidden \(key): already watching \(Self.maxHiddenWatches) hidden paths")
+                if !hiddenWatchLimitLogged {
+                    hiddenWatchLimitLogged = true
+                    logger.warning("""
+                        etcd: watching \(Self.maxHiddenWatches) hidden paths, the most there are watches for; \
+                        \(key) and further ones are served as first read, their changes seen after a restart \
+                        (logged once)
+                        """)
+                }
                 return false
             }
             hiddenPaths.insert(key)

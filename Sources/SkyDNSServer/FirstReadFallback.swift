@@ -30,12 +30,14 @@ final class FirstReadFallback: Sendable {
     private let publisher: SnapshotPublisher
     private let logger: Logger
     private let parked: ParkedQueries
+    private let forwarder: Forwarder?
     /// Names read lately: their one-name snapshot (nil: not answerable from their keys alone).
     private let recent = Mutex<[[String]: (snapshot: Snapshot?, until: Int64)]>([:])
 
     init(watcher: EtcdWatcher, keys: RecordKeyMapper, publisher: SnapshotPublisher, logger: Logger,
-         metrics: ServerMetrics? = nil) {
+         forwarder: Forwarder? = nil, metrics: ServerMetrics? = nil) {
         parked = ParkedQueries(limit: Self.maxParked, metrics: metrics)
+        self.forwarder = forwarder
         self.watcher = watcher
         self.keys = keys
         self.publisher = publisher
@@ -69,7 +71,7 @@ final class FirstReadFallback: Sendable {
     }
 
     private func answer(_ batch: [ParkedQueries.Query], send: (ParkedQueries.Query, [UInt8]) -> Void) {
-        let responder = QueryResponder()
+        let responder = makeResponder(forwarder: forwarder, mayWait: false)
         var writer = WireWriter(capacity: UDPWorker.maxResponseSize)
         for query in batch {
             let answered = query.packet.withUnsafeBytes { packet in

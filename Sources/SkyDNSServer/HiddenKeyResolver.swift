@@ -12,18 +12,19 @@ import SkyDNSStore
 /// etcd v2 leaves keys whose label starts with `_` out of recursive listings and watches, and
 /// kube2sky keeps its named-port SRV records exactly there. A query for such a name that the
 /// store cannot answer is parked here; one thread fetches that exact path from etcd (bounded
-/// wait), stores it, and answers the parked queries. The watcher then keeps the path current,
-/// and paths found absent are remembered briefly, so later queries answer from memory.
+/// wait), stores it, and answers the parked queries. The watcher then keeps a path that holds
+/// records current, and paths found absent are remembered briefly, so later queries answer from
+/// memory. Clients choose these names, so everything here is bounded: the parked queries (past
+/// `maxParked`, SERVFAIL at once), the paths remembered (`maxRemembered`, oldest forgotten
+/// first), the time one batch spends fetching, the watches (only paths that exist, at most
+/// `EtcdWatcher.maxHiddenWatches`), and the log lines a flood causes.
 final class HiddenKeyResolver: Sendable {
     static let fetchTimeout = 0.3
     static let absentSeconds: Int64 = 5
-
-    private enum PathState {
-        case fetched
-        case absent(until: Int64)
-        /// etcd did not answer in time: we cannot say the name does not exist.
-        case unreachable(until: Int64)
-    }
+    static let maxParked = 1024
+    static let maxRemembered = 4096
+    /// One batch fetches for at most this long; its queries for paths not reached get SERVFAIL.
+    static let batchFetchSeconds = 1.0
 
     /// What a query for a name the store lacks should get.
     enum Lookup: Equatable {
@@ -33,23 +34,36 @@ final class HiddenKeyResolver: Sendable {
         case unavailable
     }
 
+    /// Paths fetched lately that hold no records (false) or that etcd did not answer in time
+    /// (true), and the paths fetched with records (kept current by their watch).
+    private struct Known {
+        var recent = ExpiringMemory<Bool>(capacity: HiddenKeyResolver.maxRemembered)
+        var fetched: Set<String> = []
+    }
+
     private let watcher: EtcdWatcher
     private let apply: @Sendable ([StoreChange]) -> Void
     private let publisher: SnapshotPublisher
     private let logger: Logger
     private let keys: RecordKeyMapper
-    private let known = Mutex<[String: PathState]>([:])
+    private let known = Mutex(Known())
     private let parked: ParkedQueries
+    private let forwarder: Forwarder?
+    private let refused = Atomic<UInt64>(0)
+    private let floodWarning = RateLimitedWarning(interval: 60)
+    private let slowWarning = RateLimitedWarning(interval: 60)
 
     init(watcher: EtcdWatcher, keys: RecordKeyMapper, publisher: SnapshotPublisher, logger: Logger,
-         metrics: ServerMetrics? = nil, apply: @escaping @Sendable ([StoreChange]) -> Void) {
-        parked = ParkedQueries(metrics: metrics)
+         forwarder: Forwarder? = nil, metrics: ServerMetrics? = nil, apply: @escaping @Sendable ([StoreChange]) -> Void) {
+        parked = ParkedQueries(limit: Self.maxParked, metrics: metrics)
         self.watcher = watcher
         self.keys = keys
         self.publisher = publisher
         self.logger = logger
+        self.forwarder = forwarder
         self.apply = apply
         parked.start { [self] batch, send in answer(batch, send: send) }
+        metrics?.watchHiddenKeys { [self] in status }
     }
 
     /// For a name the store did not have, when etcd v2 is in use and the name has a `_` label:
@@ -63,17 +77,25 @@ final class HiddenKeyResolver: Sendable {
         let key = keys.prefix + path.joined(separator: "/")
         let now = monotonicSeconds()
         return known.withLock { known in
-            switch known[key] {
-            case .fetched: return nil
-            case .absent(let until) where until > now: return nil
-            case .unreachable(let until) where until > now: return .unavailable
-            default: return .fetch(path: path)
+            if known.fetched.contains(key) { return nil }
+            switch known.recent.value(for: key, now: now) {
+            case false?: return nil
+            case true?: return .unavailable
+            case nil: return .fetch(path: path)
             }
         }
     }
 
-    func park(path: [String], packet: UnsafeRawBufferPointer, peer: sockaddr_storage, peerLength: socklen_t, fd: Int32) {
-        _ = parked.park(path: path, packet: packet, peer: peer, peerLength: peerLength, fd: fd)
+    /// Parks a UDP query for `path`; false when `maxParked` already wait (the caller answers
+    /// SERVFAIL at once).
+    func park(path: [String], packet: UnsafeRawBufferPointer, peer: sockaddr_storage, peerLength: socklen_t, fd: Int32) -> Bool {
+        if parked.park(path: path, packet: packet, peer: peer, peerLength: peerLength, fd: fd) { return true }
+        refused.add(1, ordering: .relaxed)
+        floodWarning.log(logger, """
+            etcd v2: \(Self.maxParked) queries for hidden `_` names already wait for etcd; answering SERVFAIL at once \
+            (a flood of names that exist nowhere?)
+            """)
+        return false
     }
 
     /// For TCP, whose connection thread may simply wait.
@@ -81,46 +103,65 @@ final class HiddenKeyResolver: Sendable {
         fetch(keys.prefix + path.joined(separator: "/"))
     }
 
-    /// Fetches each path of the batch once, then answers its queries from the store.
+    /// For the metrics: watched paths, paths remembered, queries refused because the queue was full.
+    var status: (watched: Int, remembered: Int, refused: UInt64) {
+        (watcher.hiddenWatchCount, known.withLock { $0.recent.count + $0.fetched.count }, refused.load(ordering: .relaxed))
+    }
+
+    /// Fetches each path of the batch once (for at most `batchFetchSeconds`), then answers its
+    /// queries from the store by the rules every answer follows: one whose answer needs names
+    /// outside the domain goes on to a forwarder thread, as from a UDP worker.
     private func answer(_ batch: [ParkedQueries.Query], send: (ParkedQueries.Query, [UInt8]) -> Void) {
-        let responder = QueryResponder()
+        let responder = makeResponder(forwarder: forwarder, mayWait: false)
         var writer = WireWriter(capacity: UDPWorker.maxResponseSize)
-        var unreachable: Set<String> = []
-        for key in Set(batch.map { keys.prefix + $0.path.joined(separator: "/") }) where !fetch(key) {
-            unreachable.insert(key)
+        var ready: Set<String> = []
+        let deadline = monotonicNow() + Self.batchFetchSeconds
+        for key in Set(batch.map { keys.prefix + $0.path.joined(separator: "/") }) where monotonicNow() < deadline {
+            if fetch(key) { ready.insert(key) }
         }
         let snapshot = publisher.current
         for query in batch {
             let outcome = query.packet.withUnsafeBytes { packet in
-                if unreachable.contains(keys.prefix + query.path.joined(separator: "/")) {
+                guard ready.contains(keys.prefix + query.path.joined(separator: "/")) else {
                     return responder.reply(to: packet, rcode: .servFail, into: &writer)
                         ? QueryResponder.Outcome.answered(.servFail) : .drop
                 }
                 return responder.respond(to: packet, snapshot: snapshot, maxUDPSize: UDPWorker.maxResponseSize, into: &writer)
             }
-            if case .answered = outcome { send(query, writer.bytes) }
+            switch outcome {
+            case .answered:
+                send(query, writer.bytes)
+            case .needsExternal:
+                let job = Forwarder.Job(kind: .completeAnswer, packet: query.packet, peer: query.peer,
+                                        peerLength: query.peerLength, fd: query.fd, received: query.received)
+                if forwarder?.submit(job) != true,
+                   query.packet.withUnsafeBytes({ responder.reply(to: $0, rcode: .servFail, into: &writer) }) {
+                    send(query, writer.bytes)
+                }
+            default:
+                break
+            }
         }
     }
 
     /// Fetches `key` unless it is known; false when etcd did not answer in time.
     @discardableResult
     private func fetch(_ key: String) -> Bool {
-        let isKnown = known.withLock { known -> Bool in
-            if case .fetched = known[key] { return true }
-            return false
-        }
-        if isKnown { return true }
+        if known.withLock({ $0.fetched.contains(key) }) { return true }
         guard let found = watcher.fetchHidden(key: key, timeout: Self.fetchTimeout) else {
-            logger.warning("etcd v2: hidden key \(key) not fetched in time; answering SERVFAIL for it for a second")
-            known.withLock { $0[key] = .unreachable(until: monotonicSeconds() + 1) }
+            slowWarning.log(logger, "etcd v2: hidden key \(key) not fetched in time; answering SERVFAIL for it for a second")
+            known.withLock { $0.recent.store(true, for: key, until: monotonicSeconds() + 1) }
             return false
         }
         if found.isEmpty {
-            known.withLock { $0[key] = .absent(until: monotonicSeconds() + Self.absentSeconds) }
+            known.withLock { $0.recent.store(false, for: key, until: monotonicSeconds() + Self.absentSeconds) }
             return true
         }
         apply(found.map { .put(KeyValue(key: $0.key, value: $0.value, ttl: $0.ttl)) })
-        known.withLock { $0[key] = .fetched }
+        known.withLock { known in
+            known.recent.forget(key)
+            known.fetched.insert(key)
+        }
         return true
     }
 }

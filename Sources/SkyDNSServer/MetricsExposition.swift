@@ -119,6 +119,15 @@ extension ServerMetrics {
         out.histogram([:], delays, base: Slot.padding, bounds: Self.publishDelayBounds, divisor: 1e9)
         out.family("store_rejected_records_total", .counter, "etcd values skipped as invalid (each is also logged).")
         out.sample([:], rejectedRecords.load(ordering: .relaxed))
+        if let hidden = hiddenKeySource.withLock({ $0 })?() {
+            out.family("hidden_key_watches", .gauge, "etcd v2 hidden `_` paths holding records that are watched.")
+            out.sample([:], UInt64(clamping: hidden.watched))
+            out.family("hidden_key_paths", .gauge, "etcd v2 hidden `_` paths remembered: fetched, absent or unreachable lately.")
+            out.sample([:], UInt64(clamping: hidden.remembered))
+            out.family("hidden_key_queue_full_total", .counter,
+                       "Queries for hidden `_` names answered SERVFAIL at once because too many already waited for etcd.")
+            out.sample([:], hidden.refused)
+        }
 
         out.family("build_info", .gauge, "Always 1; the version of this build as a label.")
         out.sample(["version": version], UInt64(1))

@@ -27,20 +27,21 @@ final class ServerContext: Sendable {
         self.metrics = metrics
     }
 
-    /// A responder that answers by the same rules wherever an answer is made (a UDP worker, a
-    /// TCP connection, the hidden-key and first-read threads, a forwarder thread): RA set when
-    /// the server forwards; names outside the domain resolved through the upstreams when
-    /// `mayWait` (otherwise the answer comes back as `.needsExternal`, to be handed to a
-    /// forwarder thread), and resolved to nothing with `-no-rec`, as in SkyDNS (a CNAME to one
-    /// is dropped, an SRV keeps its target without addresses).
-    func makeResponder(mayWait: Bool) -> QueryResponder {
-        guard let forwarder else {
-            let responder = QueryResponder(recursionAvailable: false)
-            responder.external = { _, _ in nil }
-            return responder
-        }
-        return mayWait ? forwarder.makeResponder() : QueryResponder(recursionAvailable: true)
+}
+
+/// A responder that answers by the same rules wherever an answer is made (a UDP worker, a TCP
+/// connection, the hidden-key and first-read threads, a forwarder thread): RA set when the
+/// server forwards (`forwarder` not nil); names outside the domain resolved through the
+/// upstreams when `mayWait` (otherwise the answer comes back as `.needsExternal`, to be handed
+/// to a forwarder thread), and resolved to nothing with `-no-rec`, as in SkyDNS (a CNAME to one
+/// is dropped, an SRV keeps its target without addresses).
+func makeResponder(forwarder: Forwarder?, mayWait: Bool) -> QueryResponder {
+    guard let forwarder else {
+        let responder = QueryResponder(recursionAvailable: false)
+        responder.external = { _, _ in nil }
+        return responder
     }
+    return mayWait ? forwarder.makeResponder() : QueryResponder(recursionAvailable: true)
 }
 
 enum Transport { case udp, tcp }
@@ -53,7 +54,7 @@ final class QueryHandler {
 
     init(context: ServerContext) {
         self.context = context
-        responder = context.makeResponder(mayWait: false)
+        responder = makeResponder(forwarder: context.forwarder, mayWait: false)
     }
 
     var logger: Logger { context.logger }

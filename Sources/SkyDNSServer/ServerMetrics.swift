@@ -213,6 +213,7 @@ public final class ServerMetrics: Sendable {
     let cacheSource = Mutex<ResponseCache?>(nil)
     let publisherSource = Mutex<SnapshotPublisher?>(nil)
     let watchLagSource = Mutex<(@Sendable () -> Int64)?>(nil)
+    let hiddenKeySource = Mutex<(@Sendable () -> (watched: Int, remembered: Int, refused: UInt64))?>(nil)
     /// The `version` label of `build_info`.
     let version: String
 
@@ -295,6 +296,11 @@ public final class ServerMetrics: Sendable {
     }
 
     /// Reads the etcd watch's lag (revisions behind) at each scrape.
+    /// Reads the etcd v2 hidden-key resolver's bounded state at each scrape.
+    func watchHiddenKeys(_ source: @escaping @Sendable () -> (watched: Int, remembered: Int, refused: UInt64)) {
+        hiddenKeySource.withLock { $0 = source }
+    }
+
     func watchEtcdLag(_ source: @escaping @Sendable () -> Int64) {
         watchLagSource.withLock { $0 = source }
     }

@@ -95,10 +95,10 @@ public final class SkyDNSService: Sendable {
         chosenAPI.watcher.withLock { $0 = watcher }
         metrics.watchEtcdLag { watcher.watchLag }
         let hiddenKeys = HiddenKeyResolver(watcher: watcher, keys: store.keys, publisher: store.publisher,
-                                           logger: logger, metrics: metrics,
+                                           logger: logger, forwarder: forwarder, metrics: metrics,
                                            apply: { writer.apply($0, coalesce: false) })
         let firstRead = FirstReadFallback(watcher: watcher, keys: store.keys, publisher: store.publisher, logger: logger,
-                                          metrics: metrics)
+                                          forwarder: forwarder, metrics: metrics)
         context = ServerContext(logger: logger, verbose: configuration.verbose, hiddenKeys: hiddenKeys, firstRead: firstRead,
                                 forwarder: forwarder, metrics: metrics)
     }

@@ -59,9 +59,12 @@ final class UDPWorker: @unchecked Sendable {
                     metrics.add(MetricsBlock.Slot.dropped)
                     continue
                 case .parked(let path):
-                    handler.context.hiddenKeys?.park(path: path, packet: packet, peer: incoming[index].peer,
-                                                     peerLength: incoming[index].peer_len, fd: fd)
-                    continue
+                    if handler.context.hiddenKeys?.park(path: path, packet: packet, peer: incoming[index].peer,
+                                                        peerLength: incoming[index].peer_len, fd: fd) == true {
+                        continue
+                    }
+                    // Too many already wait for etcd: say so at once.
+                    handler.overloaded(packet, into: &writer)
                 case .notLoaded(let path):
                     // Otherwise the REFUSED in the writer goes out.
                     if handler.context.firstRead?.park(path: path, packet: packet, peer: incoming[index].peer,
