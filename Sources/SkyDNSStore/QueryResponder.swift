@@ -121,6 +121,7 @@ public final class QueryResponder {
         if query.recordClass == .chaos {
             return chaos(query, packet: packet, limit: limit, into: &writer)
         }
+        if isInStubZone(snapshot, nameLength: query.nameLength) { return .outsideZone(query) }
         guard let labelsBelowApex = labelsBelow(zone.domain, nameLength: query.nameLength) else {
             if query.type == .ptr && isReverseName(query.nameLength) && snapshot.isSynced && query.recordClass == .in {
                 return answerReverse(query, packet: packet, snapshot: snapshot, limit: limit, into: &writer)
@@ -263,6 +264,25 @@ public final class QueryResponder {
         for suffix in [Self.inAddrArpa, Self.ip6Arpa] where nameLength > suffix.count {
             let start = nameLength - suffix.count
             if (0..<suffix.count).allSatisfy({ name[start + $0] == suffix[$0] }) { return true }
+        }
+        return false
+    }
+
+    /// Whether the query name lies in a stub zone (`-stubzones`), which SkyDNS forwards before
+    /// anything else, names inside the domain included (with `-domain=.` every name is).
+    private func isInStubZone(_ snapshot: Snapshot, nameLength: Int) -> Bool {
+        guard !snapshot.stubZones.isEmpty else { return false }
+        for stub in snapshot.stubZones {
+            let length = stub.zone.wire.count
+            guard length <= nameLength else { continue }
+            // The stub zone must start at a label boundary of the query name.
+            var offset = 0
+            while offset < nameLength - length { offset += Int(name[offset]) + 1 }
+            guard offset == nameLength - length else { continue }
+            let matches = stub.zone.wire.withUnsafeBufferPointer { wire in
+                (0..<length).allSatisfy { name[offset + $0] == asciiLowercase(wire[$0]) }
+            }
+            if matches { return true }
         }
         return false
     }

@@ -186,3 +186,38 @@ import Testing
         #expect(direct.addresses == ["10.0.0.1"])
     }
 }
+
+@Suite struct StubZoneTests {
+    /// With `-stubzones`, names in a stub zone are handed on (to be forwarded to its servers)
+    /// before anything else, as in SkyDNS: also when `-domain=.` makes every name ours.
+    @Test(arguments: [
+        (".", "www.example.com.", true),
+        (".", "WWW.Example.COM.", true),
+        (".", "example.com.", true),
+        (".", "xexample.com.", false),
+        (".", "private-registry.local.", false),
+        ("domeos.sohu.", "a.sub.domeos.sohu.", true),
+        ("domeos.sohu.", "www.example.com.", true),
+        ("domeos.sohu.", "private-registry.domeos.sohu.", false),
+    ])
+    func stubZoneNamesAreHandedOn(domain: String, name: String, handedOn: Bool) throws {
+        let zone = try Zone(domain: domain, stubZonesEnabled: true)
+        let stub = zone.stubName.description.dropLast()
+        let stubPath = stub.split(separator: ".").reversed().joined(separator: "/")
+        let domainPath = domain == "." ? "" : "sohu/domeos/"
+        let records = [
+            ("/skydns/\(stubPath)/com/example/ns1", #"{"host":"127.0.0.1","port":5353}"#),
+            ("/skydns/\(stubPath)/sohu/domeos/sub/ns1", #"{"host":"127.0.0.1","port":5354}"#),
+            ("/skydns/\(domainPath)local/private-registry/x", hostValue("10.7.0.1")),
+            ("/skydns/\(domainPath)private-registry/x", hostValue("10.7.0.2")),
+        ]
+        let snapshot = try rulesSnapshot(records, zone: zone)
+        #expect(snapshot.stubZones.count == 2)
+        let (outcome, _) = Asker().ask(query(name), snapshot: snapshot)
+        switch outcome {
+        case .outsideZone: #expect(handedOn)
+        case .answered: #expect(!handedOn)
+        default: Issue.record("unexpected \(outcome)")
+        }
+    }
+}
