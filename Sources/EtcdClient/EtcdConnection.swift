@@ -20,6 +20,8 @@ final class EndpointRing: @unchecked Sendable {
         lock.withLock { (index, endpoints[index]) }
     }
 
+    func url(at position: Int) -> String { endpoints[position % endpoints.count] }
+
     /// Moves on to the next endpoint, unless another thread already moved on from `failed`.
     func advance(past failed: Int) {
         lock.withLock {
@@ -34,14 +36,18 @@ final class EtcdConnection {
     let config: EtcdClientConfig
     private let endpoints: EndpointRing
     private let transport: HTTPTransport
-    private var usedEndpoint = 0
+    private(set) var usedEndpoint = 0
+    /// Always this endpoint (a health probe), rather than the ring's current one.
+    private let pinned: Int?
     /// The v3 gateway takes a token from /v3/auth/authenticate instead of basic auth;
     /// "" when credentials are configured but etcd has auth disabled.
     private var v3Token: String?
 
-    init(config: EtcdClientConfig, endpoints: EndpointRing, isCancelled: @escaping @Sendable () -> Bool) {
+    init(config: EtcdClientConfig, endpoints: EndpointRing, pinned: Int? = nil,
+         isCancelled: @escaping @Sendable () -> Bool) {
         self.config = config
         self.endpoints = endpoints
+        self.pinned = pinned
         self.transport = HTTPTransport(
             options: HTTPTransportOptions(
                 caCertPath: config.caCertPath, tlsCertPath: config.tlsCertPath, tlsKeyPath: config.tlsKeyPath),
@@ -62,7 +68,7 @@ final class EtcdConnection {
         totalTimeout: Double?, idleTimeout: Double? = nil,
         onData: ((UnsafeRawBufferPointer) -> Bool)? = nil
     ) throws -> HTTPResponse {
-        let (index, base) = endpoints.current()
+        let (index, base) = pinned.map { ($0, endpoints.url(at: $0)) } ?? endpoints.current()
         usedEndpoint = index
         var request = HTTPRequest(
             method: method, url: base + path, body: json?.serialized,

@@ -58,7 +58,27 @@ public final class EtcdWatcher: @unchecked Sendable {
         let thread = Thread { [self] in runMain() }
         thread.name = "etcd-watch"
         thread.start()
+        let monitor = EndpointMonitor(
+            config: config, endpoints: endpoints, logger: logger, isStopped: { [weak self] in self?.isStopped ?? true },
+            sleep: { [weak self] in self?.pause($0) },
+            onSilent: { [weak self] index, reason in self?.abandon(endpoint: index, reason) })
+        locked { self.monitor = monitor }
+        monitor.start()
     }
+
+    /// Probes the endpoints beside the watch; set by start().
+    private var monitor: EndpointMonitor?
+    /// An endpoint the monitor found silent while the main thread used it: the main thread's
+    /// request in flight is cancelled and it moves on.
+    private var silentEndpoint: (index: Int, reason: String)?
+
+    private func abandon(endpoint index: Int, _ reason: String) {
+        logger.warning("etcd: \(redactingUserInfo(endpoints.url(at: index))) is silent (\(reason)); failing over")
+        locked { silentEndpoint = (index, reason) }
+    }
+
+    /// How each endpoint answered its last health probe.
+    public var endpointHealth: [EtcdEndpointHealth] { locked { monitor }?.health ?? [] }
 
     /// Ends all background work. No onEvents call starts after this returns.
     public func stop() {
@@ -205,7 +225,10 @@ public final class EtcdWatcher: @unchecked Sendable {
     }
 
     private func runMain() {
-        let connection = makeConnection()
+        let connection = EtcdConnection(config: config, endpoints: endpoints) { [weak self] in
+            guard let self else { return true }
+            return self.locked { self.stopped || self.silentEndpoint != nil }
+        }
         let progress = Progress()
         progress.onPosition = { [weak self] applied, latest in
             guard let self else { return }
@@ -217,13 +240,21 @@ public final class EtcdWatcher: @unchecked Sendable {
                 case .v3: try followV3(connection, progress)
                 case .v2: try followV2(connection, progress)
                 }
-            } catch EtcdError.cancelled {
-                break
             } catch {
                 guard !isStopped else { break }
+                let silent = locked { () -> (index: Int, reason: String)? in
+                    defer { silentEndpoint = nil }
+                    return silentEndpoint
+                }
                 let failed = connection.endpoint
-                connection.failover()
-                report(.disconnected(reason: "\(failed): \(error)"))
+                if let silent {
+                    // Only away from the silent one: the ring may have moved on already.
+                    endpoints.advance(past: silent.index)
+                    report(.disconnected(reason: "\(redactingUserInfo(endpoints.url(at: silent.index))): \(silent.reason)"))
+                } else {
+                    connection.failover()
+                    report(.disconnected(reason: "\(failed): \(error)"))
+                }
                 let delay = progress.backoff.next()
                 logger.debug("etcd: \(failed) failed (\(error)); trying \(connection.endpoint) in \(Int(delay * 1000)) ms")
                 pause(delay)
@@ -274,6 +305,9 @@ public final class EtcdWatcher: @unchecked Sendable {
     public var healthNotes: [String] {
         var notes: [String] = []
         if let notice = keyspaceNotice { notes.append("warning: " + notice) }
+        for endpoint in endpointHealth where !endpoint.responsive {
+            notes.append("etcd endpoint \(endpoint.endpoint) unresponsive since \(Int64(endpoint.since)) (Unix time): \(endpoint.reason)")
+        }
         return notes
     }
     private var keyspaceWarning: String?

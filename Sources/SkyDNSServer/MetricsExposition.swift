@@ -101,6 +101,11 @@ extension ServerMetrics {
                        "Revisions (v3) or indexes (v2) the applied changes trail the newest etcd reported; 0 when caught up.")
             out.sample([:], Double(lag()))
         }
+        if let endpoints = endpointHealthSource.withLock({ $0 })?(), !endpoints.isEmpty {
+            out.family("etcd_endpoint_up", .gauge,
+                       "1 while the etcd endpoint answers its health probe (GET /health within 2 s), 0 when it does not.")
+            for endpoint in endpoints { out.sample(["endpoint": endpoint.endpoint], endpoint.responsive ? UInt64(1) : 0) }
+        }
         if let publisher = publisherSource.withLock({ $0 }) {
             let snapshot = publisher.current
             out.family("store_records", .gauge, "Records served.")

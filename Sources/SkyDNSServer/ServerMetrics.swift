@@ -214,6 +214,7 @@ public final class ServerMetrics: Sendable {
     let publisherSource = Mutex<SnapshotPublisher?>(nil)
     let watchLagSource = Mutex<(@Sendable () -> Int64)?>(nil)
     let hiddenKeySource = Mutex<(@Sendable () -> (watched: Int, remembered: Int, refused: UInt64))?>(nil)
+    let endpointHealthSource = Mutex<(@Sendable () -> [EtcdEndpointHealth])?>(nil)
     /// The `version` label of `build_info`.
     let version: String
 
@@ -303,6 +304,11 @@ public final class ServerMetrics: Sendable {
 
     func watchEtcdLag(_ source: @escaping @Sendable () -> Int64) {
         watchLagSource.withLock { $0 = source }
+    }
+
+    /// Reads each etcd endpoint's health-probe result at each scrape.
+    func watchEtcdEndpoints(_ source: @escaping @Sendable () -> [EtcdEndpointHealth]) {
+        endpointHealthSource.withLock { $0 = source }
     }
 
     var etcdStatus: EtcdStatus { etcd.withLock { $0 } }

@@ -94,6 +94,7 @@ public final class SkyDNSService: Sendable {
         let watcher = self.watcher
         chosenAPI.watcher.withLock { $0 = watcher }
         metrics.watchEtcdLag { watcher.watchLag }
+        metrics.watchEtcdEndpoints { watcher.endpointHealth }
         let hiddenKeys = HiddenKeyResolver(watcher: watcher, keys: store.keys, publisher: store.publisher,
                                            logger: logger, forwarder: forwarder, metrics: metrics,
                                            apply: { writer.apply($0, coalesce: false) })
