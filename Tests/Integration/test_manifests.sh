@@ -167,6 +167,33 @@ else
   echo "systemd unit: systemd-analyze not installed; checked its key lines only"
 fi
 
+# What the manifests rely on, on the real binary in a network namespace of our own: as user
+# 65534 with every capability gone and no_new_privs (the Service manifest's pod), port 53 binds
+# once the namespace's ip_unprivileged_port_start is 53; and a binary carrying the image's file
+# capability cannot even be executed when the bounding set lacks it (why both manifests keep
+# NET_BIND_SERVICE in `add`).
+if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && command -v setcap >/dev/null; then
+  install -m 0755 "$SKYDNS_BIN" "$WORK/skydns-plain"
+  install -m 0755 "$SKYDNS_BIN" "$WORK/skydns-cap"
+  setcap cap_net_bind_service=+ep "$WORK/skydns-cap"
+  chmod 0755 "$WORK"
+  out=$(unshare -n sh -c "ip link set lo up; sysctl -qw net.ipv4.ip_unprivileged_port_start=53
+    timeout 3 setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs --bounding-set=-all \
+      '$WORK/skydns-plain' -addr=127.0.0.1:53 -machines=http://127.0.0.1:9 -nameservers=127.0.0.1:9 2>&1" || true)
+  echo "$out" | grep -q 'listening on 127.0.0.1:53' || fail "user 65534, no capabilities, sysctl 53: $out"
+  out=$(unshare -n sh -c "ip link set lo up
+    timeout 3 setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs --bounding-set=-all \
+      '$WORK/skydns-plain' -addr=127.0.0.1:53 -machines=http://127.0.0.1:9 -nameservers=127.0.0.1:9 2>&1" || true)
+  echo "$out" | grep -q 'cannot start: bind 127.0.0.1:53: Permission denied' || fail "without the sysctl 53 should be refused: $out"
+  setpriv --reuid=65534 --regid=65534 --clear-groups --bounding-set=-all "$WORK/skydns-cap" -version >/dev/null 2>&1 \
+    && fail "a file-capability binary ran with NET_BIND_SERVICE out of the bounding set"
+  setpriv --reuid=65534 --regid=65534 --clear-groups --bounding-set=-all,+net_bind_service "$WORK/skydns-cap" -version >/dev/null \
+    || fail "the file-capability binary does not run with NET_BIND_SERVICE in the bounding set"
+  echo "port 53 through the sysctl, and the bounding set the file capability needs: ok"
+else
+  echo "capability checks skipped: need root, setpriv and setcap"
+fi
+
 # The Dockerfile: the static release build, stripped, the capability set in the build stage (a
 # RUN setcap in the runtime stage would store the binary a second time), one COPY of it, base
 # images pinned by digest through the ARGs the FROM lines use, and a HEALTHCHECK.
