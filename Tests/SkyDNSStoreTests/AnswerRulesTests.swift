@@ -257,3 +257,24 @@ let kube2skyHiddenRecords: [(String, String)] = [
         #expect(targets == ["one.example.net.", "two.example.net."])
     }
 }
+
+@Suite struct AliasFanOutTests {
+    /// Each name of a chain holds eight keys naming eight names of the next level: one CNAME is
+    /// followed per name, so the answer is the one chain of seven CNAMEs and its address (a CNAME
+    /// per key would have meant 8^7 look-ups for one query).
+    @Test func oneCNAMEFollowedPerName() throws {
+        var records: [(String, String)] = []
+        for level in 0..<7 {
+            for name in 0..<8 {
+                for key in 0..<8 {
+                    records.append(("/skydns/sohu/domeos/f\(level)/x\(name)/k\(key)", hostValue("x\(key).f\(level + 1).domeos.sohu")))
+                }
+            }
+        }
+        for name in 0..<8 { records.append(("/skydns/sohu/domeos/f7/x\(name)/r", hostValue("10.0.7.\(name)"))) }
+        let snapshot = try rulesSnapshot(records, zone: rulesZone())
+        let response = try Asker().response(query("x0.f0.domeos.sohu."), snapshot: snapshot)
+        #expect(response.answers.map(line) == (0..<7).map { "x0.f\($0).domeos.sohu. 300 CNAME x0.f\($0 + 1).domeos.sohu." }
+            + ["x0.f7.domeos.sohu. 300 A 10.0.7.0"])
+    }
+}
