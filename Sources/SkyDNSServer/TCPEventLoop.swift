@@ -379,24 +379,27 @@ final class TCPEventLoop: @unchecked Sendable {
     private func appendWriter(_ packet: UnsafeRawBufferPointer, _ connection: TCPConnection, _ state: inout LoopState,
                               started: Int64) {
         state.writer.bytes.withUnsafeBytes { reply in
-            append(reply, query: packet, to: connection, metrics: state.metrics, started: started)
+            append(reply, query: packet, to: connection, listener: state.listener, metrics: state.metrics, started: started)
         }
     }
 
     private func append(_ reply: UnsafeRawBufferPointer, query: UnsafeRawBufferPointer, to connection: TCPConnection,
-                        metrics: MetricsBlock, started: Int64) {
+                        listener: TCPListener, metrics: MetricsBlock, started: Int64) {
         guard reply.count <= 65535 else {
             metrics.add(MetricsBlock.Slot.dropped)
             return
         }
         TCPFraming.append(reply, to: &connection.output)
+        listener.bufferedOutput.add(reply.count + 2, ordering: .relaxed)
         metrics.answered(query: query, reply: reply)
         metrics.answerDuration(nanoseconds: monotonicNanoseconds() - started, count: 1)
     }
 
     private func isPaused(_ connection: TCPConnection, _ state: LoopState) -> Bool {
-        connection.pendingOutput >= Self.outputHighWater
-            || connection.outstanding >= state.listener.limits.maxOutstandingPerConnection
+        let limits = state.listener.limits
+        return connection.pendingOutput >= Self.outputHighWater
+            || connection.outstanding >= limits.maxOutstandingPerConnection
+            || state.listener.bufferedOutput.load(ordering: .relaxed) >= limits.maxBufferedOutput
     }
 
     private func deliverCompletions(_ state: inout LoopState, now: Int64) {
@@ -410,8 +413,8 @@ final class TCPEventLoop: @unchecked Sendable {
             connection.lastActivity = now
             if let reply = completion.reply {
                 completion.packet.withUnsafeBytes { query in
-                    reply.withUnsafeBytes { append($0, query: query, to: connection, metrics: state.metrics,
-                                                   started: completion.received) }
+                    reply.withUnsafeBytes { append($0, query: query, to: connection, listener: state.listener,
+                                                   metrics: state.metrics, started: completion.received) }
                 }
             } else {
                 state.metrics.add(MetricsBlock.Slot.dropped)
@@ -443,6 +446,7 @@ final class TCPEventLoop: @unchecked Sendable {
             }
             if sent > 0 {
                 connection.outputSent += sent
+                state.listener.bufferedOutput.subtract(sent, ordering: .relaxed)
                 connection.lastActivity = now
                 continue
             }
@@ -485,7 +489,7 @@ final class TCPEventLoop: @unchecked Sendable {
     // MARK: timeouts and shutdown
 
     /// Closes connections that are idle, trickle a message, or cannot be written to; resumes
-    /// accepting after a pause.
+    /// reading on connections paused by others' buffered replies, and accepting after a pause.
     private func sweep(_ state: inout LoopState, now: Int64) {
         let limits = state.listener.limits
         let idle = state.listener.underPressure ? limits.pressureIdleTimeout : limits.idleTimeout
@@ -498,7 +502,13 @@ final class TCPEventLoop: @unchecked Sendable {
             } else {
                 expired = now - connection.lastActivity > idle
             }
-            if expired { close(connection, &state) }
+            if expired {
+                close(connection, &state)
+            } else if connection.interest & SKYDNS_EPOLLIN == 0 && !connection.readClosed && !isPaused(connection, state) {
+                answerBuffered(connection, &state, now: now)
+                noteIncomplete(connection, now: now)
+                settle(connection, &state)
+            }
         }
         if let until = acceptPausedUntil, now >= until, !draining {
             acceptPausedUntil = nil
@@ -534,6 +544,7 @@ final class TCPEventLoop: @unchecked Sendable {
         freeSlots.append(index)
         _ = skydns_epoll_remove(epoll, connection.fd)
         Glibc.close(connection.fd)
+        state.listener.bufferedOutput.subtract(connection.pendingOutput, ordering: .relaxed)
         state.listener.release(connection.source)
     }
 }

@@ -15,7 +15,8 @@ import SkyDNSStore
 ///
 /// What a client can hold is bounded: `maxConnections` in all, `maxPerSource` from one address
 /// (an IPv6 client's /64), idle connections closed after `idleTimeout` (sooner under pressure),
-/// and at the cap a new connection displaces the idlest one, or is refused. A resource that runs
+/// replies waiting to be read by `maxBufferedOutput`, and at the cap a new connection displaces
+/// the idlest one, or is refused. A resource that runs
 /// out (fds, the caps) refuses that one connection; the others keep being served.
 final class TCPListener: Sendable {
     struct Limits: Sendable {
@@ -31,6 +32,10 @@ final class TCPListener: Sendable {
         var evictableIdle: Int64 = 1_000_000_000
         /// Queries one connection may have waiting on etcd or upstreams.
         var maxOutstandingPerConnection = 8
+        /// Replies held for all connections (bytes) beyond which no connection reads more queries
+        /// until clients take them: each connection holds at most about 32 KiB of replies plus
+        /// those of its slow queries, and this bounds the sum.
+        var maxBufferedOutput = 32 << 20
     }
 
     let fds: [Int32]
@@ -41,6 +46,8 @@ final class TCPListener: Sendable {
     /// keeps them for the next instance).
     private let ownsSockets: Bool
     private let open = Atomic<Int>(0)
+    /// Bytes of replies waiting in all connections' output buffers.
+    let bufferedOutput = Atomic<Int>(0)
     let stopping = Atomic<Bool>(false)
     private let sources = Mutex<[SourceKey: Int]>([:])
     let refusals = RateLimitedLog()

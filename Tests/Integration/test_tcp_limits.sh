@@ -7,14 +7,17 @@
 # (c) run as an unprivileged user under `ulimit -u 100` (a pids limit), 150 connections each
 #     sending queries are all answered, the server lives, and its thread count does not move;
 # (d) under a limit too small for the threads the server needs at start, it exits (1 or 2) with
-#     a message, never a trap.
+#     a message, never a trap;
+# (e) with only 64 file descriptors, 150 connections: those beyond the fds are refused (not
+#     queued forever, no busy loop: the server uses under a second of CPU while they are held),
+#     UDP and the connections it did accept are answered, and TCP works again once they close.
 source "$(dirname "$0")/lib.sh"
 start_etcd
 put_v2 /skydns/sohu/domeos/kafka-1-wkfa1/19d074a1 '{"host":"172.28.0.12","ttl":30}'
 
 # clients.py MODE PORT: the client side of (a), (b) and (c); exits 1 after printing what failed.
 cat >"$WORK/clients.py" <<'PY'
-import resource, socket, struct, sys, threading, time
+import os, resource, socket, struct, sys, threading, time
 mode, port = sys.argv[1], int(sys.argv[2])
 soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
@@ -93,6 +96,32 @@ elif mode == "idle":
     log(f"(b) new client with 512 idle connections open: {answers.count(True)} of 30 answered")
     check(all(answers), f"(b) {answers.count(False)} of 30 queries unanswered while idle connections held the cap")
     for s in held: s.close()
+elif mode == "nofds":
+    pid = int(sys.argv[3])
+    def cpu():  # utime + stime of the server, in seconds
+        fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    held = []
+    for i in range(150):
+        try: held.append(connect(f"127.0.0.{30 + i % 3}"))
+        except OSError: pass
+    time.sleep(0.5)
+    before = cpu()
+    time.sleep(3)
+    used = cpu() - before
+    open_ones = [s for s in held if alive(s)]
+    log(f"(e) 150 connections with 64 fds: {len(open_ones)} kept, {len(held) - len(open_ones)} refused; server CPU {used:.2f} s over 3 s")
+    check(len(open_ones) < 150, "(e) every connection kept with 64 fds")
+    check(used < 1.0, f"(e) the server spun while out of fds ({used:.2f} s of CPU in 3 s)")
+    answered = sum(ask(s, 3000 + i) for i, s in enumerate(open_ones[:10]))
+    check(answered == min(10, len(open_ones)), f"(e) {answered} of the accepted connections answered")
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.settimeout(2)
+    try:
+        udp.sendto(query(4000)[2:], ("127.0.0.1", port)); check(good(udp.recv(4096), 4000), "(e) UDP while out of fds")
+    except OSError: check(False, "(e) UDP while out of fds")
+    for s in held: s.close()
+    time.sleep(0.5)
+    check(fresh_client(4001), "(e) TCP after the connections closed")
 elif mode == "many":
     held = []
     for i in range(150):  # from three addresses, within the per-address cap
@@ -144,4 +173,15 @@ code=$?
 set -e
 case $code in 1|2) ;; *) fail "(d) exit code $code with ulimit -u 8 (a trap is 132 or 134)" ;; esac
 grep -q 'cannot start.*thread' "$WORK/small.log" || fail "(d) no reason logged: $(tail -3 "$WORK/small.log")"
+
+# (e) 64 file descriptors.
+DNS_PORT=$(free_port)
+prlimit --nofile=64 "$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3=false \
+  >>"$WORK/server.log" 2>&1 &
+SERVER_PID=$!; PIDS+=("$SERVER_PID")
+eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "(e) first sync with 64 fds"
+python3 "$WORK/clients.py" nofds "$DNS_PORT" "$SERVER_PID" || fail "(e) out of file descriptors"
+kill -0 "$SERVER_PID" 2>/dev/null || fail "(e) server died out of fds"
+grep -q 'TCP connection refused: no file descriptors left' "$WORK/server.log" || fail "(e) fd exhaustion not logged"
+stop_server
 echo "tcp limits ok"
