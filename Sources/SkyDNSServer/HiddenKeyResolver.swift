@@ -70,7 +70,8 @@ final class HiddenKeyResolver: Sendable {
     /// fetch the path up to its deepest `_` label, unless that path is known, recently found
     /// absent (nil: the NXDOMAIN stands) or recently unreachable.
     func lookup(lowercasedName name: UnsafeBufferPointer<UInt8>) -> Lookup? {
-        guard watcher.activeAPI == .v2 else { return nil }
+        // Most names have no `_`: they cost no label strings.
+        guard watcher.activeAPI == .v2, name.contains(UInt8(ascii: "_")) else { return nil }
         let labels = labels(ofWireName: name)
         guard let deepest = labels.firstIndex(where: { $0.hasPrefix("_") }) else { return nil }
         let path = Array(labels[deepest...].reversed())
