@@ -29,6 +29,6 @@ for case in "_http._tcp.web.default.svc.domeos.sohu SRV ext.example.test.*A.*192
   cached=$(answer "$1" "$2")    # then: from memory
   expect_eq "$fetched" "$cached" "$1 $2: the answer after the fetch and from memory"
   case " $(flags "$fetched") " in *" ra "*) ;; *) fail "$1 $2: RA not set after the fetch ($(flags "$fetched"))";; esac
-  echo "$fetched" | grep -Eq "^$3" || fail "$1 $2: the name outside the domain was not resolved: $fetched"
+  grep -Eq "^$3" <<<"$fetched" || fail "$1 $2: the name outside the domain was not resolved: $fetched"
 done
 echo "hidden answer rules ok"

@@ -18,8 +18,8 @@ eventually answers_are kafka.default.svc.domeos.sohu 172.16.50.8 || fail "first 
 NAME=_broker._tcp.kafka.default.svc.domeos.sohu
 # The very first query: may wait for the fetch, must not be NXDOMAIN.
 first=$(dig +time=3 +tries=1 @127.0.0.1 -p $DNS_PORT $NAME A)
-echo "$first" | grep -q 'status: NOERROR' || fail "first query for a hidden name: expected NOERROR, got $(echo "$first" | sed -n 's/.*status: \([A-Z]*\).*/\1/p')"
-echo "$first" | grep -q "^$NAME.*IN.*A.*172.16.50.9" || fail "first query for a hidden name: no 172.16.50.9 in [$first]"
+grep -q 'status: NOERROR' <<<"$first" || fail "first query for a hidden name: expected NOERROR, got $(echo "$first" | sed -n 's/.*status: \([A-Z]*\).*/\1/p')"
+grep -q "^$NAME.*IN.*A.*172.16.50.9" <<<"$first" || fail "first query for a hidden name: no 172.16.50.9 in [$first]"
 for transport in +notcp +tcp +notcp; do
   expect_eq "$(short $NAME A $transport)" 172.16.50.9 "hidden name $transport"
   expect_eq "$(status $NAME A $transport)" NOERROR "hidden name rcode $transport"

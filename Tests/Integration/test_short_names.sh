@@ -68,7 +68,7 @@ results=$(WORK=$WORK unshare -m bash -c '
   getent hosts no-such-svc; echo "getent|no-such-svc|$?"
 ' 2>&1)
 echo "$results"
-echo "$results" | grep -q MOUNTFAIL && fail "bind mount inside unshare -m failed"
+grep -q MOUNTFAIL <<<"$results" && fail "bind mount inside unshare -m failed"
 field() { echo "$results" | awk -F'|' -v a="$1" -v b="$2" '$1 == a && $2 == b {print $3}'; }
 for libc in glibc musl; do
   expect_eq "$(field $libc no-such-svc)" EAI_NONAME "$libc getaddrinfo(no-such-svc)"
