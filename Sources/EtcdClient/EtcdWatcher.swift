@@ -93,6 +93,9 @@ public final class EtcdWatcher: @unchecked Sendable {
     /// How many hidden v2 paths are watched (at most `maxHiddenWatches`).
     public var hiddenWatchCount: Int { locked { hiddenPaths.count } }
 
+    /// Whether `key` is a hidden v2 path kept current by a watch.
+    public func isWatchingHidden(_ key: String) -> Bool { locked { hiddenPaths.contains(key) } }
+
     /// The API in use once chosen.
     public var activeAPI: EtcdAPI? { locked { api } }
 
@@ -541,8 +544,7 @@ public final class EtcdWatcher: @unchecked Sendable {
                     hiddenWatchLimitLogged = true
                     logger.warning("""
                         etcd: watching \(Self.maxHiddenWatches) hidden paths, the most there are watches for; \
-                        \(key) and further ones are served as first read, their changes seen after a restart \
-                        (logged once)
+                        \(key) and further ones are re-read periodically instead (logged once)
                         """)
                 }
                 return false

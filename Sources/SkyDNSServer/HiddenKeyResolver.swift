@@ -25,6 +25,11 @@ final class HiddenKeyResolver: Sendable {
     static let maxRemembered = 4096
     /// One batch fetches for at most this long; its queries for paths not reached get SERVFAIL.
     static let batchFetchSeconds = 1.0
+    /// Paths with records past the watcher's limit are re-read this often, at most
+    /// `maxRereadsPerSecond` of them a second (one thread): their changes show within seconds,
+    /// at a bounded cost to etcd.
+    static let rereadSeconds: Int64 = 10
+    static let maxRereadsPerSecond = 20
 
     /// What a query for a name the store lacks should get.
     enum Lookup: Equatable {
@@ -35,10 +40,12 @@ final class HiddenKeyResolver: Sendable {
     }
 
     /// Paths fetched lately that hold no records (false) or that etcd did not answer in time
-    /// (true), and the paths fetched with records (kept current by their watch).
+    /// (true), the paths fetched with records (kept current by their watch), and of those the
+    /// ones without a watch, with when each is next re-read.
     private struct Known {
         var recent = ExpiringMemory<Bool>(capacity: HiddenKeyResolver.maxRemembered)
         var fetched: Set<String> = []
+        var unwatched: [String: Int64] = [:]
     }
 
     private let watcher: EtcdWatcher
@@ -63,6 +70,7 @@ final class HiddenKeyResolver: Sendable {
         self.forwarder = forwarder
         self.apply = apply
         parked.start { [self] batch, send in answer(batch, send: send) }
+        spawnThread { [self] in reread() }
         metrics?.watchHiddenKeys { [self] in status }
     }
 
@@ -159,11 +167,39 @@ final class HiddenKeyResolver: Sendable {
             return true
         }
         apply(found.map { .put(KeyValue(key: $0.key, value: $0.value, ttl: $0.ttl)) })
+        let watched = watcher.isWatchingHidden(key)
         known.withLock { known in
             known.recent.forget(key)
             known.fetched.insert(key)
+            if !watched { known.unwatched[key] = monotonicSeconds() + Self.rereadSeconds }
         }
         return true
+    }
+
+    /// The thread that keeps paths without a watch current: each second, re-reads those due
+    /// (at most `maxRereadsPerSecond`) and replaces what the store holds below them; a path
+    /// that has gone is forgotten, so the next query fetches it afresh.
+    private func reread() {
+        while true {
+            usleep(1_000_000)
+            let now = monotonicSeconds()
+            let due = known.withLock { known in
+                known.unwatched.filter { $0.value <= now }.keys.sorted().prefix(Self.maxRereadsPerSecond)
+            }
+            for key in due {
+                guard let found = watcher.fetchHidden(key: key, timeout: Self.fetchTimeout) else { continue }
+                apply([.deleteTree(key: key)] + found.map { .put(KeyValue(key: $0.key, value: $0.value, ttl: $0.ttl)) })
+                let watched = watcher.isWatchingHidden(key)
+                known.withLock { known in
+                    if found.isEmpty {
+                        known.fetched.remove(key)
+                        known.unwatched[key] = nil
+                    } else {
+                        known.unwatched[key] = watched ? nil : monotonicSeconds() + Self.rereadSeconds
+                    }
+                }
+            }
+        }
     }
 }
 
