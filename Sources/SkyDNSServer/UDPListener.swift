@@ -25,6 +25,7 @@ final class UDPWorker: @unchecked Sendable {
     private var writer = WireWriter(capacity: UDPWorker.maxResponseSize)
     /// This worker's counters: written only here, summed when Prometheus scrapes.
     private let metrics: MetricsBlock
+    private let receiveFailures = RateLimitedLog()
 
     init(fd: Int32, handler: QueryHandler, reader: SnapshotReader) {
         self.fd = fd
@@ -45,8 +46,12 @@ final class UDPWorker: @unchecked Sendable {
         while true {
             let received = skydns_recv_batch(fd, incoming, UInt32(Self.batchSize))
             if received < 0 {
-                if errno == EINTR { continue }
-                handler.logger.error("UDP receive failed: \(String(cString: strerror(errno)))")
+                let error = errno
+                if error == EINTR { continue }
+                // ENOMEM, ENOBUFS...: logged at most every 10 s, and retried after a moment
+                // rather than in a tight loop.
+                receiveFailures.warning(handler.logger, "UDP receive failed: \(String(cString: strerror(error)))")
+                usleep(10_000)
                 continue
             }
             let started = monotonicNanoseconds()
