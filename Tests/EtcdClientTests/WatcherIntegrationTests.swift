@@ -169,6 +169,10 @@ struct WatcherIntegrationTests {
         let fetched = try #require(watcher.fetchHidden(key: hidden, timeout: 5))
         #expect(fetched == [EtcdKeyValue(key: hidden + "/k1", value: Array("srv1".utf8))])
         #expect(watcher.fetchHidden(key: "/skydns/local/_absent", timeout: 5) == [])
+        // Only a path that holds keys is watched: names that exist nowhere cost no watch.
+        #expect(watcher.isWatchingHidden(hidden))
+        #expect(!watcher.isWatchingHidden("/skydns/local/_absent"))
+        #expect(watcher.hiddenWatchCount == 1)
 
         try etcd.v2Set(hidden + "/k1", "srv1-changed")
         try etcd.v2Set(hidden + "/k2", "srv2")
