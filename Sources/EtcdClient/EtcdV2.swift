@@ -136,6 +136,28 @@ struct EtcdV2 {
             status: response.status, body: response.body, etcdIndex: response.header("X-Etcd-Index").flatMap { Int64($0) })
     }
 
+    /// readTree, telling `onProgress` the nodes and bytes received after each chunk.
+    func readTree(_ key: String, onProgress: (_ nodes: Int, _ bytes: Int) -> Void) throws -> V2Tree {
+        var body: [UInt8] = []
+        var counter = V2NodeCounter()
+        let response = try withoutActuallyEscaping(onProgress) { onProgress in
+            try connection.send(
+                path: "/v2/keys" + v2KeyPath(key) + "?recursive=true",
+                totalTimeout: nil, idleTimeout: connection.config.requestTimeout
+            ) { chunk in
+                body.append(contentsOf: chunk)
+                counter.scan(chunk)
+                onProgress(counter.count, body.count)
+                return true
+            }
+        }
+        if response.ending != .complete {
+            throw EtcdError.transport("v2 read of \(key) stalled after \(body.count) bytes")
+        }
+        return try V2Tree.parse(
+            status: response.status, body: body, etcdIndex: response.header("X-Etcd-Index").flatMap { Int64($0) })
+    }
+
     /// Where etcd is now: its cluster and current store index.
     func position(_ key: String) throws -> EtcdPosition {
         let response = try connection.send(

@@ -297,11 +297,18 @@ struct EtcdV3 {
     /// them in overlap (on a million keys each takes tens of seconds).
     func readPrefix(_ prefix: String, timeout: Double? = nil,
                     onPage: ([EtcdKeyValue], _ last: Bool) -> Void) throws -> Int64 {
+        try readPrefix(prefix, timeout: timeout) { page, last, _ in onPage(page, last) }
+    }
+
+    /// The same, also handing over how many keys the range held from the page's start on
+    /// (etcd's count: the first page's is the total).
+    func readPrefix(_ prefix: String, timeout: Double? = nil,
+                    onPage: ([EtcdKeyValue], _ last: Bool, _ remaining: Int64) -> Void) throws -> Int64 {
         let reader = PageReader(connection: connection, prefix: Array(prefix.utf8), pageSize: pageSize, timeout: timeout)
         while true {
             let page = try reader.next()
             let last = !page.more || page.kvs.isEmpty
-            onPage(page.kvs, last)
+            onPage(page.kvs, last, page.count)
             if last { return page.revision }
         }
     }

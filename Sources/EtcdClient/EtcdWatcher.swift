@@ -8,8 +8,8 @@ public final class EtcdWatcher: @unchecked Sendable {
     // Safe to share between threads: the mutable fields below are only touched under
     // `condition`; `onEvents` calls are serialised by `deliveryLock`; everything else is
     // immutable or Sendable. Each background thread owns its own connection.
-    private let config: EtcdClientConfig
-    private let logger: Logger
+    fileprivate let config: EtcdClientConfig
+    fileprivate let logger: Logger
     private let onEvents: @Sendable ([EtcdEvent]) -> Void
     private let onStateChange: @Sendable (EtcdConnectionState) -> Void
     private let endpoints: EndpointRing
@@ -76,6 +76,12 @@ public final class EtcdWatcher: @unchecked Sendable {
         logger.warning("etcd: \(redactingUserInfo(endpoints.url(at: index))) is silent (\(reason)); failing over")
         locked { silentEndpoint = (index, reason) }
     }
+
+    /// How far the first read has come while it runs; nil before and after.
+    public var firstReadProgress: FirstReadProgress? { locked { firstRead } }
+    fileprivate var firstRead: FirstReadProgress?
+
+    fileprivate func setFirstRead(_ progress: FirstReadProgress?) { locked { firstRead = progress } }
 
     /// How each endpoint answered its last health probe.
     public var endpointHealth: [EtcdEndpointHealth] { locked { monitor }?.health ?? [] }
@@ -308,6 +314,7 @@ public final class EtcdWatcher: @unchecked Sendable {
     public var healthNotes: [String] {
         var notes: [String] = []
         if let notice = keyspaceNotice { notes.append("warning: " + notice) }
+        if let read = firstReadProgress { notes.append("first read of \(config.prefix) (\(read.api.rawValue)): \(read.summary)") }
         for endpoint in endpointHealth where !endpoint.responsive {
             notes.append("etcd endpoint \(endpoint.endpoint) unresponsive since \(Int64(endpoint.since)) (Unix time): \(endpoint.reason)")
         }
@@ -397,12 +404,16 @@ public final class EtcdWatcher: @unchecked Sendable {
             progress.reset([], position: position)
             if config.progressiveFirstRead && !progress.deliveredSnapshot {
                 var first = true
-                revision = try v3.readPrefix(keyPrefix) { page, last in
+                var tracker = FirstReadTracker(api: .v3, watcher: self)
+                revision = try v3.readPrefix(keyPrefix) { page, last, remaining in
+                    if first { tracker.total = Int(clamping: remaining) }
                     progress.hasRecords = progress.hasRecords || !page.isEmpty
                     progress.add(page)
+                    tracker.read(keys: page.count, bytes: 0)
                     deliver([.firstReadPage(withLeaseTTLs(page, leases, progress), first: first, complete: last)])
                     first = false
                 }
+                tracker.finish()
             } else {
                 let (kvs, read) = try v3.readPrefix(keyPrefix)
                 revision = read
@@ -465,7 +476,14 @@ public final class EtcdWatcher: @unchecked Sendable {
         progress.latest = max(progress.latest, position.index)
         progress.clusterID = position.clusterID ?? progress.clusterID
         if progress.needsSnapshot {
-            let tree = try v2.readTree(config.prefix)
+            let tree: V2Tree
+            if progress.deliveredSnapshot {
+                tree = try v2.readTree(config.prefix)
+            } else {
+                var tracker = FirstReadTracker(api: .v2, watcher: self)
+                tree = try v2.readTree(config.prefix) { nodes, bytes in tracker.set(keys: nodes, bytes: bytes) }
+                tracker.finish(keys: tree.kvs.count)
+            }
             progress.reset(tree.kvs, position: position)
             var kvs = tree.kvs
             for path in locked({ hiddenPaths }).sorted() {
@@ -476,6 +494,7 @@ public final class EtcdWatcher: @unchecked Sendable {
                 }
             }
             progress.applied = tree.index
+            progress.deliveredSnapshot = true
             progress.needsSnapshot = false
             progress.hasRecords = progress.hasRecords || !tree.kvs.isEmpty
             deliver([.snapshot(kvs)])
@@ -665,5 +684,49 @@ extension EtcdV2 {
         } catch EtcdError.server(let status, _) where status < 500 {
             return nil
         }
+    }
+}
+
+/// Follows one first read for `/readyz` and logs its progress at a bounded rate.
+private struct FirstReadTracker {
+    let api: EtcdAPI
+    let watcher: EtcdWatcher
+    let start = MonotonicClock.now
+    var total: Int?
+    private var progress: FirstReadProgress
+    private var log: RateLimitedLog
+
+    init(api: EtcdAPI, watcher: EtcdWatcher) {
+        self.api = api
+        self.watcher = watcher
+        progress = FirstReadProgress(api: api, keys: 0, total: nil, bytes: 0, elapsed: 0)
+        log = RateLimitedLog(start: start)
+        watcher.setFirstRead(progress)
+    }
+
+    mutating func read(keys: Int, bytes: Int) {
+        set(keys: progress.keys &+ keys, bytes: progress.bytes &+ bytes)
+    }
+
+    mutating func set(keys: Int, bytes: Int) {
+        let now = MonotonicClock.now
+        progress.keys = keys
+        progress.bytes = bytes
+        progress.total = total
+        progress.elapsed = now - start
+        watcher.setFirstRead(progress)
+        if log.due(at: now) {
+            watcher.logger.info("etcd: first read of \(watcher.config.prefix) (\(api.rawValue)): \(progress.summary)")
+        }
+    }
+
+    /// The read is complete (with `keys` records, when known better than the running count).
+    func finish(keys: Int? = nil) {
+        var done = progress
+        done.keys = keys ?? done.keys
+        done.elapsed = MonotonicClock.now - start
+        watcher.setFirstRead(nil)
+        let seconds = (done.elapsed * 10).rounded() / 10
+        watcher.logger.info("etcd: first read of \(watcher.config.prefix) (\(api.rawValue)) complete: \(done.keys) keys in \(seconds) s (\(done.rate) keys/s)")
     }
 }
