@@ -213,7 +213,9 @@ public struct TrieNode: Sendable {
     /// Whether a record lies at or below this node, children whose label starts with `_`
     /// passed over when `hidingUnderscoreLabels`.
     public func hasRecord(hidingUnderscoreLabels hiding: Bool) -> Bool {
-        !forEachRecord(hidingUnderscoreLabels: hiding) { _ in false }
+        // Nodes left without records are pruned, so only hidden labels need a walk.
+        guard hiding else { return !isEmpty }
+        return !forEachRecord(hidingUnderscoreLabels: hiding) { _ in false }
     }
 
     private static let underscore = UInt8(ascii: "_")

@@ -46,7 +46,8 @@ public final class Snapshot: Sendable {
     /// order, so that is when the last key read sorts after all of them).
     public func isLoaded(path: [String]) -> Bool {
         guard !isSynced else { return true }
-        guard let loadedThrough else { return false }
+        // The empty path is the whole prefix (the apex of `-domain=.`): complete only when synced.
+        guard let loadedThrough, !path.isEmpty else { return false }
         let directory = path.joined(separator: "/") + "/"
         return loadedThrough > directory && !loadedThrough.hasPrefix(directory)
     }
