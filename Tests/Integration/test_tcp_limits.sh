@@ -10,7 +10,10 @@
 #     a message, never a trap;
 # (e) with only 64 file descriptors, 150 connections: those beyond the fds are refused (not
 #     queued forever, no busy loop: the server uses under a second of CPU while they are held),
-#     UDP and the connections it did accept are answered, and TCP works again once they close.
+#     UDP and the connections it did accept are answered, and TCP works again once they close;
+# (f) a query waiting on an upstream that never answers does not hold up the queries behind it
+#     on the same connection: they are answered first (RFC 7766 §7), and it gets SERVFAIL after
+#     the upstream timeout.
 source "$(dirname "$0")/lib.sh"
 start_etcd
 put_v2 /skydns/sohu/domeos/kafka-1-wkfa1/19d074a1 '{"host":"172.28.0.12","ttl":30}'
@@ -26,8 +29,8 @@ failures = []
 def check(ok, what):
     if not ok: failures.append(what); print("FAILED:", what, file=sys.stderr, flush=True)
 def log(*a): print(*a, file=sys.stderr, flush=True)
-def query(qid):
-    name = b"".join(bytes([len(l)]) + l for l in b"kafka-1-wkfa1.domeos.sohu".split(b".")) + b"\0"
+def query(qid, qname=b"kafka-1-wkfa1.domeos.sohu"):
+    name = b"".join(bytes([len(l)]) + l for l in qname.split(b".")) + b"\0"
     q = struct.pack(">HHHHHH", qid, 0x0100, 1, 0, 0, 0) + name + struct.pack(">HH", 1, 1)
     return struct.pack(">H", len(q)) + q
 def read_reply(s):
@@ -122,6 +125,15 @@ elif mode == "nofds":
     for s in held: s.close()
     time.sleep(0.5)
     check(fresh_client(4001), "(e) TCP after the connections closed")
+elif mode == "order":
+    s = connect("127.0.0.1"); s.settimeout(10)
+    s.sendall(query(5000, b"www.example.org") + query(5001))
+    first, second = read_reply(s), read_reply(s)
+    log(f"(f) replies in the order {first[:2].hex() if first else None}, {second[:2].hex() if second else None}")
+    check(good(first, 5001), "(f) the store's answer did not come first")
+    check(second is not None and second[:2] == struct.pack(">H", 5000) and second[3] & 0xF == 2,
+          "(f) the forwarded query did not get SERVFAIL")
+    s.close()
 elif mode == "many":
     held = []
     for i in range(150):  # from three addresses, within the per-address cap
@@ -173,6 +185,19 @@ code=$?
 set -e
 case $code in 1|2) ;; *) fail "(d) exit code $code with ulimit -u 8 (a trap is 132 or 134)" ;; esac
 grep -q 'cannot start.*thread' "$WORK/small.log" || fail "(d) no reason logged: $(tail -3 "$WORK/small.log")"
+
+# (f) an upstream that never answers.
+BLACKHOLE=$(free_port)
+python3 -c 'import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1])))
+while True: s.recv(4096)' "$BLACKHOLE" &
+PIDS+=($!)
+DNS_PORT=$(free_port)
+start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3=false \
+  -nameservers=127.0.0.1:$BLACKHOLE -rtimeout=1s
+eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "(f) first sync"
+python3 "$WORK/clients.py" order "$DNS_PORT" || fail "(f) a slow query on a pipelined connection"
+stop_server
 
 # (e) 64 file descriptors.
 DNS_PORT=$(free_port)
