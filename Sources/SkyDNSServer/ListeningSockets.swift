@@ -130,7 +130,15 @@ struct ActivatedSockets {
         let socket = Socket(fd: fd, address: Self.localAddress(fd))
         switch type {
         case Int32(SOCK_DGRAM.rawValue): udp.append(socket)
-        case Int32(SOCK_STREAM.rawValue): tcp.append(socket)
+        case Int32(SOCK_STREAM.rawValue):
+            // A socket unit with Accept=yes passes one connection per instance: not served here.
+            var listening: Int32 = 0
+            length = socklen_t(MemoryLayout<Int32>.size)
+            guard getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &length) == 0, listening != 0 else {
+                skipped.append("fd \(fd) is a stream socket that is not listening (Accept=yes is not supported)")
+                return
+            }
+            tcp.append(socket)
         default: skipped.append("fd \(fd) is neither a datagram nor a stream socket")
         }
     }

@@ -53,4 +53,19 @@ misuse 'LISTEN_FDS' LISTEN_FDS=100000
 misuse 'LISTEN_FDS' LISTEN_FDS=-1
 misuse 'LISTEN_FDS' LISTEN_FDS=1x
 misuse 'fd 3 is not a socket' LISTEN_FDS=1
+# A connected stream socket (what Accept=yes passes) is not a listener.
+set +e
+python3 - "$SKYDNS_BIN" "$ETCD" "$UNUSED" >"$WORK/misuse.log" 2>&1 <<'PY'
+import os, socket, sys
+server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(1)
+client = socket.create_connection(server.getsockname())
+os.dup2(client.fileno(), 3)
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execv(sys.argv[1], [sys.argv[1], "-systemd", f"-addr=127.0.0.1:{sys.argv[3]}", f"-machines={sys.argv[2]}",
+                       "-domain=domeos.sohu", "-etcd3=false"])
+PY
+code=$?
+set -e
+expect_eq "$code" 2 "exit code (a connected stream socket)"
+grep -q 'fd 3 is a stream socket that is not listening' "$WORK/misuse.log" || fail "connected socket: $(tail -2 "$WORK/misuse.log")"
 echo "systemd ok"
