@@ -16,6 +16,14 @@ final class ExternalDemand {
     var wanted = false
 }
 
+/// The trie visits (nodes and records) one query may still make, shared by every lookup the
+/// answer needs (CNAME chains, SRV targets, wildcards), so its work has a bound no store size or
+/// data shape can move.
+final class WorkBudget {
+    var visits: Int
+    init(visits: Int) { self.visits = visits }
+}
+
 /// Looks up names outside the served domain (CNAME and SRV/MX targets elsewhere); the server
 /// provides it when it forwards. Returns nil when the name cannot be resolved.
 public typealias ExternalResolver = @Sendable (DomainName, RecordType) -> [ResourceRecord]?
@@ -28,11 +36,16 @@ struct AnswerBuilder {
     /// Advances once per query; picks the round-robin rotation.
     let rotation: Int
     let demand = ExternalDemand()
+    let budget = WorkBudget(visits: Self.maxVisits)
+    /// The most records one lookup collects: more than a message of the query's size can hold.
+    let maxRecords: Int
 
-    init(snapshot: Snapshot, external: ExternalResolver?, rotation: Int) {
+    /// - Parameter limit: the size, in bytes, the answer's message may take (512...65535).
+    init(snapshot: Snapshot, external: ExternalResolver?, rotation: Int, limit: Int = 65535) {
         self.snapshot = snapshot
         self.external = external
         self.rotation = rotation
+        maxRecords = min(Self.maxRecordsPerAnswer, max(limit, 0) / Self.minRecordSize + 1)
     }
 
     private func resolveOutside(_ name: DomainName, _ type: RecordType) -> [ResourceRecord]? {
@@ -93,17 +106,25 @@ struct AnswerBuilder {
     // MARK: Lookup
 
     /// The nodes a name matches, with their names: each label `*` or `any` matches any one label
-    /// (with etcd v2, not one starting with `_`: a wildcard does not list hidden keys).
+    /// (with etcd v2, not one starting with `_`: a wildcard does not list hidden keys). At most
+    /// `maxRecordsPerAnswer` nodes (each holds a record or more, so that is more than an answer
+    /// can carry), found within the query's budget.
     func matchingNodes(_ name: DomainName) -> [(node: TrieNode, name: DomainName)] {
         var nodes = [(node: snapshot.root, name: DomainName.root)]
         for label in name.lowercased().labels.reversed() {
             let text = String(decoding: label, as: UTF8.self)
             var next: [(node: TrieNode, name: DomainName)] = []
             for (node, nodeName) in nodes {
+                guard budget.visits > 0, next.count < Self.maxRecordsPerAnswer else { break }
+                budget.visits -= 1
                 if text == "*" || text == "any" {
-                    for (childLabel, child) in node.childNodes
-                    where !(snapshot.hidesUnderscoreLabels && childLabel.hasPrefix("_")) {
-                        if let childName = try? nodeName.prepending(childLabel) { next.append((child, childName)) }
+                    node.forEachChild { childLabel, child in
+                        budget.visits -= 1
+                        if !(snapshot.hidesUnderscoreLabels && childLabel.hasPrefix("_")),
+                           let childName = try? nodeName.prepending(childLabel) {
+                            next.append((child, childName))
+                        }
+                        return budget.visits > 0 && next.count < Self.maxRecordsPerAnswer
                     }
                 } else if let child = node.child(text), let childName = try? nodeName.prepending(text) {
                     next.append((child, childName))
@@ -118,18 +139,29 @@ struct AnswerBuilder {
     /// More records than a 64 KiB answer can hold; a directory larger than this (say 100,000
     /// keys under one name) is answered from its first records instead of all of them.
     static let maxRecordsPerAnswer = 8192
+    /// The fewest bytes a record takes in an answer (a compressed owner, the fixed fields and one
+    /// byte of RDATA): a message of `limit` bytes holds fewer than `limit / minRecordSize + 1`.
+    static let minRecordSize = 13
+    /// Trie visits per query: enough to fill a 64 KiB answer from a sparse directory, far
+    /// below a cluster's store.
+    static let maxVisits = 32_768
 
-    /// Every record at or below the nodes `name` matches (at most `maxRecordsPerAnswer`); nil
-    /// when it matches none.
-    func records(below name: DomainName) -> [NamedRecord]? {
+    /// Every record at or below the nodes `name` matches, in the subtrees holding a `wanted`
+    /// kind (at most `limit`, `maxRecords` unless given, within the query's budget); nil when it
+    /// matches none.
+    func records(below name: DomainName, wanted: RecordKinds.Wanted, limit: Int? = nil) -> [NamedRecord]? {
         let nodes = matchingNodes(name)
         guard !nodes.isEmpty else { return nil }
         var records: [NamedRecord] = []
-        for (node, nodeName) in nodes {
-            let complete = node.forEachNamedRecord(name: nodeName, hidingUnderscoreLabels: snapshot.hidesUnderscoreLabels) {
-                record, recordName in
+        let limit = limit ?? maxRecords
+        let hiding = snapshot.hidesUnderscoreLabels
+        for (node, nodeName) in nodes where node.kinds(hidingUnderscoreLabels: hiding).contains(any: wanted) {
+            var visits = budget.visits
+            defer { budget.visits = visits }
+            let complete = node.forEachNamedRecord(name: nodeName, hidingUnderscoreLabels: hiding,
+                                                   where: { $0.contains(any: wanted) }, budget: &visits) { record, recordName in
                 records.append(NamedRecord(record: record, name: recordName))
-                return records.count < Self.maxRecordsPerAnswer
+                return records.count < limit
             }
             if !complete { break }
         }
@@ -171,7 +203,7 @@ struct AnswerBuilder {
     /// nil when the name does not exist.
     func addressRecords(owner: DomainName, lookupName: DomainName, type: RecordType, chain: [DomainName],
                         both: Bool = false) -> [ResourceRecord]? {
-        guard let records = records(below: lookupName) else { return nil }
+        guard let records = records(below: lookupName, wanted: Self.addressOrAlias) else { return nil }
         let filtered = groupFiltered(records)
         var result: [ResourceRecord] = []
         var hasAddress = false
@@ -228,7 +260,11 @@ struct AnswerBuilder {
     /// past 100 endpoints would otherwise lose its traffic. IP hosts get a target named after
     /// the key.
     func serviceRecords(owner: DomainName, lookupName: DomainName) -> ([ResourceRecord], [ResourceRecord]) {
-        guard let records = records(below: lookupName) else { return ([], []) }
+        // Weights are shares of every record of a priority, so all are read (up to the directory
+        // cap); only as many as the message can hold are answered, targets looked up.
+        guard let records = records(below: lookupName, wanted: Self.addressOrAlias, limit: Self.maxRecordsPerAnswer) else {
+            return ([], [])
+        }
         let services = groupFiltered(records).filter { $0.target != .none }
         // In floating point, so that no count of records or weights can overflow the sum.
         var totals: [Int: Double] = [:]
@@ -238,7 +274,7 @@ struct AnswerBuilder {
         var answers: [ResourceRecord] = []
         var additionals: [ResourceRecord] = []
         var resolvedTargets: Set<DomainName> = []
-        for record in services {
+        for record in services where answers.count < maxRecords {
             let priority = priority(of: record)
             let total = totals[priority] ?? 0
             let share = total > 0 ? (100 * Self.splitWeight(record) / total).rounded(.down) : 0
@@ -258,7 +294,7 @@ struct AnswerBuilder {
 
     /// MX: records with `mail: true`, preference from the priority. SkyDNS applies no groups here.
     func mailRecords(owner: DomainName, lookupName: DomainName) -> ([ResourceRecord], [ResourceRecord]) {
-        guard let records = records(below: lookupName) else { return ([], []) }
+        guard let records = records(below: lookupName, wanted: .mail) else { return ([], []) }
         var answers: [ResourceRecord] = []
         var additionals: [ResourceRecord] = []
         var resolvedTargets: Set<DomainName> = []
@@ -272,16 +308,16 @@ struct AnswerBuilder {
     }
 
     func textRecords(owner: DomainName, lookupName: DomainName) -> [ResourceRecord] {
-        guard let records = records(below: lookupName) else { return [] }
-        return groupFiltered(records).filter { !$0.text.isEmpty }.map {
-            ResourceRecord(name: owner, ttl: $0.ttl, data: .txt(TXTRecord(text: $0.text)))
+        guard let records = records(below: lookupName, wanted: [.text, .grouped]) else { return [] }
+        return groupFiltered(records).compactMap { record in
+            record.txt.map { ResourceRecord(name: owner, ttl: record.ttl, data: .txt($0)) }
         }
     }
 
     /// The CNAME an A or AAAA query for the name shows (see `addressRecords`), without
     /// following it: none when a record below holds an address.
     func canonicalNameRecords(owner: DomainName, lookupName: DomainName) -> [ResourceRecord] {
-        let records = groupFiltered(records(below: lookupName) ?? [])
+        let records = groupFiltered(records(below: lookupName, wanted: Self.addressOrAlias) ?? [])
         guard !records.contains(where: { $0.target.isAddress }),
               let alias = canonicalName(of: records, owner: owner) else { return [] }
         return [ResourceRecord(name: owner, ttl: alias.ttl, data: .cname(CNAMERecord(target: alias.target)))]
@@ -297,7 +333,7 @@ struct AnswerBuilder {
     /// NS at the apex, from the records below `ns.dns.<domain>`; only IP hosts count. The target is
     /// the record's own name, with its address in additional.
     func nameServerRecords(owner: DomainName) -> ([ResourceRecord], [ResourceRecord]) {
-        guard let records = records(below: zone.nameServer) else { return ([], []) }
+        guard let records = records(below: zone.nameServer, wanted: [.ipv4, .ipv6, .grouped]) else { return ([], []) }
         var answers: [ResourceRecord] = []
         var additionals: [ResourceRecord] = []
         for record in groupFiltered(records) {
@@ -316,6 +352,9 @@ struct AnswerBuilder {
     }
 
     // MARK: Helpers
+
+    /// What decides an A/AAAA, CNAME or SRV answer: addresses of either family, names, and groups.
+    private static let addressOrAlias: RecordKinds.Wanted = [.ipv4, .ipv6, .names, .grouped]
 
     private func priority(of record: NamedRecord) -> Int {
         record.priority == 0 ? Int(zone.defaultPriority) : record.priority

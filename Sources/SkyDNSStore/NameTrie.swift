@@ -15,6 +15,11 @@ public struct TrieNode: Sendable {
     public internal(set) var record: StoredRecord?
     /// Records in this subtree, this node's own included.
     public internal(set) var recordCount = 0
+    /// The kinds of the records in `children`, and of those among them an etcd v2 listing hides
+    /// (at or below a label starting with `_`). The own record and a lone leaf are counted when
+    /// asked, so building a node for a leaf costs nothing.
+    private var childKinds = RecordKinds()
+    private var childHiddenKinds = RecordKinds()
 
     public init() {}
 
@@ -32,6 +37,21 @@ public struct TrieNode: Sendable {
 
     public var hasChildren: Bool { onlyLeaf != nil || !children.isEmpty }
 
+    /// How many records of each kind lie in this subtree, this node's own included: a query
+    /// knows at once whether walking it can find anything.
+    public var kinds: RecordKinds { childKinds &+ RecordKinds(record) &+ RecordKinds(onlyLeaf) }
+
+    /// The part of `kinds` below a child label starting with `_` (which etcd v2 hides).
+    public var hiddenKinds: RecordKinds {
+        guard let onlyLeaf, onlyLeaf.label.utf8.first == Self.underscore else { return childHiddenKinds }
+        return RecordKinds(onlyLeaf)
+    }
+
+    /// `kinds`, less the hidden ones when `hiding`.
+    public func kinds(hidingUnderscoreLabels hiding: Bool) -> RecordKinds {
+        hiding ? kinds &- hiddenKinds : kinds
+    }
+
     /// The child named `label`.
     public func child(_ label: String) -> TrieNode? {
         var label = label
@@ -47,10 +67,13 @@ public struct TrieNode: Sendable {
         return children[Label(borrowing: label)]?.node
     }
 
-    /// Every child with its label, in no particular order.
-    public var childNodes: [(label: String, node: TrieNode)] {
-        if let onlyLeaf { return [(onlyLeaf.label, TrieNode(leaf: onlyLeaf))] }
-        return children.map { ($0.key.text, $0.value.node) }
+    /// Visits each child with its label, in no particular order, until `body` returns false;
+    /// returns false when stopped.
+    @discardableResult
+    public func forEachChild(_ body: (String, TrieNode) -> Bool) -> Bool {
+        if let onlyLeaf { return body(onlyLeaf.label, TrieNode(leaf: onlyLeaf)) }
+        for (label, child) in children where !body(label.text, child.node) { return false }
+        return true
     }
 
     /// A bare leaf alone in `children` moves to `onlyLeaf`, and back out when a sibling arrives.
@@ -58,12 +81,33 @@ public struct TrieNode: Sendable {
         guard children.count == 1, case .leaf(let leaf) = children.first?.value else { return }
         onlyLeaf = leaf
         children = [:]
+        childKinds = RecordKinds()
+        childHiddenKinds = RecordKinds()
     }
 
     private mutating func expandOnlyLeaf() {
         guard let leaf = onlyLeaf else { return }
-        children[Label(leaf.label)] = .leaf(leaf)
+        let label = Label(leaf.label)
+        children[label] = .leaf(leaf)
+        childKinds = childKinds &+ RecordKinds(leaf)
+        if label.isUnderscored { childHiddenKinds = childHiddenKinds &+ RecordKinds(leaf) }
         onlyLeaf = nil
+    }
+
+    /// Changes the child `key` (made empty first if missing) and keeps the kinds counted in
+    /// step; a child left empty is removed.
+    private mutating func modifyChild<Result>(_ key: Label, _ body: (inout TrieNode) -> Result) -> Result {
+        var before = (all: RecordKinds(), hidden: RecordKinds())
+        var after = before
+        let result = children[key, default: .empty].modify { node in
+            before = (node.kinds, key.isUnderscored ? node.kinds : node.hiddenKinds)
+            defer { after = (node.kinds, key.isUnderscored ? node.kinds : node.hiddenKinds) }
+            return body(&node)
+        }
+        if case .empty = children[key] { children[key] = nil }
+        childKinds = childKinds &- before.all &+ after.all
+        childHiddenKinds = childHiddenKinds &- before.hidden &+ after.hidden
+        return result
     }
 
     /// Stores `record` at `path` (whose last label is `record.label`); returns the change in
@@ -88,7 +132,7 @@ public struct TrieNode: Sendable {
             }
         }
         expandOnlyLeaf()
-        let added = children[Label(head), default: .empty].modify { $0.insert(record, at: path.dropFirst()) }
+        let added = modifyChild(Label(head)) { $0.insert(record, at: path.dropFirst()) }
         recordCount += added
         keepCompact()
         return added
@@ -107,8 +151,7 @@ public struct TrieNode: Sendable {
         if let removed = removeOnlyLeaf(at: path) { return removed }
         let key = Label(head)
         guard children[key] != nil else { return 0 }
-        let removed = children[key]!.modify { $0.remove(at: path.dropFirst()) }
-        if case .empty = children[key]! { children[key] = nil }
+        let removed = modifyChild(key) { $0.remove(at: path.dropFirst()) }
         recordCount -= removed
         keepCompact()
         return removed
@@ -135,14 +178,7 @@ public struct TrieNode: Sendable {
         if let removed = removeOnlyLeaf(at: path) { return removed }
         let key = Label(head)
         guard children[key] != nil else { return 0 }
-        let removed: Int
-        if path.count == 1 {
-            removed = children[key]!.node.recordCount
-            children[key] = nil
-        } else {
-            removed = children[key]!.modify { $0.removeSubtree(at: path.dropFirst()) }
-            if case .empty = children[key]! { children[key] = nil }
-        }
+        let removed = modifyChild(key) { $0.removeSubtree(at: path.dropFirst()) }
         recordCount -= removed
         keepCompact()
         return removed
@@ -167,26 +203,47 @@ public struct TrieNode: Sendable {
     /// v2 listing leaves out hidden keys. `body` returns false to stop early.
     @discardableResult
     public func forEachRecord(hidingUnderscoreLabels hiding: Bool = false, _ body: (StoredRecord) -> Bool) -> Bool {
+        var budget = Int.max
+        return forEachRecord(hidingUnderscoreLabels: hiding, where: { _ in true }, budget: &budget, body)
+    }
+
+    /// `forEachRecord` over the subtrees whose (visible) kinds satisfy `include` only (this
+    /// node's own record is always visited), looking at most at `budget` nodes, records and
+    /// children passed over (each costs 1; the walk stops, returning false, when it runs out): a
+    /// query's work is bounded whatever the store holds.
+    @discardableResult
+    public func forEachRecord(hidingUnderscoreLabels hiding: Bool, where include: (RecordKinds) -> Bool,
+                              budget: inout Int, _ body: (StoredRecord) -> Bool) -> Bool {
+        guard budget > 0 else { return false }
+        budget -= 1
         if let record, !body(record) { return false }
         if let onlyLeaf {
-            return hiding && onlyLeaf.label.utf8.first == Self.underscore ? true : body(onlyLeaf)
+            if hiding && onlyLeaf.label.utf8.first == Self.underscore { return true }
+            return !include(RecordKinds(onlyLeaf)) || body(onlyLeaf)
         }
-        switch children.count {
-        case 0:
-            return true
-        case 1:
-            let (label, child) = children.first!
-            return hiding && label.isUnderscored ? true : child.forEachRecord(hiding: hiding, body)
-        case ...Self.maxSortedChildren:
-            for label in children.keys.sorted(by: <) where !(hiding && label.isUnderscored) {
-                if !children[label]!.forEachRecord(hiding: hiding, body) { return false }
-            }
-        default:
-            for (label, child) in children where !(hiding && label.isUnderscored) {
-                if !child.forEachRecord(hiding: hiding, body) { return false }
-            }
+        func visit(_ label: Label, _ child: Child) -> Bool {
+            guard budget > 0 else { return false }
+            guard Self.enter(label, child, hiding, include, &budget) else { return true }
+            return child.forEachRecord(hiding: hiding, where: include, budget: &budget, body)
         }
-        return true
+        if children.count <= Self.maxSortedChildren {
+            for label in children.keys.sorted(by: <) {
+                guard let child = children[label] else { continue }
+                if !visit(label, child) { return false }
+            }
+        } else {
+            for (label, child) in children where !visit(label, child) { return false }
+        }
+        return budget > 0
+    }
+
+    /// Whether a walk goes into `child`: not hidden, and holding a kind it looks for. Passing one
+    /// over costs a visit.
+    private static func enter(_ label: Label, _ child: Child, _ hiding: Bool, _ include: (RecordKinds) -> Bool,
+                              _ budget: inout Int) -> Bool {
+        if !(hiding && label.isUnderscored) && include(hiding ? child.kinds &- child.hiddenKinds : child.kinds) { return true }
+        budget -= 1
+        return false
     }
 
     /// `forEachRecord`, also giving each record's name; `name` is this node's. Names are built
@@ -194,28 +251,45 @@ public struct TrieNode: Sendable {
     @discardableResult
     public func forEachNamedRecord(name: DomainName, hidingUnderscoreLabels hiding: Bool = false,
                                    _ body: (StoredRecord, DomainName) -> Bool) -> Bool {
+        var budget = Int.max
+        return forEachNamedRecord(name: name, hidingUnderscoreLabels: hiding, where: { _ in true }, budget: &budget, body)
+    }
+
+    /// `forEachNamedRecord` with `forEachRecord(hidingUnderscoreLabels:where:budget:)`'s pruning
+    /// and bound.
+    @discardableResult
+    public func forEachNamedRecord(name: DomainName, hidingUnderscoreLabels hiding: Bool, where include: (RecordKinds) -> Bool,
+                                   budget: inout Int, _ body: (StoredRecord, DomainName) -> Bool) -> Bool {
+        guard budget > 0 else { return false }
+        budget -= 1
         if let record, !body(record, name) { return false }
         if let onlyLeaf {
             if hiding && onlyLeaf.label.utf8.first == Self.underscore { return true }
-            return body(onlyLeaf, (try? name.prepending(onlyLeaf.label)) ?? name)
+            return !include(RecordKinds(onlyLeaf)) || body(onlyLeaf, (try? name.prepending(onlyLeaf.label)) ?? name)
         }
-        let labels = children.count <= Self.maxSortedChildren
-            ? children.keys.sorted(by: <) : Array(children.keys)
-        for label in labels where !(hiding && label.isUnderscored) {
-            guard let childName = try? name.prepending(label.text) else { continue }
-            if !children[label]!.node.forEachNamedRecord(name: childName, hidingUnderscoreLabels: hiding, body) {
-                return false
+        func visit(_ label: Label, _ child: Child) -> Bool {
+            guard budget > 0 else { return false }
+            guard Self.enter(label, child, hiding, include, &budget), let childName = try? name.prepending(label.text) else {
+                return true
             }
+            return child.node.forEachNamedRecord(name: childName, hidingUnderscoreLabels: hiding, where: include,
+                                                 budget: &budget, body)
         }
-        return true
+        if children.count <= Self.maxSortedChildren {
+            for label in children.keys.sorted(by: <) {
+                guard let child = children[label] else { continue }
+                if !visit(label, child) { return false }
+            }
+        } else {
+            for (label, child) in children where !visit(label, child) { return false }
+        }
+        return budget > 0
     }
 
     /// Whether a record lies at or below this node, children whose label starts with `_`
-    /// passed over when `hidingUnderscoreLabels`.
+    /// passed over when `hidingUnderscoreLabels`: from the counts, without a walk.
     public func hasRecord(hidingUnderscoreLabels hiding: Bool) -> Bool {
-        // Nodes left without records are pruned, so only hidden labels need a walk.
-        guard hiding else { return !isEmpty }
-        return !forEachRecord(hidingUnderscoreLabels: hiding) { _ in false }
+        kinds(hidingUnderscoreLabels: hiding).records != 0
     }
 
     private static let underscore = UInt8(ascii: "_")
@@ -333,13 +407,38 @@ private enum Child: Sendable {
         return result
     }
 
-    func forEachRecord(hiding: Bool, _ body: (StoredRecord) -> Bool) -> Bool {
+    /// The kinds of the records in this child's subtree.
+    var kinds: RecordKinds {
         switch self {
-        case .leaf(let record): body(record)
+        case .leaf(let record), .leafParent(let record): RecordKinds(record)
+        case .node(let box): box.node.kinds
+        case .empty: RecordKinds()
+        }
+    }
+
+    /// The part of `kinds` below a label starting with `_` inside this child.
+    var hiddenKinds: RecordKinds {
+        switch self {
         // The record is this child's only child, under its own label.
-        case .leafParent(let record): hiding && record.label.utf8.first == UInt8(ascii: "_") ? true : body(record)
-        case .node(let box): box.node.forEachRecord(hidingUnderscoreLabels: hiding, body)
-        case .empty: true
+        case .leafParent(let record): record.label.utf8.first == UInt8(ascii: "_") ? RecordKinds(record) : RecordKinds()
+        case .node(let box): box.node.hiddenKinds
+        case .leaf, .empty: RecordKinds()
+        }
+    }
+
+    func forEachRecord(hiding: Bool, where include: (RecordKinds) -> Bool, budget: inout Int,
+                       _ body: (StoredRecord) -> Bool) -> Bool {
+        switch self {
+        case .leaf(let record):
+            guard budget > 0 else { return false }
+            budget -= 1
+            return body(record)
+        case .leafParent(let record):
+            guard budget > 0 else { return false }
+            budget -= 1
+            return hiding && record.label.utf8.first == UInt8(ascii: "_") ? true : body(record)
+        case .node(let box): return box.node.forEachRecord(hidingUnderscoreLabels: hiding, where: include, budget: &budget, body)
+        case .empty: return true
         }
     }
 }

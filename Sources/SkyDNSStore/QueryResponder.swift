@@ -197,7 +197,7 @@ public final class QueryResponder {
                                lookupName: DomainName?, limit: Int, into writer: inout WireWriter) -> Outcome {
         let qname = questionName(packet, query)
         rotation &+= 1
-        let answer = AnswerBuilder(snapshot: snapshot, external: external, rotation: rotation)
+        let answer = AnswerBuilder(snapshot: snapshot, external: external, rotation: rotation, limit: limit)
             .answer(qname: qname, lookupName: lookupName ?? qname.lowercased(), type: query.type)
         if answer.needsExternal { return .needsExternal }
         beginResponse(query, packet: packet, rcode: answer.rcode, authoritative: true, into: &writer)
@@ -255,39 +255,25 @@ public final class QueryResponder {
         var count = 0
         var truncated = false
         var ttl = zone.defaultTTL
-        var needsGeneralPath = false
-        var hasAddress = false
-        var hasName = false
-        var hasRecords = false
         var singleTTL: UInt32 = 0
         var seen: Set<IPv6Address> = []
-        var visited = 0
-        node.forEachRecord(hidingUnderscoreLabels: hiding) { record in
-            hasRecords = true
-            // As the general path: a name (the apex, `.` with `-domain=.`) is answered from its
-            // first records, so no query costs a walk of the whole store.
-            visited &+= 1
-            if visited > AnswerBuilder.maxRecordsPerAnswer { return false }
-            if record.hasGroup {
-                needsGeneralPath = true
-                return false
-            }
-            // Both families as one 16-byte key (IPv4 in the low word), for duplicate checks.
+        // The counts below the node settle what the walk would find: a group below, or names and
+        // no address (an alias), need the general path; no address of the family is a NODATA.
+        // The walk then goes only where such addresses are, within one query's budget.
+        let kinds = node.kinds(hidingUnderscoreLabels: hiding)
+        let hasRecords = kinds.records != 0
+        if kinds.grouped != 0 || (kinds.names != 0 && kinds.ipv4 == 0 && kinds.ipv6 == 0) { return nil }
+        let wanted: RecordKinds.Wanted = size == 4 ? .ipv4 : .ipv6
+        guard kinds.contains(any: wanted) else { return (0, false, hasRecords) }
+        var visits = AnswerBuilder.maxVisits
+        node.forEachRecord(hidingUnderscoreLabels: hiding, where: { $0.contains(any: wanted) }, budget: &visits) { record in
+            // Both families as one 16-byte key (IPv4 in the low word), for duplicate checks;
+            // names below a name with addresses are not aliases of it, and are passed over.
             let address: IPv6Address
             switch record.target {
-            case .name:
-                hasName = true
-                return true
-            case .none:
-                return true
-            case .ipv4(let v4):
-                hasAddress = true
-                guard size == 4 else { return true }
-                address = IPv6Address(high: 0, low: UInt64(v4.value))
-            case .ipv6(let v6):
-                hasAddress = true
-                guard size == 16 else { return true }
-                address = v6
+            case .ipv4(let v4) where size == 4: address = IPv6Address(high: 0, low: UInt64(v4.value))
+            case .ipv6(let v6) where size == 16: address = v6
+            default: return true
             }
             // Small answers compare against what is written; big directories use a set, so
             // answering 4,000 addresses stays linear.
@@ -320,7 +306,6 @@ public final class QueryResponder {
             count += 1
             return true
         }
-        if needsGeneralPath || (hasName && !hasAddress) { return nil }
         // SkyDNS gives several records the smallest TTL among them, capped by -ttl; one record
         // keeps its own.
         for index in 0..<count {

@@ -12,11 +12,19 @@ import Testing
                                  sourceLocation: SourceLocation = #_sourceLocation) {
         if !isRoot { #expect(!node.isEmpty, "empty node left at \(location)", sourceLocation: sourceLocation) }
         var expected = node.record == nil ? 0 : 1
-        for (label, child) in node.childNodes {
+        var expectedKinds = RecordKinds(node.record)
+        var expectedHidden = RecordKinds()
+        node.forEachChild { label, child in
             checkInvariants(child, isRoot: false, at: location + label + "/", sourceLocation: sourceLocation)
             expected += child.recordCount
+            expectedKinds = expectedKinds &+ child.kinds
+            expectedHidden = expectedHidden &+ (label.hasPrefix("_") ? child.kinds : child.hiddenKinds)
+            return true
         }
         #expect(node.recordCount == expected, "count wrong at \(location)", sourceLocation: sourceLocation)
+        #expect(node.kinds == expectedKinds, "kinds wrong at \(location)", sourceLocation: sourceLocation)
+        #expect(node.kinds.records == UInt32(expected), "kinds count wrong at \(location)", sourceLocation: sourceLocation)
+        #expect(node.hiddenKinds == expectedHidden, "hidden kinds wrong at \(location)", sourceLocation: sourceLocation)
     }
 
     /// A record for `path`, told apart from others by its text.
@@ -186,20 +194,24 @@ import Testing
     /// Random inserts and removals against a plain dictionary of paths.
     @Test func randomOperationsMatchModel() {
         var generator = SplitMix64(seed: 0x5EED)
-        let labels = ["a", "b", "c"]
+        let labels = ["a", "b", "c", "_d"]
         func randomPath() -> [String] {
             (0..<Int.random(in: 1...4, using: &generator)).map { _ in labels.randomElement(using: &generator)! }
         }
+        let hosts = ["10.0.0.1", "2001:db8::1", "a.b", ""]
         var root = TrieNode()
         var model: [[String]: String] = [:]
+        var modelHosts: [[String]: String] = [:]
         for step in 0..<2000 {
             let target = randomPath()
             switch Int.random(in: 0..<10, using: &generator) {
             case 0..<5:
                 let key = "k\(step)"
-                let added = root.insert(tagged(key, at: target.joined(separator: "/")), at: target[...])
+                let host = hosts.randomElement(using: &generator) ?? ""
+                let added = root.insert(tagged(key, at: target.joined(separator: "/"), host: host), at: target[...])
                 #expect(added == (model[target] == nil ? 1 : 0))
                 model[target] = key
+                modelHosts[target] = host
             case 5..<8:
                 let removed = root.remove(at: target[...])
                 #expect(removed == (model.removeValue(forKey: target) == nil ? 0 : 1))
@@ -209,6 +221,15 @@ import Testing
                 for path in below { model[path] = nil }
             }
             #expect(root.recordCount == model.count)
+            modelHosts = modelHosts.filter { model[$0.key] != nil }
+            let kinds = root.kinds
+            let visible = modelHosts.filter { !$0.key.contains { $0.hasPrefix("_") } }
+            #expect(UInt32(visible.count) == root.kinds(hidingUnderscoreLabels: true).records, "visible after step \(step)")
+            #expect(root.hasRecord(hidingUnderscoreLabels: true) == !visible.isEmpty)
+            #expect([kinds.ipv4, kinds.ipv6, kinds.names, kinds.text] == [
+                UInt32(modelHosts.values.count { $0 == "10.0.0.1" }), UInt32(modelHosts.values.count { $0 == "2001:db8::1" }),
+                UInt32(modelHosts.values.count { $0 == "a.b" }), UInt32(model.count),
+            ], "kinds at the root after step \(step)")
         }
         checkInvariants(root)
         for (path, key) in model {
