@@ -125,13 +125,20 @@ public struct StubZone: Sendable, Equatable {
     public var zone: DomainName
     public var servers: [String]
 
+    /// Trie visits one reading of the stub zones may make (far more than any deployment's
+    /// stub servers).
+    static let maxStubVisits = 4096
+
     static func read(from root: TrieNode, zone: Zone) -> [StubZone] {
         guard let node = root.node(at: zone.stubName.labels.reversed().map { String(decoding: $0, as: UTF8.self) }) else {
             return []
         }
         var servers: [DomainName: [String]] = [:]
         let suffixLabels = zone.stubName.labelCount
-        node.forEachNamedRecord(name: zone.stubName) { record, name in
+        // Read at every publication: a stub tree of any size costs at most this many visits.
+        var budget = Self.maxStubVisits
+        node.forEachNamedRecord(name: zone.stubName, hidingUnderscoreLabels: false, where: { $0.contains(any: [.ipv4, .ipv6]) },
+                                budget: &budget) { record, name in
             // <id>.<zone>.stub.dns.<domain>: the zone needs at least one label of its own.
             guard name.labelCount >= suffixLabels + 2 else { return true }
             let labels = name.labels.dropFirst().dropLast(suffixLabels)
