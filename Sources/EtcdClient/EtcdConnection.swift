@@ -1,13 +1,12 @@
-import Foundation
 import StrictJSON
+import Synchronization
 
 /// The endpoint list of one watcher and which one is in use. Shared by the watcher's threads
 /// so that a failover found by one of them is used by all.
 final class EndpointRing: @unchecked Sendable {
-    // Safe to share: `index` is only read and written under `lock`; `endpoints` is immutable.
-    private let lock = NSLock()
+    // Safe to share: `index` is a Mutex; `endpoints` is immutable.
     private let endpoints: [String]
-    private var index = 0
+    private let index = Mutex(0)
 
     init(_ endpoints: [String]) {
         let trimmed = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }.filter { !$0.isEmpty }
@@ -17,14 +16,14 @@ final class EndpointRing: @unchecked Sendable {
     var count: Int { endpoints.count }
 
     func current() -> (index: Int, url: String) {
-        lock.withLock { (index, endpoints[index]) }
+        index.withLock { ($0, endpoints[$0]) }
     }
 
     func url(at position: Int) -> String { endpoints[position % endpoints.count] }
 
     /// Moves on to the next endpoint, unless another thread already moved on from `failed`.
     func advance(past failed: Int) {
-        lock.withLock {
+        index.withLock { index in
             if index == failed { index = (index + 1) % endpoints.count }
         }
     }
@@ -111,6 +110,14 @@ final class EtcdConnection {
 
 /// The start of a body, for log and error messages.
 func bodySummary(_ body: [UInt8]) -> String {
-    let text = String(decoding: body.prefix(300), as: UTF8.self)
-    return text.trimmingCharacters(in: .whitespacesAndNewlines)
+    String(decoding: trimmingASCIIWhitespace(body.prefix(300)), as: UTF8.self)
+}
+
+/// `bytes` without leading and trailing spaces, tabs, CRs and LFs.
+func trimmingASCIIWhitespace<C: BidirectionalCollection<UInt8>>(_ bytes: C) -> C.SubSequence {
+    func blank(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D }
+    guard let first = bytes.firstIndex(where: { !blank($0) }), let last = bytes.lastIndex(where: { !blank($0) }) else {
+        return bytes[bytes.endIndex...]
+    }
+    return bytes[first...last]
 }

@@ -1,4 +1,3 @@
-import Foundation
 import StrictJSON
 
 /// v2 error codes the watcher reacts to (etcd's Documentation/v2/errorcode.md).
@@ -117,9 +116,19 @@ enum V2WaitResult: Equatable {
 
 /// Percent-encodes a key for a /v2/keys URL, keeping "/" as the path separator.
 func v2KeyPath(_ key: String) -> String {
-    var allowed = CharacterSet.alphanumerics.intersection(CharacterSet(charactersIn: Unicode.Scalar(0)..<Unicode.Scalar(128)))
-    allowed.insert(charactersIn: "/-._~")
-    return key.addingPercentEncoding(withAllowedCharacters: allowed) ?? key
+    let hex = Array("0123456789ABCDEF".utf8)
+    var encoded: [UInt8] = []
+    encoded.reserveCapacity(key.utf8.count)
+    for byte in key.utf8 {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "/"), UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"):
+            encoded.append(byte)
+        default:
+            encoded += [UInt8(ascii: "%"), hex[Int(byte >> 4)], hex[Int(byte & 0x0F)]]
+        }
+    }
+    return String(decoding: encoded, as: UTF8.self)
 }
 
 /// The v2 keys API operations the watcher needs.

@@ -1,6 +1,7 @@
+import Dispatch
 import ExtrasBase64
-import Foundation
 import StrictJSON
+import Synchronization
 
 /// The range_end that selects every key starting with `prefix`: the prefix with its last
 /// byte below 0xff incremented and the rest dropped; [0] (no upper bound) if there is none.
@@ -467,14 +468,15 @@ private final class PageReader: @unchecked Sendable {
     // @unchecked: the connection is used by the reading thread alone until the last page (or an
     // error) has been handed over; `ready` holds at most one page, under `lock`.
     private let connection: EtcdConnection
-    private let lock = NSLock()
-    private var ready: Result<V3RangePage, any Error>?
+    private let ready = Mutex<Result<V3RangePage, any Error>?>(nil)
     private let filled = DispatchSemaphore(value: 0)
     private let emptied = DispatchSemaphore(value: 0)
 
     init(connection: EtcdConnection, prefix: [UInt8], pageSize: Int, timeout: Double?) {
         self.connection = connection
-        Thread.detachNewThread { [self] in read(prefix: prefix, pageSize: pageSize, timeout: timeout) }
+        if !startDetachedThread({ [self] in read(prefix: prefix, pageSize: pageSize, timeout: timeout) }) {
+            hand(.failure(EtcdError.transport("no thread to read pages with")))
+        }
     }
 
     private func read(prefix: [UInt8], pageSize: Int, timeout: Double?) {
@@ -498,18 +500,19 @@ private final class PageReader: @unchecked Sendable {
     }
 
     private func hand(_ result: Result<V3RangePage, any Error>) {
-        lock.withLock { ready = result }
+        ready.withLock { $0 = result }
         filled.signal()
     }
 
     /// The next page; after the last one (or a failure) there is none, so do not ask again.
     func next() throws -> V3RangePage {
         filled.wait()
-        let result = lock.withLock {
+        let result = ready.withLock { ready in
             defer { ready = nil }
-            return ready!
+            return ready
         }
         emptied.signal()
+        guard let result else { throw EtcdError.malformed("page reader handed over nothing") }
         return try result.get()
     }
 }

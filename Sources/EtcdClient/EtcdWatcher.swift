@@ -1,4 +1,3 @@
-import Foundation
 import Logging
 
 /// Keeps a local copy of everything under the configured prefix current: one full read
@@ -13,9 +12,9 @@ public final class EtcdWatcher: @unchecked Sendable {
     private let onEvents: @Sendable ([EtcdEvent]) -> Void
     private let onStateChange: @Sendable (EtcdConnectionState) -> Void
     private let endpoints: EndpointRing
-    private let condition = NSCondition()
+    private let condition = ConditionLock()
     /// Recursive so that a consumer calling stop() from inside onEvents does not deadlock.
-    private let deliveryLock = NSRecursiveLock()
+    private let deliveryLock = ConditionLock(recursive: true)
 
     private var started = false
     private var stopped = false
@@ -55,9 +54,9 @@ public final class EtcdWatcher: @unchecked Sendable {
         }
         guard first else { return }
         report(.connecting)
-        let thread = Thread { [self] in runMain() }
-        thread.name = "etcd-watch"
-        thread.start()
+        if !startDetachedThread({ [self] in runMain() }) {
+            report(.disconnected(reason: "no thread to follow etcd with (the system refused one)"))
+        }
         let monitor = EndpointMonitor(
             config: config, endpoints: endpoints, logger: logger, isStopped: { [weak self] in self?.isStopped ?? true },
             sleep: { [weak self] in self?.pause($0) },
@@ -151,10 +150,10 @@ public final class EtcdWatcher: @unchecked Sendable {
     /// within `timeout`; nil when none did.
     private func readOnce<Value>(_ key: String, timeout: Double,
                                  _ read: (EtcdConnection, Double) throws -> Value) -> Value? {
-        let deadline = Date().addingTimeInterval(timeout)
+        let deadline = MonotonicClock.now + timeout
         let connection = makeConnection()
         for _ in 0..<endpoints.count {
-            let remaining = deadline.timeIntervalSinceNow
+            let remaining = deadline - MonotonicClock.now
             guard remaining > 0, !isStopped else { return nil }
             do {
                 return try read(connection, remaining)
@@ -572,9 +571,10 @@ public final class EtcdWatcher: @unchecked Sendable {
             return true
         }
         guard isNew else { return }
-        let thread = Thread { [self] in followHidden(key, from: index + 1) }
-        thread.name = "etcd-watch-hidden"
-        thread.start()
+        if !startDetachedThread({ [self] in followHidden(key, from: index + 1) }) {
+            logger.warning("etcd: no thread to watch hidden \(key) with; it is re-read when asked again")
+            locked { _ = hiddenPaths.remove(key) }
+        }
     }
 
     private func followHidden(_ key: String, from firstIndex: Int64) {
@@ -644,7 +644,7 @@ public final class EtcdWatcher: @unchecked Sendable {
 
     /// Sleeps up to `seconds`, waking early on stop().
     private func pause(_ seconds: Double) {
-        let deadline = Date().addingTimeInterval(seconds)
+        let deadline = MonotonicClock.now + seconds
         condition.lock()
         while !stopped && condition.wait(until: deadline) {}
         condition.unlock()

@@ -1,5 +1,4 @@
 import CLibCurl
-import Foundation
 
 /// libcurl must be initialised once, before any handle is used from any thread; a global
 /// `let` is initialised lazily and exactly once.
@@ -231,7 +230,7 @@ private final class TransferState {
         }
         guard let colon = line.firstIndex(of: ":") else { return }
         let name = line[..<colon].lowercased()
-        let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespacesAndNewlines)
+        let value = String(decoding: trimmingASCIIWhitespace(line[line.index(after: colon)...].utf8), as: UTF8.self)
         headers[name] = value
     }
 }
