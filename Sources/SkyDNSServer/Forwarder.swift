@@ -45,7 +45,7 @@ final class Forwarder: Sendable {
     private let nextUpstream = Atomic<Int>(0)
     private let publisher: SnapshotPublisher
     private let logger: Logger
-    private let queue = Mutex<[Job]>([])
+    private let queue = Mutex(JobQueue())
     private let wakeup = Condition()
     private let metrics: ServerMetrics?
     /// Where this server listens: an upstream that is this address is never used.
@@ -93,7 +93,7 @@ final class Forwarder: Sendable {
     func submit(_ job: Job) -> Bool {
         let accepted = queue.withLock { queue -> Bool in
             guard queue.count < Self.maxQueued else { return false }
-            queue.append(job)
+            queue.push(job)
             return true
         }
         if accepted { wakeup.signal() }
@@ -104,8 +104,8 @@ final class Forwarder: Sendable {
         let responder = makeResponder()
         var writer = WireWriter(capacity: UDPWorker.maxResponseSize)
         while true {
-            wakeup.wait { queue.withLock { !$0.isEmpty } }
-            guard var job = queue.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) else { continue }
+            wakeup.wait { queue.withLock { $0.count > 0 } }
+            guard var job = queue.withLock({ $0.pop() }) else { continue }
             guard let reply = handle(job.kind, packet: job.packet, transport: .udp, responder: responder, writer: &writer) else {
                 continue
             }
@@ -271,6 +271,31 @@ final class Forwarder: Sendable {
         guard rotate, servers.count > 1 else { return servers }
         let start = nextUpstream.add(1, ordering: .relaxed).newValue % servers.count
         return Array(servers[start...] + servers[..<start])
+    }
+}
+
+/// The forwarder's queue, first in first out. Taking a job is O(1) amortised (removing the
+/// first element of an array moved all the others: up to 4,096 jobs for each query under a flood).
+struct JobQueue {
+    private var jobs: [Forwarder.Job] = []
+    private var head = 0
+
+    var count: Int { jobs.count - head }
+
+    mutating func push(_ job: Forwarder.Job) { jobs.append(job) }
+
+    mutating func pop() -> Forwarder.Job? {
+        guard head < jobs.count else { return nil }
+        let job = jobs[head]
+        head += 1
+        if head == jobs.count {
+            jobs.removeAll(keepingCapacity: true)
+            head = 0
+        } else if head >= 1024 && 2 * head >= jobs.count {
+            jobs.removeFirst(head)
+            head = 0
+        }
+        return job
     }
 }
 

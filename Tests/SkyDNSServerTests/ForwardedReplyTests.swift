@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
 import DNSWire
 @testable import SkyDNSServer
 import Testing
@@ -240,5 +245,33 @@ struct ResponseCacheTests {
                          reply: txtReply("n\(index).example.test", strings: 1), now: 0)
         }
         #expect(cache.count == 3)
+    }
+}
+
+@Suite("Forwarder queue")
+struct JobQueueTests {
+    private func job(_ index: Int) -> Forwarder.Job {
+        Forwarder.Job(kind: .completeAnswer, packet: [UInt8(index & 0xFF), UInt8(index >> 8)], peer: sockaddr_storage(),
+                      peerLength: 0, fd: -1)
+    }
+
+    @Test("first in, first out, through compactions; count follows")
+    func fifo() {
+        var queue = JobQueue()
+        var next = 0, expected = 0
+        for round in 0..<50 {
+            for _ in 0..<(round % 7 + 100) {
+                queue.push(job(next))
+                next += 1
+            }
+            for _ in 0..<(round % 5 + 90) {
+                let popped = queue.pop()
+                #expect(popped?.packet == [UInt8(expected & 0xFF), UInt8(expected >> 8)])
+                expected += 1
+            }
+            #expect(queue.count == next - expected)
+        }
+        while queue.pop() != nil { expected += 1 }
+        #expect(expected == next && queue.count == 0)
     }
 }
