@@ -16,6 +16,8 @@ systemd-socket-activate -d -l "127.0.0.1:$DNS_PORT" -- \
   "$SKYDNS_BIN" -systemd -addr=127.0.0.1:$UNUSED -machines="$ETCD" -domain=domeos.sohu -etcd3=false \
   -nameservers="$SKYDNS_NAMESERVERS" >>"$WORK/server.log" 2>&1 &
 SERVER_PID=$!; PIDS+=("$SERVER_PID")
+# Wait for the activator's socket: a query sent before it is bound is refused and dig gives up.
+for _ in $(seq 100); do ss -Hlnu "sport = :$DNS_PORT" | grep -q . && break; sleep 0.05; done
 # The first datagram starts the server (the activator execs it on the first packet) and is
 # answered (REFUSED or the record, depending on whether etcd has been read yet).
 dig +time=1 +tries=10 @127.0.0.1 -p "$DNS_PORT" kafka-1-wkfa1.domeos.sohu A | grep -q 'status: \(REFUSED\|NOERROR\)' \
