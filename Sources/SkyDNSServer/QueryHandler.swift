@@ -119,10 +119,11 @@ final class QueryHandler {
 
     /// SkyDNS's rules for names outside the domain: a query that came back around a
     /// forwarding loop is not forwarded again (see `ForwardingLoop`); stub zones first (a query
-    /// already marked as forwarded by a stub is dropped, to stop loops); names with fewer than
-    /// `-ndots` labels, which are not forwarded, get NXDOMAIN without an SOA (stub resolvers
-    /// stop there, caches keep nothing: RFC 2308 §5); servers without upstreams get SERVFAIL;
-    /// `-no-rec` refuses; cached answers are answered here; the rest goes upstream.
+    /// already marked as forwarded by a stub is dropped, to stop loops); names other than the
+    /// root with fewer than `-ndots` labels, which are not forwarded, get NXDOMAIN without an
+    /// SOA (stub resolvers stop there, caches keep nothing: RFC 2308 §5); servers without
+    /// upstreams get SERVFAIL; `-no-rec` refuses; cached answers are answered here; the rest
+    /// goes upstream.
     private func outsideZone(_ query: QueryView, packet: UnsafeRawBufferPointer, snapshot: Snapshot,
                              transport: Transport, into writer: inout WireWriter) -> Result {
         guard let forwarder = context.forwarder else {
@@ -155,7 +156,8 @@ final class QueryHandler {
                 state.skip -= 1
             }
         }.count
-        guard labels >= forwarder.ndots else { return reply(.nxDomain, packet: packet, into: &writer) }
+        // The root is never a search-list candidate, and resolvers probe their upstreams with it.
+        guard labels >= forwarder.ndots || labels == 0 else { return reply(.nxDomain, packet: packet, into: &writer) }
         guard forwarder.hasUpstreams else { return reply(.servFail, packet: packet, into: &writer) }
         if let cache = forwarder.cache, let message, let hit = cache.lookup(ResponseCache.Key(message)) {
             let limit = ForwardedReply.sizeLimit(for: message, transport: transport, maxUDPSize: UDPWorker.maxResponseSize)

@@ -55,6 +55,8 @@ for name in count pointer; do
 done
 [ "$(metric "skydns_skydns_forwarded_queries_total{to=\"127.0.0.1:$GOOD\"}")" -ge 2 ] || fail "good upstream not asked"
 expect_eq "$(short pod.domeos.sohu)" 172.28.0.1 "the domain after hostile replies"
+# The root has fewer labels than -ndots but is forwarded (resolvers probe upstreams with it).
+expect_eq "$(status . NS)" NOERROR "the root, forwarded"
 
 # The forwarding queue: 6,000 queries for a name no upstream answers (each waits -rtimeout, 3 s),
 # paced so that the kernel keeps them all, within a second; past the queue's 4,096, SERVFAIL at

@@ -52,6 +52,8 @@ dig +time=2 +tries=1 @$NS no-such-svc. A >"$WORK/dig.txt"
 grep -q 'status: NXDOMAIN' "$WORK/dig.txt" || fail "no-such-svc.: $(grep status "$WORK/dig.txt")"
 grep -q 'flags: qr rd ra;' "$WORK/dig.txt" || fail "no-such-svc. flags: $(grep flags "$WORK/dig.txt")"
 grep -q 'AUTHORITY: 0' "$WORK/dig.txt" || fail "no-such-svc.: an SOA makes it cacheable"
+# The root is forwarded (to the dead upstream lib.sh names: SERVFAIL), never denied.
+expect_eq "$(dig +time=5 +tries=1 @$NS . NS | sed -n 's/.*status: \([A-Z]*\).*/\1/p')" SERVFAIL "the root"
 
 cat >"$WORK/resolv.conf" <<CONF
 nameserver $NS
