@@ -39,6 +39,8 @@ struct AnswerBuilder {
     let budget = WorkBudget(visits: Self.maxVisits)
     /// The most records one lookup collects: more than a message of the query's size can hold.
     let maxRecords: Int
+    /// The size, in bytes, the answer's message may take.
+    let messageLimit: Int
 
     /// - Parameter limit: the size, in bytes, the answer's message may take (512...65535).
     init(snapshot: Snapshot, external: ExternalResolver?, rotation: Int, limit: Int = 65535) {
@@ -46,6 +48,7 @@ struct AnswerBuilder {
         self.external = external
         self.rotation = rotation
         maxRecords = min(Self.maxRecordsPerAnswer, max(limit, 0) / Self.minRecordSize + 1)
+        messageLimit = limit
     }
 
     private func resolveOutside(_ name: DomainName, _ type: RecordType) -> [ResourceRecord]? {
@@ -309,9 +312,16 @@ struct AnswerBuilder {
 
     func textRecords(owner: DomainName, lookupName: DomainName) -> [ResourceRecord] {
         guard let records = records(below: lookupName, wanted: [.text, .grouped]) else { return [] }
-        return groupFiltered(records).compactMap { record in
-            record.txt.map { ResourceRecord(name: owner, ttl: record.ttl, data: .txt($0)) }
+        // Texts run to 64,000 bytes each: once more text is collected than the message can hold,
+        // the rest would only be hashed (duplicates) and cut, so it is not collected.
+        var answers: [ResourceRecord] = []
+        var textBytes = 0
+        for record in groupFiltered(records) where textBytes <= messageLimit {
+            guard let txt = record.txt else { continue }
+            answers.append(ResourceRecord(name: owner, ttl: record.ttl, data: .txt(txt)))
+            textBytes += txt.strings.reduce(txt.strings.count) { $0 + $1.count }
         }
+        return answers
     }
 
     /// The CNAME an A or AAAA query for the name shows (see `addressRecords`), without

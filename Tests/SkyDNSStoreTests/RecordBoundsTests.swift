@@ -149,3 +149,23 @@ import Testing
         #expect(writer.count == 3 + 10 + 1 + 255)
     }
 }
+
+/// TXT answers stop collecting once they hold more text than the message can carry: 200 texts
+/// of 64,000 bytes under one name give one whole record over TCP, the rest cut with TC.
+@Suite struct TextVolumeTests {
+    @Test func manyLongTextsCutAtTheMessage() throws {
+        let text = String(repeating: "v", count: StoredRecord.maxTextBytes)
+        let records = (0..<200).map { ("/skydns/sohu/domeos/notes/n\($0)", #"{"text":"\#(text)\#($0)"}"#) }
+        let store = RecordStore(zone: try domeosZone(), pathPrefix: "skydns")
+        let rejected = store.apply([.replaceAll(records.map { kv($0.0, $0.1) })])
+        #expect(rejected.count == 200, "each text is one byte over the limit")
+        let shorter = (0..<200).map { ("/skydns/sohu/domeos/notes/n\($0)", #"{"text":"\#(text.dropFirst(3))\#($0)"}"#) }
+        #expect(store.apply([.replaceAll(shorter.map { kv($0.0, $0.1) })]).isEmpty)
+        let builder = AnswerBuilder(snapshot: store.publisher.current, external: nil, rotation: 0, limit: 65535)
+        let answer = builder.answer(qname: dname("notes.domeos.sohu."), lookupName: dname("notes.domeos.sohu."), type: .txt)
+        #expect(answer.answers.count == 2, "one text fits, the second is past the limit and ends the collection")
+        let response = try Asker().response(query("notes.domeos.sohu.", .txt), snapshot: store.publisher.current, maxUDPSize: nil)
+        #expect(response.answers.count == 1)
+        #expect(response.header.isTruncated)
+    }
+}
