@@ -86,6 +86,9 @@ final class Forwarder: Sendable {
             kept.append(server)
             _ = metrics?.upstream(server.description)
         }
+        if kept.isEmpty && !servers.isEmpty {
+            logger.warning("every upstream is this server itself: names outside the domain will get SERVFAIL")
+        }
         upstreams.withLock { $0 = kept }
     }
 
@@ -299,21 +302,24 @@ struct JobQueue {
     }
 }
 
-/// The upstreams when none are configured: the `nameserver` lines of resolv.conf, less any that
-/// is this server itself (forwarding to ourselves would loop).
-func resolvConfNameservers(path: String = "/etc/resolv.conf", excluding listen: SocketAddress) -> [SocketAddress] {
+/// The upstreams when none are configured: the `nameserver` lines of resolv.conf (at most
+/// `maxResolvConfServers`; the forwarder drops any that is this server itself, saying so).
+func resolvConfNameservers(path: String = "/etc/resolv.conf") -> [SocketAddress] {
     guard let file = fopen(path, "r") else { return [] }
     defer { fclose(file) }
     var servers: [SocketAddress] = []
     var line: UnsafeMutablePointer<CChar>?
     var capacity = 0
-    while getline(&line, &capacity, file) > 0 {
-        let fields = String(cString: line!).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+    while servers.count < maxResolvConfServers, getline(&line, &capacity, file) > 0, let text = line {
+        let fields = String(cString: text).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
         guard fields.count >= 2, fields[0] == "nameserver" else { continue }
         let host = String(fields[1])
         guard let server = try? SocketAddress(host.contains(":") ? "[\(host)]:53" : "\(host):53") else { continue }
-        if !isOwnAddress(server, listen: listen) { servers.append(server) }
+        servers.append(server)
     }
     free(line)
     return servers
 }
+
+/// glibc reads 3 `nameserver` lines; a few more are allowed, not a file's worth.
+let maxResolvConfServers = 16

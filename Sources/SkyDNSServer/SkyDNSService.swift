@@ -115,7 +115,7 @@ public final class SkyDNSService: Sendable {
                                       publisher: SnapshotPublisher, logger: Logger, metrics: ServerMetrics) throws -> Forwarder {
         var upstreams = try configuration.nameservers.map { text throws(ServerError) in try SocketAddress(text) }
         if upstreams.isEmpty {
-            upstreams = resolvConfNameservers(excluding: listen)
+            upstreams = resolvConfNameservers()
             logger.info("upstream nameservers from /etc/resolv.conf: \(upstreams.map(\.description))")
         }
         if upstreams.isEmpty {
@@ -182,7 +182,7 @@ public final class SkyDNSService: Sendable {
             logger.info("SIGHUP: upstreams come from \(store.keys.configKey); not re-reading /etc/resolv.conf")
             return
         }
-        let upstreams = resolvConfNameservers(excluding: address)
+        let upstreams = resolvConfNameservers()
         forwarder.setUpstreams(upstreams)
         logger.info("SIGHUP: upstream nameservers from /etc/resolv.conf: \(upstreams.map(\.description))")
         if upstreams.isEmpty {

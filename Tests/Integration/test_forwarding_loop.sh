@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Forwarding loops are found and not followed: a server whose -nameservers names itself drops
-# that upstream at start (saying why) and answers outside names SERVFAIL at once; two servers
+# Forwarding loops are found and not followed: a server whose -nameservers (or resolv.conf)
+# names itself drops that upstream at start (saying why) and answers outside names SERVFAIL at once; two servers
 # forwarding to each other see the query come back (the mark every forwarded query carries), so
 # one outside query costs one forward each, not a storm, and each logs the loop with the fix;
 # with a real upstream after the looping one (the seed's resolv.conf: the cluster DNS first, the
@@ -28,6 +28,34 @@ expect_eq "$(log_since "$mark" | grep -c "not forwarding to 127.0.0.[19]:$SELF: 
   "each own address dropped with a reason"
 expect_eq "$(metric $SELF_M "skydns_skydns_forwarded_queries_total{to=\"127.0.0.1:$SELF\"}")" absent "forwards to itself"
 stop_server
+
+# The node's resolv.conf naming the node itself (the hostNetwork case), with no -nameservers:
+# the server reads its own address there, drops it and says why.
+if unshare -m true 2>/dev/null; then
+  RESOLV_SELF=
+  for x in 69 70 71 72; do
+    python3 -c "import socket,sys; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('127.0.0.$x',53))" 2>/dev/null \
+      && { RESOLV_SELF=127.0.0.$x; break; }
+  done
+  [ -n "$RESOLV_SELF" ] || fail "no free 127.0.0.69-72:53"
+  printf 'nameserver %s\n' "$RESOLV_SELF" >"$WORK/resolv.conf"
+  mark=$(log_mark)
+  WORK=$WORK RESOLV_SELF=$RESOLV_SELF ETCD=$ETCD SKYDNS_BIN=$SKYDNS_BIN unshare -m bash -c '
+    mount --make-rprivate / 2>/dev/null || true
+    mount --bind "$WORK/resolv.conf" /etc/resolv.conf
+    exec env -u SKYDNS_NAMESERVERS "$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=$RESOLV_SELF:53 -etcd3
+  ' >>"$WORK/server.log" 2>&1 &
+  SELF_PID=$!; PIDS+=("$SELF_PID")
+  for _ in $(seq 50); do dig +time=1 +tries=1 +short @$RESOLV_SELF version.bind TXT CH 2>/dev/null | grep -q skydns && break; sleep 0.1; done
+  expect_eq "$(dig +time=3 +tries=1 @$RESOLV_SELF www.example.test | sed -n 's/.*status: \([A-Z]*\).*/\1/p')" SERVFAIL \
+    "resolv.conf naming the server itself"
+  expect_eq "$(log_since "$mark" | grep -c "not forwarding to $RESOLV_SELF:53: it is this server's own address")" 1 \
+    "its own address in resolv.conf dropped with a reason"
+  expect_eq "$(log_since "$mark" | grep -c "every upstream is this server itself")" 1 "no upstream left, said"
+  kill "$SELF_PID"; wait "$SELF_PID" 2>/dev/null || true
+else
+  echo "SKIP (resolv.conf part): unshare -m is not permitted here"
+fi
 
 # Two servers forwarding to each other.
 A=$(free_port); B=$(free_port); A_M=$(free_port); B_M=$(free_port)
