@@ -22,6 +22,7 @@ final class EndpointMonitor: Sendable {
     static let idleInterval = 30.0
     static let timeout = 2.0
     static let failuresBeforeSilent = 2
+    static let maxBody = 4096
 
     private let config: EtcdClientConfig
     private let endpoints: EndpointRing
@@ -78,8 +79,14 @@ final class EndpointMonitor: Sendable {
     /// nil when the endpoint answered healthy in time, else why not.
     private func probe(_ connection: EtcdConnection) -> String? {
         do {
-            let response = try connection.send(path: "/health", totalTimeout: Self.timeout)
-            return response.status == 200 ? nil : "/health answered HTTP \(response.status): \(bodySummary(response.body))"
+            // At most a few KiB of the answer are kept: an endpoint is not trusted to send little.
+            var body: [UInt8] = []
+            let response = try connection.send(path: "/health", totalTimeout: Self.timeout) { chunk in
+                body += chunk.prefix(Self.maxBody - body.count)
+                return body.count < Self.maxBody
+            }
+            if response.ending == .timedOut { return "no complete answer to /health within \(Int(Self.timeout)) s" }
+            return response.status == 200 ? nil : "/health answered HTTP \(response.status): \(bodySummary(body))"
         } catch EtcdError.transport(let message) where message.contains("Timeout") || message.contains("timed out") {
             return "no answer to /health within \(Int(Self.timeout)) s"
         } catch {

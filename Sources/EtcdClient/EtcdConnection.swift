@@ -64,14 +64,14 @@ final class EtcdConnection {
     /// - Parameter path: path and query, e.g. "/v2/keys/skydns?recursive=true".
     func send(
         method: String = "GET", path: String, json: JSONValue? = nil,
-        totalTimeout: Double?, idleTimeout: Double? = nil,
+        totalTimeout: Double?, idleTimeout: Double? = nil, maxBody: Int = HTTPRequest.largestBody,
         onData: ((UnsafeRawBufferPointer) -> Bool)? = nil
     ) throws -> HTTPResponse {
         let (index, base) = pinned.map { ($0, endpoints.url(at: $0)) } ?? endpoints.current()
         usedEndpoint = index
         var request = HTTPRequest(
             method: method, url: base + path, body: json?.serialized,
-            connectTimeout: config.requestTimeout, totalTimeout: totalTimeout, idleTimeout: idleTimeout)
+            connectTimeout: config.requestTimeout, totalTimeout: totalTimeout, idleTimeout: idleTimeout, maxBody: maxBody)
         if path.hasPrefix("/v3/") {
             if let token = try v3AuthToken(base: base), !token.isEmpty {
                 request.headers.append("Authorization: \(token)")
@@ -95,7 +95,7 @@ final class EtcdConnection {
         let request = HTTPRequest(
             method: "POST", url: base + "/v3/auth/authenticate",
             body: JSONValue.object([("name", .string(name)), ("password", .string(config.password ?? ""))]).serialized,
-            connectTimeout: config.requestTimeout, totalTimeout: config.requestTimeout)
+            connectTimeout: config.requestTimeout, totalTimeout: config.requestTimeout, maxBody: HTTPRequest.smallBody)
         let response = try transport.perform(request)
         if response.status == 200, let token = (try? JSONValue.parse(response.body))?["token"]?.string {
             v3Token = token

@@ -48,7 +48,8 @@ public enum EtcdKeyReader {
                 return nil  // no v3 gateway
             }
         case .v2:
-            let response = try connection.send(path: "/v2/keys" + v2KeyPath(key), totalTimeout: timeout)
+            let response = try connection.send(path: "/v2/keys" + v2KeyPath(key), totalTimeout: timeout,
+                                               maxBody: HTTPRequest.smallBody)
             guard response.status == 200 else {
                 if response.status == 404 || response.status == 400 { return nil }  // absent, or v2 not served
                 throw EtcdError.server(status: response.status, message: bodySummary(response.body))

@@ -182,7 +182,8 @@ struct EtcdV2 {
     /// Exactly `key` now: its modified and created index; nil when absent.
     func history(of key: String) throws -> KeyHistory? {
         let response = try connection.send(
-            path: "/v2/keys" + v2KeyPath(key), totalTimeout: nil, idleTimeout: connection.config.requestTimeout)
+            path: "/v2/keys" + v2KeyPath(key), totalTimeout: nil, idleTimeout: connection.config.requestTimeout,
+            maxBody: HTTPRequest.smallBody)
         guard response.status == 200 else {
             if response.status == 404 { return nil }
             throw EtcdError.server(status: response.status, message: bodySummary(response.body))
@@ -194,13 +195,20 @@ struct EtcdV2 {
     /// Long-polls for the first change at or below `key` with index >= `waitIndex`.
     func wait(_ key: String, waitIndex: Int64, timeout: Double) throws -> V2WaitResult {
         var body: [UInt8] = []
+        var tooLarge = false
         let response = try connection.send(
             path: "/v2/keys" + v2KeyPath(key) + "?wait=true&recursive=true&waitIndex=\(waitIndex)",
             totalTimeout: timeout
         ) { chunk in
+            // One event: a value of etcd's largest request size, and then some; never without end.
+            guard body.count + chunk.count <= JSONObjectSplitter.maxObject else {
+                tooLarge = true
+                return false
+            }
             body += chunk
             return true
         }
+        if tooLarge { throw EtcdError.malformed("v2 watch: an event longer than \(JSONObjectSplitter.maxObject) bytes") }
         let nothingReceived = body.allSatisfy { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") }
         if response.ending == .timedOut || nothingReceived {
             // A half-received event may be older than the start index, so only an empty

@@ -227,7 +227,11 @@ extension JSONReader {
 /// Cuts a byte stream into complete top-level JSON objects, whatever the chunking and
 /// whether or not objects are separated by newlines.
 struct JSONObjectSplitter {
+    /// The longest object kept: a watch message of a transaction's worth of etcd's largest values.
+    static let maxObject = 256 << 20
     private var buffer: [UInt8] = []
+    /// Set when an object grew past `maxObject`; the stream then stops.
+    private(set) var overflowed = false
     private var depth = 0
     private var inString = false
     private var escaped = false
@@ -238,6 +242,10 @@ struct JSONObjectSplitter {
         for byte in chunk {
             if depth == 0 {
                 guard byte == UInt8(ascii: "{") else { continue }  // whitespace between objects
+            }
+            guard buffer.count < Self.maxObject else {
+                overflowed = true
+                return false
             }
             buffer.append(byte)
             if inString {
@@ -326,7 +334,7 @@ struct EtcdV3 {
         do {
             return try rangePage(prefixRange(Array(prefix.utf8), [
                 ("revision", .string(String(revision))), ("count_only", true),
-            ])).count
+            ]), maxBody: HTTPRequest.smallBody).count
         } catch EtcdError.server(let status, _) where status < 500 && status != 200 {
             return nil
         }
@@ -336,7 +344,8 @@ struct EtcdV3 {
     /// revision cannot be read).
     func history(of key: String, at revision: Int64) throws -> KeyHistory? {
         do {
-            return try rangePage(["key": base64(Array(key.utf8)), "revision": .string(String(revision))]).kvs.first?.history
+            return try rangePage(["key": base64(Array(key.utf8)), "revision": .string(String(revision))],
+                                 maxBody: HTTPRequest.smallBody).kvs.first?.history
         } catch EtcdError.server(let status, _) where status < 500 && status != 200 {
             return nil
         }
@@ -346,7 +355,7 @@ struct EtcdV3 {
     func grantedTTL(lease: Int64) throws -> UInt32? {
         let response = try connection.send(
             method: "POST", path: "/v3/lease/timetolive", json: ["ID": .string(String(lease))],
-            totalTimeout: nil, idleTimeout: connection.config.requestTimeout)
+            totalTimeout: nil, idleTimeout: connection.config.requestTimeout, maxBody: HTTPRequest.smallBody)
         guard response.status == 200, let granted = (try? JSONValue.parse(response.body))?["grantedTTL"]?.int64,
               granted > 0 else { return nil }
         return UInt32(clamping: granted)
@@ -354,7 +363,7 @@ struct EtcdV3 {
 
     /// The value of exactly `key`; nil when it is absent.
     func readKey(_ key: String, timeout: Double) throws -> [UInt8]? {
-        try rangePage(["key": base64(Array(key.utf8))], timeout: timeout).kvs.first?.value
+        try rangePage(["key": base64(Array(key.utf8))], timeout: timeout, maxBody: HTTPRequest.smallBody).kvs.first?.value
     }
 
     /// `key` itself and every key below `key + "/"`.
@@ -431,6 +440,7 @@ struct EtcdV3 {
         }
         if compacted { return .compacted }
         if let failure { throw failure }
+        if splitter.overflowed { throw EtcdError.malformed("watch: a message longer than \(JSONObjectSplitter.maxObject) bytes") }
         if response.ending == .complete {
             // etcd never ends a healthy watch; a closed stream means the member went away.
             throw EtcdError.transport("watch stream closed by etcd")
@@ -440,7 +450,7 @@ struct EtcdV3 {
 
     /// The first key starting with `prefix` (its name only), with the header etcd answers with.
     private func firstKeyPage(_ prefix: String) throws -> V3RangePage {
-        try rangePage(prefixRange(Array(prefix.utf8), [("limit", 1), ("keys_only", true)]))
+        try rangePage(prefixRange(Array(prefix.utf8), [("limit", 1), ("keys_only", true)]), maxBody: HTTPRequest.smallBody)
     }
 
     /// A range request for every key starting with `prefix`, with `options` after.
@@ -448,14 +458,16 @@ struct EtcdV3 {
         .object([("key", base64(prefix)), ("range_end", base64(v3RangeEnd(forPrefix: prefix)))] + options)
     }
 
-    private func rangePage(_ body: JSONValue, timeout: Double? = nil) throws -> V3RangePage {
-        try Self.rangePage(connection, body, timeout: timeout)
+    private func rangePage(_ body: JSONValue, timeout: Double? = nil,
+                           maxBody: Int = HTTPRequest.largestBody) throws -> V3RangePage {
+        try Self.rangePage(connection, body, timeout: timeout, maxBody: maxBody)
     }
 
-    fileprivate static func rangePage(_ connection: EtcdConnection, _ body: JSONValue, timeout: Double?) throws -> V3RangePage {
+    fileprivate static func rangePage(_ connection: EtcdConnection, _ body: JSONValue, timeout: Double?,
+                                      maxBody: Int = HTTPRequest.largestBody) throws -> V3RangePage {
         let response = try connection.send(
             method: "POST", path: "/v3/kv/range", json: body,
-            totalTimeout: timeout, idleTimeout: connection.config.requestTimeout)
+            totalTimeout: timeout, idleTimeout: connection.config.requestTimeout, maxBody: maxBody)
         guard response.status == 200 else {
             throw EtcdError.server(status: response.status, message: bodySummary(response.body))
         }

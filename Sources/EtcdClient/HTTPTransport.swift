@@ -19,6 +19,13 @@ struct HTTPRequest {
     var idleTimeout: Double? = nil
     /// Basic-auth user and password (the v2 API); the v3 gateway takes a token header instead.
     var basicAuth: (user: String, password: String)? = nil
+    /// A collected body longer than this fails the request: an endpoint is not trusted to end.
+    var maxBody: Int = HTTPRequest.largestBody
+
+    /// The most a collected answer may hold: a v2 read of a million keys is a few hundred MiB.
+    static let largestBody = 1 << 30
+    /// For answers that hold a key or a header: etcd values are at most 1.5 MiB by default.
+    static let smallBody = 4 << 20
 }
 
 struct HTTPResponse {
@@ -74,7 +81,7 @@ final class HTTPTransport {
     /// false to stop the transfer) and a timeout after the response started ends the call
     /// normally with `.timedOut`; without it the body is collected and any timeout throws.
     func perform(_ request: HTTPRequest, onData: ((UnsafeRawBufferPointer) -> Bool)? = nil) throws -> HTTPResponse {
-        let state = TransferState(onData: onData, isCancelled: isCancelled)
+        let state = TransferState(onData: onData, isCancelled: isCancelled, maxBody: request.maxBody)
         curl_easy_reset(handle)
 
         var headerList: UnsafeMutablePointer<curl_slist>? = nil
@@ -142,6 +149,10 @@ final class HTTPTransport {
                     return 0
                 }
             } else {
+                guard state.body.count + length <= state.maxBody else {
+                    state.tooLarge = true
+                    return 0
+                }
                 state.body.append(contentsOf: chunk)
             }
             return length
@@ -175,6 +186,8 @@ final class HTTPTransport {
             return response
         case CURLE_ABORTED_BY_CALLBACK:
             throw EtcdError.cancelled
+        case CURLE_WRITE_ERROR where state.tooLarge:
+            throw EtcdError.malformed("\(request.url): answer longer than \(request.maxBody) bytes")
         case CURLE_WRITE_ERROR where state.consumerStopped:
             var stopped = response
             stopped.ending = .consumerStopped
@@ -215,10 +228,13 @@ private final class TransferState {
     var body: [UInt8] = []
     var headers: [String: String] = [:]
     var consumerStopped = false
+    let maxBody: Int
+    var tooLarge = false
 
-    init(onData: ((UnsafeRawBufferPointer) -> Bool)?, isCancelled: @escaping @Sendable () -> Bool) {
+    init(onData: ((UnsafeRawBufferPointer) -> Bool)?, isCancelled: @escaping @Sendable () -> Bool, maxBody: Int) {
         self.onData = onData
         self.isCancelled = isCancelled
+        self.maxBody = maxBody
     }
 
     func addHeaderLine(_ raw: UnsafeRawBufferPointer) {

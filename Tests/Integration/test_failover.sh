@@ -105,4 +105,32 @@ put_v3 /skydns/sohu/domeos/fosilent/1 '{"host":"172.28.6.3"}'
 eventually_for 15 answers_are fosilent.domeos.sohu 172.28.6.3 || fail "silent member: the change through the live endpoint not served"
 log_since "$mark" | grep -q "is silent" || fail "silent member: not logged"
 kill -CONT $PROXY_PID
+# An endpoint that answers every request with an endless body, listed first: every answer is
+# cut at a bound (a one-key read at 4 MiB, a health probe at 4 KiB), the server fails over and
+# its memory stays small.
+FLOOD_PORT=$(free_port)
+python3 - "$FLOOD_PORT" <<'PY' &
+import socket, sys, threading
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1]))); s.listen(64)
+chunk = b'{"header":{"revision":"1"},"kvs":[' + b'x' * 65536
+def flood(c):
+    try:
+        c.recv(65536)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n")
+        while True: c.sendall(chunk)
+    except OSError: pass
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=flood, args=(c,), daemon=True).start()
+PY
+PIDS+=($!)
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$FLOOD_PORT) 2>/dev/null && break; sleep 0.1; done
+DNS_PORT=$(free_port)
+start_server -machines="http://127.0.0.1:$FLOOD_PORT,$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3
+eventually_for 30 answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "flooding first endpoint: never failed over"
+sleep 5  # health probes of the flooding endpoint go on
+rss=$(awk '/VmRSS/ {print $2}' /proc/$SERVER_PID/status)
+[ "$rss" -lt 204800 ] || fail "flooding first endpoint: resident memory ${rss} KiB"
+stop_server
 echo "failover ok"
