@@ -15,7 +15,7 @@ public struct EtcdEndpointHealth: Sendable, Equatable {
 /// Probes etcd's endpoints beside the watch, so that a member that accepts connections and never
 /// answers (stopped, wedged, a proxy in front of a dead member) is found within seconds, not
 /// after a watch's idle timeout: `GET /health` with a short timeout, the endpoint in use every
-/// `interval`, the others every `idleInterval`. Two failures in a row of the endpoint in use
+/// `interval`, one of the others per round when it was last probed `idleInterval` ago. Two failures in a row of the endpoint in use
 /// call `onSilent` with its position in the ring.
 final class EndpointMonitor: Sendable {
     static let interval = 3.0
@@ -62,7 +62,14 @@ final class EndpointMonitor: Sendable {
         var lastProbe = [Double](repeating: 0, count: endpoints.count)
         while !isStopped() {
             let inUse = endpoints.current().index
-            for index in connections.indices where index == inUse || MonotonicClock.now - lastProbe[index] >= Self.idleInterval {
+            // The endpoint in use every round; of the others, the one probed longest ago, if that
+            // was `idleInterval` ago: a long list of dead endpoints never delays the one in use.
+            var due = [inUse]
+            if let idle = connections.indices.filter({ $0 != inUse }).min(by: { lastProbe[$0] < lastProbe[$1] }),
+               MonotonicClock.now - lastProbe[idle] >= Self.idleInterval {
+                due.append(idle)
+            }
+            for index in due {
                 guard !isStopped() else { return }
                 lastProbe[index] = MonotonicClock.now
                 let failure = probe(connections[index])
