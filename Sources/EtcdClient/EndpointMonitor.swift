@@ -79,7 +79,8 @@ final class EndpointMonitor: Sendable {
                     onSilent(index, failure)
                 }
             }
-            sleep(Self.interval)
+            // A first failure of the endpoint in use is confirmed at once rather than a round later.
+            if !(1..<Self.failuresBeforeSilent).contains(failures[inUse]) { sleep(Self.interval) }
         }
     }
 
