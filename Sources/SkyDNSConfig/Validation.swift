@@ -45,6 +45,8 @@ enum Validation {
     }
 
     static func isIPv4(_ s: String) -> Bool {
+        // inet_pton stops at a NUL, which a /skydns/config value can hold.
+        guard !s.utf8.contains(0) else { return false }
         var addr = in_addr()
         return s.withCString { inet_pton(AF_INET, $0, &addr) } == 1
     }
@@ -56,6 +58,7 @@ enum Validation {
             if s.index(after: percent) == s.endIndex { return false }
             address = s[..<percent]
         }
+        guard !s.utf8.contains(0) else { return false }
         var addr = in6_addr()
         return String(address).withCString { inet_pton(AF_INET6, $0, &addr) } == 1
     }

@@ -16,6 +16,8 @@ struct SocketAddress: Sendable, CustomStringConvertible {
             throw .invalidAddress(text)
         }
         var host = String(text[..<colon])
+        // inet_pton stops at a NUL: "127.0.0.1\0junk" must not pass as 127.0.0.1.
+        guard !host.utf8.contains(0) else { throw .invalidAddress(text) }
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         if host.isEmpty { host = "0.0.0.0" }
         var storage = sockaddr_storage()

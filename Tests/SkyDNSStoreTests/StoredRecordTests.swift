@@ -37,6 +37,10 @@ import Testing
         "a/b",
         "héllo.example",
         "under\\.score",
+        // A NUL ends the C string inet_pton reads: none of these is the address before it.
+        "10.0.0.1\u{0}",
+        "10.0.0.1\u{0}.evil.example",
+        "fe80::1\u{0}zz",
         String(repeating: "a", count: 64) + ".example",
         Array(repeating: String(repeating: "a", count: 63), count: 5).joined(separator: "."),
     ])

@@ -6,15 +6,18 @@ import Musl
 import Darwin
 #endif
 
-/// Parses a textual IPv4 address into its four bytes; nil for anything else.
+/// Parses a textual IPv4 address into its four bytes; nil for anything else, including text
+/// with a NUL byte (`inet_pton` would read only what comes before it: "10.0.0.1\0.evil").
 public func parseIPv4(_ text: String) -> [UInt8]? {
+    guard !text.utf8.contains(0) else { return nil }
     var address = in_addr()
     guard inet_pton(AF_INET, text, &address) == 1 else { return nil }
     return withUnsafeBytes(of: &address) { Array($0) }
 }
 
-/// Parses a textual IPv6 address into its sixteen bytes; nil for anything else.
+/// Parses a textual IPv6 address into its sixteen bytes; nil for anything else (a NUL byte too).
 public func parseIPv6(_ text: String) -> [UInt8]? {
+    guard !text.utf8.contains(0) else { return nil }
     var address = in6_addr()
     guard inet_pton(AF_INET6, text, &address) == 1 else { return nil }
     return withUnsafeBytes(of: &address) { Array($0) }
