@@ -14,6 +14,8 @@ public struct Answer: Sendable, Equatable {
 /// Notes that an outside name had to be resolved without a resolver at hand.
 final class ExternalDemand {
     var wanted = false
+    /// Lookups sent upstream for this answer so far (at most `AnswerBuilder.maxOutsideLookups`).
+    var lookups = 0
 }
 
 /// The trie visits (nodes and records) one query may still make, shared by every lookup the
@@ -56,8 +58,17 @@ struct AnswerBuilder {
             demand.wanted = true
             return nil
         }
+        // etcd's data, not the client, decides how many targets lie outside: past the budget
+        // the answer goes without their addresses (glue is optional; clients look targets up).
+        guard demand.lookups < Self.maxOutsideLookups else { return nil }
+        demand.lookups += 1
         return external(name, type)
     }
+
+    /// Upstream lookups one answer may make (a CNAME chain's end needs one; each SRV or MX
+    /// target outside the domain two, A and AAAA): one query must not cost the upstreams, and a
+    /// forwarder thread, a lookup per record of a large directory.
+    static let maxOutsideLookups = 8
     var zone: Zone { snapshot.zone }
 
     /// SkyDNS follows at most eight CNAMEs.
