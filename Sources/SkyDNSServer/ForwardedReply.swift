@@ -33,6 +33,27 @@ enum ForwardedReply {
         return message
     }
 
+    /// Of an upstream's answer section, what answers `name` and `type` (RFC 1034 §4.3.2): the
+    /// CNAME chain from `name` (at most `maxChain` links) and the records of `type` at its end,
+    /// class IN. Whatever else an upstream adds (records for other names, a name in our own
+    /// domain) is not passed on inside answers built from the store.
+    static let maxChain = 8
+    static func answers(to name: DomainName, type: RecordType, in records: [ResourceRecord]) -> [ResourceRecord] {
+        var found: [ResourceRecord] = []
+        var owner = name
+        for _ in 0...maxChain {
+            let here = records.filter { $0.name == owner && $0.recordClass == .in }
+            if type != .cname, let link = here.first(where: { $0.type == .cname }), case .cname(let cname) = link.data {
+                found.append(link)
+                owner = cname.target
+                continue
+            }
+            found += here.filter { $0.type == type }
+            break
+        }
+        return found
+    }
+
     /// The largest reply `query` may receive: over UDP, the client's advertised size (512
     /// without EDNS, RFC 1035 §4.2.1; at least 512 with it, RFC 6891 §6.2.5) capped at the
     /// server's own UDP limit `maxUDPSize`; over TCP, 65,535 bytes (RFC 1035 §4.2.2).

@@ -198,7 +198,7 @@ final class Forwarder: Sendable {
         for server in candidates(orderedUpstreams()) {
             if case .success(let reply) = exchange(query, with: server) {
                 guard reply.header.responseCode == .noError else { return nil }
-                return reply.answers
+                return ForwardedReply.answers(to: name, type: type, in: reply.answers)
             }
         }
         return nil

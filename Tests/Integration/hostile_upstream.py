@@ -4,6 +4,7 @@ first label of the question:
   count    the right ID and question, ANCOUNT 200 over one record
   pointer  the right ID and question, a compression pointer past the end of the message
   silent   no answer at all
+  inject   the right answer plus a record for pod.domeos.sohu (a name it has no say over)
   anything else: an A record 192.0.2.77
 With "good" after the port, every name but silent gets that A record.
 Usage: hostile_upstream.py PORT [good]"""
@@ -33,6 +34,9 @@ def answer(query):
         strings = b"".join(bytes([255]) + b"x" * 255 for _ in range(253))
         record = b"\xc0\x0c\x00\x10\x00\x01\x00\x00\x01\x2c" + struct.pack("!H", len(strings)) + strings
         return header(1) + question + record
+    if label == "inject":
+        forged = b"\x03pod\x06domeos\x04sohu\x00\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x06\x06\x06\x06"
+        return header(2) + question + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x4d" + forged
     if label == "count":
         return header(200) + question + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\xc0\x00\x02\x63"
     if label == "pointer":

@@ -15,6 +15,7 @@ python3 "$(dirname "$0")/hostile_upstream.py" "$GOOD" good >>"$WORK/good.log" 2>
 PIDS+=($!)
 start_etcd
 put_v3 /skydns/sohu/domeos/pod/1 '{"host":"172.28.0.1"}'
+put_v3 /skydns/sohu/domeos/out/1 '{"host":"inject.hostile.test"}'
 METRICS_PORT=$(free_port)
 start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:${DNS_PORT:=$(free_port)} -etcd3 \
   -nameservers=127.0.0.1:$HOSTILE,127.0.0.1:$GOOD -ns-rotate=false -rtimeout=3s -rcache=100 \
@@ -43,6 +44,12 @@ expect_eq "$(dig +time=3 +tries=1 @127.0.0.1 -p "$DNS_PORT" big.hostile.test TXT
 read -r size flags <<<"$(size_and_flags big.hostile.test TXT +noedns +ignore)"
 [ -n "$size" ] && [ "$size" -le 512 ] || fail "big TXT without EDNS: ${size:-no answer} bytes"
 [ "$(metric 'skydns_skydns_cache_hits_total')" -ge 2 ] || fail "the big answer was not served from the cache"
+
+# An answer from the store completed upstream takes only what answers the name it asked: the
+# record the upstream adds for one of our own names is not passed on.
+expect_eq "$(short out.domeos.sohu)" "192.0.2.77
+inject.hostile.test." "a CNAME out of the domain, completed"
+q out.domeos.sohu | grep -q '6\.6\.6\.6' && fail "a record injected by the upstream was passed on"
 
 # Malformed replies from the first upstream: counted, and the second upstream answers. (The
 # first is then passed over for a while, so each name is asked of it after a pause.)

@@ -275,3 +275,28 @@ struct JobQueueTests {
         #expect(expected == next && queue.count == 0)
     }
 }
+
+@Suite("Forwarded replies: what completes an answer from the store")
+struct ForwardedAnswersTests {
+    static func a(_ owner: String, _ last: UInt8) -> ResourceRecord {
+        ResourceRecord(name: try! DomainName(owner), ttl: 60, data: .a(ARecord(bytes: [192, 0, 2, last])))
+    }
+    static func cname(_ owner: String, _ target: String) -> ResourceRecord {
+        ResourceRecord(name: try! DomainName(owner), ttl: 60, data: .cname(CNAMERecord(target: try! DomainName(target))))
+    }
+
+    @Test("the CNAME chain and the asked type at its end; nothing for other names")
+    func chain() {
+        let records = [Self.cname("WWW.example.test", "lb.example.test"), Self.a("lb.example.test", 1),
+                       Self.a("kafka.domeos.sohu", 66), Self.a("other.example.test", 7)]
+        #expect(ForwardedReply.answers(to: name("www.example.test"), type: .a, in: records) == Array(records[0...1]))
+        #expect(ForwardedReply.answers(to: name("www.example.test"), type: .cname, in: records) == [records[0]])
+        #expect(ForwardedReply.answers(to: name("nowhere.example.test"), type: .a, in: records).isEmpty)
+    }
+
+    @Test("a CNAME loop from an upstream ends after the chain limit")
+    func loop() {
+        let records = [Self.cname("a.example.test", "b.example.test"), Self.cname("b.example.test", "a.example.test")]
+        #expect(ForwardedReply.answers(to: name("a.example.test"), type: .a, in: records).count == ForwardedReply.maxChain + 1)
+    }
+}
