@@ -18,6 +18,8 @@ struct ListeningSockets {
     /// TCP socket.
     static func bind(_ address: SocketAddress, udpWorkers: Int) throws(ServerError) -> ListeningSockets {
         var sockets = ListeningSockets(description: "\(address) (udp x\(udpWorkers), tcp)")
+        try address.checkNotInUse(type: Int32(SOCK_DGRAM.rawValue))
+        try address.checkNotInUse(type: Int32(SOCK_STREAM.rawValue))
         for _ in 0..<udpWorkers {
             let fd = try address.bind(type: Int32(SOCK_DGRAM.rawValue))
             try prepareUDP(fd)

@@ -83,11 +83,29 @@ struct SocketAddress: Sendable, CustomStringConvertible {
     /// Opens a socket of `type` bound to this address, with SO_REUSEPORT so that each worker
     /// can have a socket (and kernel queue) of its own.
     func bind(type: Int32) throws(ServerError) -> Int32 {
+        try bind(type: type, sharedPort: true)
+    }
+
+    /// Fails when another socket already holds this address: SO_REUSEPORT would let a second
+    /// server (a restart overlapping the old process, a test instance started by hand) join the
+    /// first one's port, and the kernel would then split the queries between the two. Binding
+    /// once without SO_REUSEPORT, and closing at once, says "address already in use" instead,
+    /// as SkyDNS did. Port 0 (any free port) holds nothing to share.
+    func checkNotInUse(type: Int32) throws(ServerError) {
+        guard port != 0 else { return }
+        close(try bind(type: type, sharedPort: false))
+    }
+
+    private func bind(type: Int32, sharedPort: Bool) throws(ServerError) -> Int32 {
         let fd = socket(family, type, 0)
         guard fd >= 0 else { throw .socket("socket", errno) }
         var on: Int32 = 1
-        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, socklen_t(MemoryLayout<Int32>.size))
+        // SO_REUSEADDR: a TCP port whose old connections wait in TIME_WAIT can be bound again.
+        // (On UDP it would let the check share the port too, so the check goes without it.)
+        if sharedPort || type == Int32(SOCK_STREAM.rawValue) {
+            setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        }
+        if sharedPort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, socklen_t(MemoryLayout<Int32>.size)) }
         var address = storage
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }
