@@ -7,6 +7,8 @@ public enum WireError: Error, Equatable, Sendable {
     case badLabelType(UInt8)
     case forwardPointer
     case pointerLoop
+    /// More compression pointers in one name than it has labels to need (`WireReader.maxPointers`).
+    case tooManyPointers
     case emptyLabel
     case invalidText(String)
     case badRDataLength

@@ -14,6 +14,17 @@ let questionA: [UInt8] = [1, 0x61, 0, 0, 1, 0, 1]
 let label63a: [UInt8] = [63] + [UInt8](repeating: 0x61, count: 63)
 let label63b: [UInt8] = [63] + [UInt8](repeating: 0x62, count: 63)
 
+/// Two records: an opaque RDATA at 23 holding the name "a" and then `count - 1` pointers, each
+/// to the one before it (the first to "a"); the second record's owner points at the last one,
+/// so that name is reached through `count` pointers.
+func pointerChain(_ count: Int) -> [UInt8] {
+    var chain: [UInt8] = [1, 0x61, 0]
+    for index in 0..<(count - 1) { chain += be16(0xC000 | UInt16(index == 0 ? 23 : 26 + 2 * (index - 1))) }
+    let last = UInt16(count == 1 ? 23 : 26 + 2 * (count - 2))
+    return headerBytes(qd: 0, an: 2) + [0] + recordFixed(type: 0xFF00, rdlength: UInt16(chain.count)) + chain
+        + be16(0xC000 | last) + recordFixed(type: 1, rdlength: 4) + [1, 2, 3, 4]
+}
+
 @Suite("Malformed input")
 struct MalformedInputTests {
     static let truncation: [MalformedCase] = [
@@ -66,6 +77,8 @@ struct MalformedInputTests {
                       error: .forwardPointer),
         MalformedCase(label: "forward pointer",
                       bytes: headerBytes() + [0xC0, 18, 0, 1, 0, 1, 1, 0x61, 0], error: .forwardPointer),
+        MalformedCase(label: "name reached through 128 pointers, each naming the one before",
+                      bytes: pointerChain(128), error: .tooManyPointers),
         MalformedCase(label: "pointer past the end",
                       bytes: headerBytes() + [0xFF, 0xFF, 0, 1, 0, 1], error: .forwardPointer),
     ]
@@ -160,6 +173,12 @@ struct MalformedInputTests {
         let parsed = try Message(parsing: viaPointer)
         #expect(parsed.questions[1].name.wire.count == 255)
         #expect(parsed.questions[1].name.isSubdomain(of: parsed.questions[0].name))
+    }
+
+    @Test("a name reached through 127 pointers, one per possible label, is still read")
+    func longestPointerChain() throws {
+        let parsed = try Message(parsing: pointerChain(WireReader.maxPointers))
+        #expect(parsed.answers[1].name == name("a"))
     }
 
     @Test("a reader stops after a pointer and resumes behind it")
