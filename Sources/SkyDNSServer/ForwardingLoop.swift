@@ -29,9 +29,14 @@ struct ForwardingLoop: Sendable {
 
     /// `query` as it goes upstream: an OPT record advertising `size` and echoing DO, holding
     /// only the option with the servers it passed through and this one last (the client's
-    /// other options, such as its cookie, are between it and us: RFC 7873 §6).
+    /// other options, such as its cookie, are between it and us: RFC 7873 §6), and nothing of
+    /// the client's answer, authority or additional sections: those are the client's to fill, and
+    /// relayed they let a client make this server send 64 KiB queries upstream.
     func marked(_ query: Message, advertising size: UInt16) -> Message {
         var query = query
+        query.answers = []
+        query.authorities = []
+        query.additionals = []
         let passed = query.edns?.options.first { $0.code == Self.optionCode }?.data ?? []
         query.edns = EDNS(udpPayloadSize: size, dnssecOK: query.edns?.dnssecOK ?? false,
                           options: [EDNS.Option(code: Self.optionCode, data: passed + serverID)])
