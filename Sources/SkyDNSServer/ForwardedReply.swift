@@ -16,11 +16,13 @@ enum ForwardedReply {
 
     /// Parses an upstream's reply to `question` in full (RFC 1035 §4.1), before anything of it
     /// is cached or relayed.
+    /// A TTL with its top bit set counts as 0 (RFC 2181 §8), so that neither the cache nor a
+    /// client keeps the record for 136 years.
     /// - Throws: `Rejection.malformed` for bytes that are not one complete message or not a
     ///   response; `Rejection.otherQuestion` when its question is not `question` (name compared
     ///   case-insensitively, type and class exactly).
     static func parse(_ bytes: [UInt8], asking question: Question) throws(Rejection) -> Message {
-        let message: Message
+        var message: Message
         do {
             message = try Message(parsing: bytes)
         } catch {
@@ -30,6 +32,12 @@ enum ForwardedReply {
         guard message.questions.count == 1, let asked = message.questions.first,
               asked.name == question.name, asked.type == question.type, asked.recordClass == question.recordClass
         else { throw .otherQuestion }
+        func zeroingNegativeTTLs(_ records: inout [ResourceRecord]) {
+            for index in records.indices where records[index].ttl > UInt32(Int32.max) { records[index].ttl = 0 }
+        }
+        zeroingNegativeTTLs(&message.answers)
+        zeroingNegativeTTLs(&message.authorities)
+        zeroingNegativeTTLs(&message.additionals)
         return message
     }
 
