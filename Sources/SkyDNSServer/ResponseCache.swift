@@ -1,21 +1,36 @@
 import DNSWire
 import Synchronization
 
-/// Forwarded answers, kept for their TTL (capped by `-rcache-ttl`) up to `-rcache` entries.
+/// Forwarded answers, kept for their TTL (capped by `-rcache-ttl`) up to `-rcache` entries and
+/// `bytesPerEntry` bytes of replies (in wire form) per entry on average: upstreams and the
+/// clients who pick the names decide how large each reply is (a 64 KiB TXT record costs 80 KiB
+/// of memory), so the count alone would let them grow the cache 100 times over. Entries are
+/// dropped to make room for a new one; a reply larger than the whole budget is not kept.
 /// Negative answers are kept for the SOA's negative TTL (RFC 2308 §5); SERVFAIL and truncated
 /// answers are not kept. Entries are upstream replies already parsed (and so checked); a hit
 /// is that reply with every TTL aged, which the caller fits to its own client's query (see
 /// `ForwardedReply.fit`): one stored reply serves clients of every size limit.
 final class ResponseCache: Sendable {
-    private struct Entry {
+    fileprivate struct Entry {
         var reply: Message
         var stored: Double
         var lifetime: Double
+        /// The reply's size in wire form.
+        var bytes: Int
     }
+
+    /// The average reply size (bytes) budgeted per entry; answers are typically 100–500 bytes.
+    static let bytesPerEntry = 1024
 
     let capacity: Int
     let maxTTL: UInt32
-    private let entries = Mutex<[Key: Entry]>([:])
+    /// The most bytes (wire form) all entries together may hold.
+    let maxBytes: Int
+    fileprivate struct Entries {
+        var byKey: [Key: Entry] = [:]
+        var bytes = 0
+    }
+    private let entries = Mutex(Entries())
     let hits = Atomic<Int>(0)
     let misses = Atomic<Int>(0)
 
@@ -35,18 +50,20 @@ final class ResponseCache: Sendable {
         }
     }
 
-    init(capacity: Int, maxTTL: UInt32) {
-        self.capacity = capacity
+    init(capacity: Int, maxTTL: UInt32, bytesPerEntry: Int = ResponseCache.bytesPerEntry) {
+        self.capacity = max(capacity, 1)
         self.maxTTL = maxTTL
+        let (budget, overflow) = self.capacity.multipliedReportingOverflow(by: bytesPerEntry)
+        maxBytes = overflow ? Int.max : budget
     }
 
     /// The stored reply for `key` with its TTLs aged by the time it has been kept; nil when
     /// absent or expired.
     func lookup(_ key: Key, now: Double = monotonicNow()) -> Message? {
         let found = entries.withLock { entries -> Entry? in
-            guard let entry = entries[key] else { return nil }
+            guard let entry = entries.byKey[key] else { return nil }
             if now - entry.stored >= entry.lifetime {
-                entries[key] = nil
+                entries.remove(key)
                 return nil
             }
             return entry
@@ -73,16 +90,25 @@ final class ResponseCache: Sendable {
 
     func insert(_ key: Key, reply: Message, now: Double = monotonicNow()) {
         guard let lifetime = Self.lifetime(of: reply), lifetime > 0 else { return }
-        let entry = Entry(reply: reply, stored: now, lifetime: Double(min(lifetime, maxTTL)))
+        let bytes = reply.encode().count
+        guard bytes <= maxBytes else { return }
+        let entry = Entry(reply: reply, stored: now, lifetime: Double(min(lifetime, maxTTL)), bytes: bytes)
         entries.withLock { entries in
-            if entries.count >= capacity, entries[key] == nil, let victim = entries.keys.first {
-                entries[victim] = nil
+            entries.remove(key)
+            // Each pass drops one entry, so this ends within the number of entries.
+            while entries.byKey.count >= capacity || entries.bytes + bytes > maxBytes,
+                  let victim = entries.byKey.keys.first {
+                entries.remove(victim)
             }
-            entries[key] = entry
+            entries.byKey[key] = entry
+            entries.bytes += bytes
         }
     }
 
-    var count: Int { entries.withLock { $0.count } }
+    var count: Int { entries.withLock { $0.byKey.count } }
+
+    /// The wire size of every reply held, in bytes.
+    var byteCount: Int { entries.withLock { $0.bytes } }
 
     /// How long (seconds) `reply` may be kept: the lowest answer TTL of a positive answer, the
     /// negative TTL (min of the SOA's TTL and MINIMUM) of a negative one; nil when it must not
@@ -95,5 +121,11 @@ final class ResponseCache: Sendable {
             if case .soa(let soa) = record.data { return min(record.ttl, soa.minimum) }
         }
         return nil
+    }
+}
+
+private extension ResponseCache.Entries {
+    mutating func remove(_ key: ResponseCache.Key) {
+        if let entry = byKey.removeValue(forKey: key) { bytes -= entry.bytes }
     }
 }

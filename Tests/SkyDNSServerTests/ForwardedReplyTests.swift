@@ -154,6 +154,27 @@ struct ForwardedReplyParseTests {
     }
 }
 
+@Suite("Forwarded replies: sane TTLs")
+struct ForwardedReplyTTLTests {
+    private static func record(_ owner: String, _ data: RData, ttl: UInt32 = 60) -> ResourceRecord {
+        ResourceRecord(name: name(owner), ttl: ttl, data: data)
+    }
+
+    @Test("a TTL with the top bit set counts as 0 (RFC 2181 §8) in every section; others are kept")
+    func negativeTTL() throws {
+        let reply = Message(header: Header(id: 5, flags: Header.qrBit), questions: [ForwardedReplyParseTests.question],
+                            answers: [Self.record("www.example.test", .a(ARecord(bytes: [192, 0, 2, 1])), ttl: 0xFFFF_FFFF),
+                                      Self.record("www.example.test", .a(ARecord(bytes: [192, 0, 2, 2])), ttl: 0x7FFF_FFFF)],
+                            authorities: [Self.record("example.test", .a(ARecord(bytes: [192, 0, 2, 3])), ttl: 0x8000_0000)],
+                            additionals: [Self.record("ns.example.test", .a(ARecord(bytes: [192, 0, 2, 4])), ttl: 0x9000_0000)])
+        let parsed = try ForwardedReply.parse(reply.encode(), asking: ForwardedReplyParseTests.question)
+        #expect(parsed.answers.map(\.ttl) == [0, 0x7FFF_FFFF])
+        #expect(parsed.authorities.map(\.ttl) == [0])
+        #expect(parsed.additionals.map(\.ttl) == [0])
+        #expect(ResponseCache.lifetime(of: parsed) == 0)
+    }
+}
+
 @Suite("Forwarding loops")
 struct ForwardingLoopTests {
     @Test("a query marked by this server has looped; one marked by another has not; too many hops have")
@@ -180,6 +201,19 @@ struct ForwardingLoopTests {
         let sent = ForwardingLoop(serverID: 3).marked(asked, advertising: 1232)
         #expect(sent.edns == EDNS(udpPayloadSize: 1232, dnssecOK: true,
                                   options: [EDNS.Option(code: ForwardingLoop.optionCode, data: [0, 0, 0, 3])]))
+    }
+
+    @Test("the client's answer, authority and additional records are not passed upstream")
+    func clientRecords() {
+        var asked = query("www.example.test", edns: EDNS(udpPayloadSize: 4096))
+        let filler = ResourceRecord(name: name("x.example.test"), ttl: 1, data: .unknown(RecordType(0xFF00), [1, 2, 3]))
+        asked.answers = [filler]
+        asked.authorities = [filler, filler]
+        asked.additionals = Array(repeating: filler, count: 3000)
+        let sent = ForwardingLoop(serverID: 3).marked(asked, advertising: 1232)
+        #expect(sent.answers.isEmpty && sent.authorities.isEmpty && sent.additionals.isEmpty)
+        #expect(sent.questions == asked.questions)
+        #expect(sent.encode().count == 12 + 18 + 4 + 11 + 8)
     }
 
     @Test("the loop reply is SERVFAIL with the option, and is recognised; an ordinary SERVFAIL is not")
@@ -245,6 +279,35 @@ struct ResponseCacheTests {
                          reply: txtReply("n\(index).example.test", strings: 1), now: 0)
         }
         #expect(cache.count == 3)
+    }
+
+    @Test("the cache holds at most 1 KiB of replies per entry: 64 KiB replies cannot grow it past its budget")
+    func byteBudget() throws {
+        let cache = ResponseCache(capacity: 100, maxTTL: 60)
+        #expect(cache.maxBytes == 100 * 1024)
+        // 20 replies of about 16 KiB each: 320 KiB in all, 100 KiB kept.
+        for index in 0..<20 {
+            cache.insert(ResponseCache.Key(query("big\(index).example.test", .txt)),
+                         reply: txtReply("big\(index).example.test", strings: 63), now: 0)
+        }
+        #expect(cache.byteCount <= cache.maxBytes)
+        #expect(cache.count == 6)
+        // The newest is kept.
+        #expect(cache.lookup(ResponseCache.Key(query("big19.example.test", .txt)), now: 1) != nil)
+        // Small replies make room again, one by one.
+        for index in 0..<100 {
+            cache.insert(ResponseCache.Key(query("n\(index).example.test", .txt)),
+                         reply: txtReply("n\(index).example.test", strings: 1), now: 0)
+        }
+        #expect(cache.count <= 100)
+        #expect(cache.byteCount <= cache.maxBytes)
+        #expect(cache.lookup(ResponseCache.Key(query("n99.example.test", .txt)), now: 1) != nil)
+        // A reply larger than the whole budget is not kept, and drops nothing.
+        let small = ResponseCache(capacity: 10, maxTTL: 60)
+        small.insert(ResponseCache.Key(query("a.example.test", .txt)), reply: txtReply("a.example.test", strings: 1), now: 0)
+        small.insert(ResponseCache.Key(query("big.example.test", .txt)), reply: txtReply("big.example.test", strings: 250), now: 0)
+        #expect(small.count == 1)
+        #expect(small.lookup(ResponseCache.Key(query("big.example.test", .txt)), now: 1) == nil)
     }
 }
 
