@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import CSystemShim  // SOCK_STREAM: without it, some build orders see sys/socket.h only through this module
 
 /// A listening address parsed from SkyDNS's `-addr` (`127.0.0.1:53`, `[::1]:53`, `:53`).
 struct SocketAddress: Sendable, CustomStringConvertible {
