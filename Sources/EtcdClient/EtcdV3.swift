@@ -229,12 +229,17 @@ extension JSONReader {
 struct JSONObjectSplitter {
     /// The longest object kept: a watch message of a transaction's worth of etcd's largest values.
     static let maxObject = 256 << 20
+    private let maxObject: Int
     private var buffer: [UInt8] = []
     /// Set when an object grew past `maxObject`; the stream then stops.
     private(set) var overflowed = false
     private var depth = 0
     private var inString = false
     private var escaped = false
+
+    init(maxObject: Int = JSONObjectSplitter.maxObject) {
+        self.maxObject = maxObject
+    }
 
     /// Calls `emit` for each object completed by `chunk`; stops and returns false as soon as
     /// `emit` does.
@@ -243,7 +248,7 @@ struct JSONObjectSplitter {
             if depth == 0 {
                 guard byte == UInt8(ascii: "{") else { continue }  // whitespace between objects
             }
-            guard buffer.count < Self.maxObject else {
+            guard buffer.count < maxObject else {
                 overflowed = true
                 return false
             }

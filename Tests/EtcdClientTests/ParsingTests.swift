@@ -239,3 +239,45 @@ struct V2CodecTests {
     backoff.reset()
     #expect(backoff.next() <= 0.1)
 }
+
+@Suite("Bounds and progress helpers")
+struct BoundsAndProgressTests {
+    @Test func nodeCounterCountsKeysAcrossChunks() {
+        let listing = Array(#"{"node":{"key":"/skydns","dir":true,"nodes":[{"key":"/skydns/a","value":"{\"key\":1}"}]}}"#.utf8)
+        for split in 0...listing.count {
+            var counter = V2NodeCounter()
+            listing[..<split].withUnsafeBytes { counter.scan($0) }
+            listing[split...].withUnsafeBytes { counter.scan($0) }
+            #expect(counter.count == 2, "split at \(split)")
+        }
+    }
+
+    @Test func splitterStopsAtItsBound() {
+        var splitter = JSONObjectSplitter(maxObject: 4096)
+        var emitted = 0
+        let whole = Array(#"{"a":"b"}"#.utf8)
+        _ = whole.withUnsafeBytes { splitter.append($0) { _ in emitted += 1; return true } }
+        #expect(emitted == 1)
+        let open = Array(#"{"a":""#.utf8)
+        var more = open.withUnsafeBytes { splitter.append($0) { _ in emitted += 1; return true } }
+        let filler = [UInt8](repeating: UInt8(ascii: "x"), count: 1024)
+        var chunks = 0
+        while more && chunks < 100 {
+            more = filler.withUnsafeBytes { splitter.append($0) { _ in emitted += 1; return true } }
+            chunks += 1
+        }
+        #expect(!more && splitter.overflowed)
+        #expect(chunks == 4)
+        #expect(emitted == 1)
+    }
+
+    @Test func v2KeyPathEncodesBytes() {
+        #expect(v2KeyPath("/skydns/a b/ü%/_x~.-") == "/skydns/a%20b/%C3%BC%25/_x~.-")
+    }
+
+    @Test func rateLimitedLogFirstAfterOneSecondThenEveryTwo() {
+        var log = RateLimitedLog(start: 100)
+        let due = [100.5, 101, 102.5, 103].map { log.due(at: $0) }
+        #expect(due == [false, true, false, true])
+    }
+}

@@ -301,6 +301,19 @@ struct MetricsReadinessTests {
         let stopping = HealthReport.readiness(synced: true, records: 42, etcd: etcd(.connected(.v3)), stopping: true)
         #expect(stopping == HealthReport(ready: false, reason: "not ready: shutting down"))
     }
+
+    @Test("notes from the etcd client follow the state; not while shutting down")
+    func notes() {
+        let notes = ["etcd endpoint http://a:2379 unresponsive since 1700000000 (Unix time): no answer", "warning: x"]
+        let up = HealthReport.readiness(synced: true, records: 1, etcd: etcd(.connected(.v2)), stopping: false, notes: notes)
+        #expect(up.ready)
+        #expect(up.reason == "ready: serving 1 records, etcd connected (v2 API); " + notes.joined(separator: "; "))
+        let reading = HealthReport.readiness(synced: false, records: 0, etcd: etcd(.connecting), stopping: false,
+                                             notes: ["first read of /skydns (v3): 10000 of 30000 keys, 5000 keys/s"])
+        #expect(reading.reason == "not ready: waiting for the first read of etcd (connecting); first read of /skydns (v3): 10000 of 30000 keys, 5000 keys/s")
+        let stopping = HealthReport.readiness(synced: true, records: 1, etcd: etcd(.connected(.v2)), stopping: true, notes: notes)
+        #expect(stopping.reason == "not ready: shutting down")
+    }
 }
 
 @Suite("Metrics: JSON log lines")
