@@ -70,7 +70,7 @@ LoggingSystem.bootstrap { label in
         handler.logLevel = .info
         return handler
     }
-    var handler = StreamLogHandler.standardError(label: label)
+    var handler = TextLogHandler.standardError(label: label)
     handler.logLevel = .info
     return handler
 }
