@@ -190,9 +190,12 @@ struct AnswerBuilder {
     }
 
     /// The apex, and names with a record at or below them (hidden ones aside).
+    /// With the query's budget spent the lookup may have stopped short, so the name counts as
+    /// existing: a NODATA is safer than an NXDOMAIN resolvers would cache for the whole subtree.
     func exists(_ name: DomainName) -> Bool {
         name == zone.domain
             || matchingNodes(name).contains { $0.node.hasRecord(hidingUnderscoreLabels: snapshot.hidesUnderscoreLabels) }
+            || budget.visits <= 0
     }
 
     /// SkyDNS's groups: the group of the shallowest record that has one wins, and the answer

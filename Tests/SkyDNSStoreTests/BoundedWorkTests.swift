@@ -87,6 +87,16 @@ import Testing
         #expect(builder.budget.visits >= 0 && builder.budget.visits < AnswerBuilder.maxVisits)
     }
 
+    /// A lookup cut short by the budget never turns into an NXDOMAIN.
+    @Test func spentBudgetIsNoNXDomain() {
+        let builder = AnswerBuilder(snapshot: Self.snapshot, external: nil, rotation: 0, limit: 65535)
+        builder.budget.visits = 0
+        #expect(builder.exists(dname("*.s1.domeos.sohu.")))
+        let fresh = AnswerBuilder(snapshot: Self.snapshot, external: nil, rotation: 0, limit: 65535)
+        #expect(!fresh.exists(dname("*.nothing.domeos.sohu.")))
+        #expect(fresh.exists(dname("*.s1.domeos.sohu.")))
+    }
+
     private func presentation(_ data: RData) -> String {
         switch data {
         case .aaaa(let record): record.description
