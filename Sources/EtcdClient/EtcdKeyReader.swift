@@ -12,20 +12,24 @@ public enum EtcdKeyReader {
         case unavailable(String)
     }
 
-    /// Asks each endpoint in turn until one answers, within `timeout` seconds in all. With
-    /// `config.api` nil both keyspaces are asked, v2 first (SkyDNS's default without -etcd3).
+    /// Asks each endpoint in turn until one answers, within `timeout` seconds in all, each
+    /// endpoint getting an equal share of what is left: a hung endpoint (one that accepts
+    /// connections and never answers) listed first must not spend the whole time, leaving the
+    /// healthy ones after it unasked. With `config.api` nil both keyspaces are asked, v2 first
+    /// (SkyDNS's default without -etcd3).
     public static func read(_ key: String, config: EtcdClientConfig, timeout: Double) -> Outcome {
         let deadline = MonotonicClock.now + timeout
         let endpoints = EndpointRing(config.endpoints)
         let connection = EtcdConnection(config: config, endpoints: endpoints) { MonotonicClock.now > deadline + 1 }
         let apis: [EtcdAPI] = config.api.map { [$0] } ?? [.v2, .v3]
         var failure = "no endpoint was tried"
-        for _ in 0..<endpoints.count {
+        for index in 0..<endpoints.count {
             let remaining = deadline - MonotonicClock.now
             guard remaining > 0 else { break }
+            let attemptDeadline = MonotonicClock.now + remaining / Double(endpoints.count - index)
             do {
                 for api in apis {
-                    if let value = try read(key, api: api, connection, timeout: remaining) {
+                    if let value = try read(key, api: api, connection, timeout: max(0.001, attemptDeadline - MonotonicClock.now)) {
                         return .value(value, api)
                     }
                 }
