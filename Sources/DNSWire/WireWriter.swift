@@ -3,15 +3,27 @@
 /// writer that lives as long as a worker allocates nothing per message once warmed up.
 public struct WireWriter: Sendable {
     public private(set) var bytes: [UInt8]
-    /// Offsets of every name suffix written so far that a pointer can reach.
+    /// Offsets of every name suffix written so far that a pointer can reach, with each suffix's
+    /// length and keyed hash (`suffixHash`): a suffix is compared byte for byte only with those of
+    /// the same length and hash. Comparing with every one cost up to 256 × 255 bytes per label:
+    /// an upstream's reply naming its records with 255-byte names that share all but their last
+    /// label with earlier ones took minutes to encode.
     private var suffixOffsets: [UInt16]
+    private var suffixLengths: [UInt8]
+    private var suffixHashes: [Int]
     private static let maxSuffixes = 256
+    /// Byte-for-byte suffix comparisons made since the last `reset()` (for tests of the bound).
+    public private(set) var suffixComparisons = 0
 
     public init(capacity: Int = 512) {
         bytes = []
         bytes.reserveCapacity(capacity)
         suffixOffsets = []
         suffixOffsets.reserveCapacity(Self.maxSuffixes)
+        suffixLengths = []
+        suffixLengths.reserveCapacity(Self.maxSuffixes)
+        suffixHashes = []
+        suffixHashes.reserveCapacity(Self.maxSuffixes)
     }
 
     public var count: Int { bytes.count }
@@ -19,6 +31,9 @@ public struct WireWriter: Sendable {
     public mutating func reset() {
         bytes.removeAll(keepingCapacity: true)
         suffixOffsets.removeAll(keepingCapacity: true)
+        suffixLengths.removeAll(keepingCapacity: true)
+        suffixHashes.removeAll(keepingCapacity: true)
+        suffixComparisons = 0
     }
 
     /// A point to roll back to when a record turns out not to fit.
@@ -37,6 +52,8 @@ public struct WireWriter: Sendable {
     public mutating func rollBack(to mark: Mark) {
         bytes.removeSubrange(mark.byteCount...)
         suffixOffsets.removeSubrange(mark.suffixCount...)
+        suffixLengths.removeSubrange(mark.suffixCount...)
+        suffixHashes.removeSubrange(mark.suffixCount...)
     }
 
     public mutating func writeUInt8(_ value: UInt8) { bytes.append(value) }
@@ -103,14 +120,25 @@ public struct WireWriter: Sendable {
         // Suffixes of this name are registered as its labels go out, but the name is not complete
         // until its last byte is written, so it must not be searched for its own later suffixes.
         let nameStart = bytes.count
+        var end = 0
+        while wire[end] != 0 { end += Int(wire[end]) + 1 }
         var index = 0
         while wire[index] != 0 {
-            if compress, let target = findSuffix(wire, from: index, before: nameStart) {
+            let registers = bytes.count < 0x4000 && suffixOffsets.count < Self.maxSuffixes
+            guard registers || (compress && !suffixOffsets.isEmpty) else {
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: wire[index...end]))
+                return
+            }
+            let suffix = UnsafeBufferPointer(rebasing: wire[index...end])
+            let hash = Self.suffixHash(suffix)
+            if compress, let target = findSuffix(suffix, hash: hash, before: nameStart) {
                 writeUInt16(0xC000 | target)
                 return
             }
-            if bytes.count < 0x4000 && suffixOffsets.count < Self.maxSuffixes {
+            if registers {
                 suffixOffsets.append(UInt16(bytes.count))
+                suffixLengths.append(UInt8(truncatingIfNeeded: suffix.count))
+                suffixHashes.append(hash)
             }
             let length = Int(wire[index])
             bytes.append(contentsOf: UnsafeBufferPointer(rebasing: wire[index...(index + length)]))
@@ -122,12 +150,29 @@ public struct WireWriter: Sendable {
     /// Makes the uncompressed name already written at `offset` (such as an echoed question)
     /// available as a compression target.
     public mutating func registerName(at offset: Int) {
+        // Only a whole uncompressed name within the message: its suffixes are hashed as they lie.
+        var end = offset
+        while end < bytes.count, bytes[end] != 0 {
+            guard bytes[end] & 0xC0 == 0 else { return }
+            end += Int(bytes[end]) + 1
+        }
+        guard end < bytes.count else { return }
         var position = offset
-        while position < bytes.count, bytes[position] != 0, bytes[position] & 0xC0 == 0,
-              position < 0x4000, suffixOffsets.count < Self.maxSuffixes {
+        while bytes[position] != 0, position < 0x4000, suffixOffsets.count < Self.maxSuffixes {
+            let hash = bytes.withUnsafeBufferPointer { Self.suffixHash(UnsafeBufferPointer(rebasing: $0[position...end])) }
             suffixOffsets.append(UInt16(position))
+            suffixLengths.append(UInt8(truncatingIfNeeded: end - position + 1))
+            suffixHashes.append(hash)
             position += Int(bytes[position]) + 1
         }
+    }
+
+    /// A keyed hash (seeded per process, so no sender can aim for collisions) of a name suffix's
+    /// exact bytes.
+    private static func suffixHash(_ suffix: UnsafeBufferPointer<UInt8>) -> Int {
+        var hasher = Hasher()
+        hasher.combine(bytes: UnsafeRawBufferPointer(suffix))
+        return hasher.finalize()
     }
 
     /// Writes records while the message stays within `limit` bytes; a record that does not fit is
@@ -143,9 +188,11 @@ public struct WireWriter: Sendable {
         return (records.count, true)
     }
 
-    private func findSuffix(_ wire: UnsafeBufferPointer<UInt8>, from start: Int, before end: Int) -> UInt16? {
-        for offset in suffixOffsets where Int(offset) < end && nameInMessage(at: Int(offset), equals: wire, from: start) {
-            return offset
+    private mutating func findSuffix(_ suffix: UnsafeBufferPointer<UInt8>, hash: Int, before end: Int) -> UInt16? {
+        for index in suffixOffsets.indices
+        where suffixHashes[index] == hash && Int(suffixLengths[index]) == suffix.count && Int(suffixOffsets[index]) < end {
+            suffixComparisons &+= 1
+            if nameInMessage(at: Int(suffixOffsets[index]), equals: suffix, from: 0) { return suffixOffsets[index] }
         }
         return nil
     }

@@ -32,6 +32,27 @@ struct CompressionTests {
         #expect(parsed.answers.map(\.name.description) == ["www.example.com.", "mail.example.com."])
     }
 
+    @Test("near-identical long names cost one byte-for-byte comparison per match, not one per stored suffix")
+    func nearIdenticalNames() throws {
+        // 127 labels: 126 of "a" and a last one that differs. The first two fill the table of
+        // suffixes; each later name shares all but its last label with 254 of them.
+        func longName(_ last: String) throws -> DomainName {
+            try DomainName(labels: Array(repeating: Array("a".utf8), count: 126) + [Array(last.utf8)])
+        }
+        let txt = RData.txt(TXTRecord(strings: [[0x78]]))
+        let decoys = [try longName("c"), try longName("d")].map { ResourceRecord(name: $0, ttl: 60, data: txt) }
+        let repeated = ResourceRecord(name: try longName("b"), ttl: 60, data: txt)
+        let message = Message(header: Header(id: 1, flags: Header.qrBit), questions: [Question(name: name("q.example"), type: .txt)],
+                              answers: decoys + Array(repeating: repeated, count: 200))
+        var writer = WireWriter(capacity: 65535)
+        message.encode(into: &writer)
+        // The repeated name is written whole once (the table is full, so it is not stored) and
+        // compared with nothing else: no pointer can be found for it.
+        #expect(writer.suffixComparisons <= 1)
+        let parsed = try Message(parsing: writer.bytes)
+        #expect(parsed.answers == message.answers)
+    }
+
     @Test("suffixes match byte for byte: a name keeps its own casing on the wire")
     func caseExactMatch() throws {
         let message = Message(

@@ -4,13 +4,14 @@
 # our own domain) to its answer for a CNAME target; TTLs with the top bit set (RFC 2181 §8:
 # zero); replies of 64 KiB for every name a client makes up, against -rcache's memory; a client
 # whose query carries thousands of additional records (not relayed upstream) or a 64 KiB chain of
-# compression pointers (FORMERR, not minutes of CPU). The domain keeps being answered throughout.
+# compression pointers (FORMERR, not minutes of CPU), and replies whose names defeat a naive
+# compression search. The domain keeps being answered throughout.
 source "$(dirname "$0")/lib.sh"
 
 UPSTREAM=$(free_port)
 cat >"$WORK/upstream.py" <<'PY'
 """Answers by the question's first label: inject (the A asked, plus kafka.skydns.test A 6.6.6.6),
-hugettl (TTL 2^32-1), echo (TXT: the query's length and ARCOUNT as received), big* (TC over UDP,
+near (64 KB of records with near-identical 255-byte names), hugettl (TTL 2^32-1), echo (TXT: the query's length and ARCOUNT as received), big* (TC over UDP,
 a 64 KB TXT over TCP); anything else A 192.0.2.77."""
 import socket, struct, sys, threading
 PORT = int(sys.argv[1])
@@ -24,6 +25,19 @@ def answer(q, tcp):
     if label == b"inject":
         other = b"\x05kafka\x06skydns\x04test\x00" + struct.pack("!HHIH", 1, 1, 60, 4) + bytes([6, 6, 6, 6])
         return hdr(3) + question + other + rr(1, 60, bytes([1, 2, 3, 4])) + rr(16, 60, b"\x03xyz")
+    if label == b"near":
+        # 4,800 records named by 255-byte names that share all but the last label with the
+        # first two: each needed 256 long comparisons per label to compress.
+        long = lambda last: b"\x01a" * 126 + b"\x01" + last + b"\x00"
+        fixed = struct.pack("!HHIH", 16, 1, 60, 2) + b"\x01x"
+        body = question + long(b"c") + fixed + long(b"d") + fixed
+        repeated = 12 + len(body)
+        body += long(b"b") + fixed
+        count = 3
+        while len(body) + 26 < 65000:
+            body += struct.pack("!H", 0xC000 | repeated) + fixed
+            count += 1
+        return hdr(count) + body if tcp else hdr(0, 0x8380) + question
     if label == b"hugettl":
         return hdr(1) + question + rr(1, 0xFFFFFFFF, bytes([1, 2, 3, 4]))
     if label == b"echo":
@@ -124,6 +138,13 @@ for _ in range(2):
 PY
 expect_eq "$(tr '\n' ' ' <"$WORK/chain.txt")" "1 1 " "rcodes for the pointer-chain queries"
 expect_eq "$(short kafka.skydns.test)" 10.0.0.1 "the domain after the pointer chains"
+
+# An upstream's 64 KB reply whose 4,800 records carry 255-byte names that differ from two
+# earlier ones only in the last label: relayed over TCP (each name compared with the stored
+# suffixes of its length and hash only; comparing with all took minutes of CPU per reply).
+expect_eq "$(dig +time=30 +tries=1 +tcp @127.0.0.1 -p "$DNS_PORT" near.example.net TXT | sed -n 's/.*ANSWER: \([0-9]*\).*/\1/p')" \
+  245 "records relayed from the near-identical names reply (as many as 64 KiB holds)"
+expect_eq "$(short kafka.skydns.test)" 10.0.0.1 "the domain after the near-identical names"
 
 # -rcache=20 holds at most 20 KiB of replies: 30 names answered with 64 KB each (over TCP, after
 # TC) are relayed whole but not kept; a small answer still is.
