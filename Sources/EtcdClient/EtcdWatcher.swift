@@ -229,6 +229,8 @@ public final class EtcdWatcher: @unchecked Sendable {
         /// Whether the watched keyspace has held a record; until then detection keeps
         /// checking the other API.
         var hasRecords = false
+        /// Detection ran again for the re-read under way (see `redetectsAfterNewHistory`).
+        var redetected = false
         var backoff = Backoff()
     }
 
@@ -303,6 +305,24 @@ public final class EtcdWatcher: @unchecked Sendable {
             keyspaceWarning = notice
         }
         return chosen
+    }
+
+    /// Without `-etcd3`, an etcd whose history is not ours (replaced, restored, wiped) is
+    /// detected again before it is re-read: its records may now be in the other keyspace (a v2
+    /// cluster moved to an etcd that serves only v3), and the keyspace chosen for the old etcd
+    /// would otherwise be read and failed on forever while stale data is served. True when the
+    /// caller should return so that `chosenAPI` runs again; once per re-read.
+    private func redetectsAfterNewHistory(_ progress: Progress) -> Bool {
+        guard config.api == nil, progress.needsSnapshot, progress.deliveredSnapshot, !progress.redetected else { return false }
+        progress.redetected = true
+        // The new etcd may be filled after we reconnect: keep probing the other keyspace while
+        // the chosen one is empty, as at start.
+        progress.hasRecords = false
+        locked {
+            api = nil
+            keyspaceWarning = nil
+        }
+        return true
     }
 
     /// Set when detection found records in both keyspaces: which one is served, and the flag that
@@ -397,6 +417,7 @@ public final class EtcdWatcher: @unchecked Sendable {
         let position = try v3.position(prefix: keyPrefix)
         checkContinuity(position, progress)
         try verifyV3History(v3, prefix: keyPrefix, progress)
+        if redetectsAfterNewHistory(progress) { return }
         progress.latest = max(progress.latest, position.index)
         if progress.needsSnapshot {
             let revision: Int64
@@ -423,6 +444,7 @@ public final class EtcdWatcher: @unchecked Sendable {
             progress.applied = revision
             progress.clusterID = position.clusterID
             progress.needsSnapshot = false
+            progress.redetected = false
             progress.deliveredSnapshot = true
             connected(.v3, progress)
         }
@@ -472,6 +494,7 @@ public final class EtcdWatcher: @unchecked Sendable {
         let position = try v2.position(config.prefix)
         checkContinuity(position, progress)
         try verifyV2History(v2, progress)
+        if redetectsAfterNewHistory(progress) { return }
         progress.latest = max(progress.latest, position.index)
         progress.clusterID = position.clusterID ?? progress.clusterID
         if progress.needsSnapshot {
@@ -495,6 +518,7 @@ public final class EtcdWatcher: @unchecked Sendable {
             progress.applied = tree.index
             progress.deliveredSnapshot = true
             progress.needsSnapshot = false
+            progress.redetected = false
             progress.hasRecords = progress.hasRecords || !tree.kvs.isEmpty
             deliver([.snapshot(kvs)])
             connected(.v2, progress)
