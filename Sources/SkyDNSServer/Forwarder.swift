@@ -26,6 +26,9 @@ final class Forwarder: Sendable {
     }
 
     static let maxQueued = 4096
+    /// Nanoseconds a UDP query may wait for a forwarder thread: 5 s, when glibc and musl
+    /// resolvers retry or give up.
+    static let maxQueueWait: Int64 = 5_000_000_000
     static let threads = 16
 
     let timeout: Double
@@ -109,6 +112,13 @@ final class Forwarder: Sendable {
         while true {
             wakeup.wait { queue.withLock { $0.count > 0 } }
             guard var job = queue.withLock({ $0.pop() }) else { continue }
+            // A query that waited longer than a stub resolver does is dropped: its client has
+            // retried or given up, and answering it kept the upstreams and both cores busy for
+            // minutes after a flood of expensive names had ended.
+            if job.received > 0, monotonicNanoseconds() - job.received > Self.maxQueueWait {
+                metrics?.udpShared.add(MetricsBlock.Slot.dropped)
+                continue
+            }
             guard let reply = handle(job.kind, packet: job.packet, transport: .udp, responder: responder, writer: &writer) else {
                 continue
             }
