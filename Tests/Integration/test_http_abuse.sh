@@ -92,7 +92,9 @@ expect_eq "$(threads)" "$threads0" "server threads after the attack"
 fds_back() { [ "$(fds)" -le $((fds0 + 2)) ]; }
 eventually_for 10 fds_back || fail "descriptors: $(fds) after the attack, $fds0 before"
 expect_eq "$(curl -s --max-time 3 -o /dev/null -w '%{http_code}' "$M/readyz")" 200 "/readyz after the attack"
-curl -sf --max-time 3 "$M/metrics" | grep -q '^skydns_skydns_store_records 1$' || fail "/metrics after the attack"
+# (Read whole before grep: under pipefail, grep -q leaving early makes curl's next write fail.)
+metrics=$(curl -sf --max-time 3 "$M/metrics") || fail "/metrics after the attack: curl exit $?"
+grep -q '^skydns_skydns_store_records 1$' <<<"$metrics" || fail "/metrics after the attack: no store_records 1"
 # Other methods and malformed request lines get their status, not a hang.
 expect_eq "$(curl -s --max-time 3 -o /dev/null -w '%{http_code}' -X POST "$M/metrics")" 405 "POST"
 reply=$(printf 'BLAH\r\n\r\n' | timeout 5 python3 -c 'import socket,sys; s=socket.create_connection(("127.0.0.1",int(sys.argv[1]))); s.sendall(sys.stdin.buffer.read()); print(s.recv(100).split(b"\r\n")[0].decode())' "$METRICS_PORT")
