@@ -226,6 +226,12 @@ public struct TrieNode: Sendable {
             guard Self.enter(label, child, hiding, include, &budget) else { return true }
             return child.forEachRecord(hiding: hiding, where: include, budget: &budget, body)
         }
+        return forEachChild(visit) && budget > 0
+    }
+
+    /// Calls `visit` for each child, in label order when there are few enough to sort (as etcd
+    /// lists keys), stopping and returning false when `visit` does.
+    private func forEachChild(_ visit: (Label, Child) -> Bool) -> Bool {
         if children.count <= Self.maxSortedChildren {
             for label in children.keys.sorted(by: <) {
                 guard let child = children[label] else { continue }
@@ -234,7 +240,7 @@ public struct TrieNode: Sendable {
         } else {
             for (label, child) in children where !visit(label, child) { return false }
         }
-        return budget > 0
+        return true
     }
 
     /// Whether a walk goes into `child`: not hidden, and holding a kind it looks for. Passing one
@@ -275,15 +281,7 @@ public struct TrieNode: Sendable {
             return child.node.forEachNamedRecord(name: childName, hidingUnderscoreLabels: hiding, where: include,
                                                  budget: &budget, body)
         }
-        if children.count <= Self.maxSortedChildren {
-            for label in children.keys.sorted(by: <) {
-                guard let child = children[label] else { continue }
-                if !visit(label, child) { return false }
-            }
-        } else {
-            for (label, child) in children where !visit(label, child) { return false }
-        }
-        return budget > 0
+        return forEachChild(visit) && budget > 0
     }
 
     /// Whether a record lies at or below this node, children whose label starts with `_`
