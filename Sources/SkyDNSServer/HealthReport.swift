@@ -19,14 +19,14 @@ public struct HealthReport: Sendable, Equatable {
 
     /// - Parameter notes: what the operator should know besides (a keyspace left unserved, an
     ///   endpoint that does not answer, the first read's progress); appended after "; ".
-    static func readiness(synced: Bool, records: Int, etcd: ServerMetrics.EtcdStatus, stopping: Bool,
+    static func readiness(synced: Bool, records: Int, etcd: EtcdStatus, stopping: Bool,
                           notes: [String] = []) -> HealthReport {
         var report = readiness(synced: synced, records: records, etcd: etcd, stopping: stopping)
         if !stopping, !notes.isEmpty { report.reason += "; " + notes.joined(separator: "; ") }
         return report
     }
 
-    private static func readiness(synced: Bool, records: Int, etcd: ServerMetrics.EtcdStatus, stopping: Bool) -> HealthReport {
+    private static func readiness(synced: Bool, records: Int, etcd: EtcdStatus, stopping: Bool) -> HealthReport {
         if stopping { return HealthReport(ready: false, reason: "not ready: shutting down") }
         guard synced else {
             var reason = "not ready: waiting for the first read of etcd"

@@ -89,13 +89,14 @@ extension ServerMetrics {
             out.sample([:], UInt64(clamping: cache.count))
         }
 
-        let status = etcdStatus
-        out.family("etcd_state", .gauge, "1 for the current state of the connection to etcd, 0 for the others.")
-        for state in ["connecting", "connected", "disconnected"] {
-            out.sample(["state": state], status.state.metricName == state ? UInt64(1) : 0)
+        if let status = etcdSource.withLock({ $0 })?.current {
+            out.family("etcd_state", .gauge, "1 for the current state of the connection to etcd, 0 for the others.")
+            for state in ["connecting", "connected", "disconnected"] {
+                out.sample(["state": state], status.state.metricName == state ? UInt64(1) : 0)
+            }
+            out.family("etcd_state_changes_total", .counter, "Changes of the connection state to etcd.")
+            out.sample([:], status.changes)
         }
-        out.family("etcd_state_changes_total", .counter, "Changes of the connection state to etcd.")
-        out.sample([:], status.changes)
         if let lag = watchLagSource.withLock({ $0 }) {
             out.family("etcd_watch_lag_revisions", .gauge,
                        "Revisions (v3) or indexes (v2) the applied changes trail the newest etcd reported; 0 when caught up.")

@@ -206,7 +206,6 @@ public final class ServerMetrics: Sendable {
         50_000_000, 100_000_000, 250_000_000, 1_000_000_000,
     ]
 
-    let etcd = Mutex(EtcdStatus())
     let storeStatus = Mutex(StoreStatus())
     let publications = Atomic<UInt64>(0)
     let rejectedRecords = Atomic<UInt64>(0)
@@ -215,17 +214,10 @@ public final class ServerMetrics: Sendable {
     let watchLagSource = Mutex<(@Sendable () -> Int64)?>(nil)
     let hiddenKeySource = Mutex<(@Sendable () -> (watched: Int, remembered: Int, refused: UInt64))?>(nil)
     let endpointHealthSource = Mutex<(@Sendable () -> [EtcdEndpointHealth])?>(nil)
+    /// The connection state to etcd, kept by the server for its readiness too.
+    let etcdSource = Mutex<EtcdStatusTracker?>(nil)
     /// The `version` label of `build_info`.
     let version: String
-
-    struct EtcdStatus {
-        var state: EtcdConnectionState = .connecting
-        /// Wall-clock time of the last change of state.
-        var since = wallClockSeconds()
-        /// When etcd was last connected (nil: never).
-        var lastConnected: Double?
-        var changes: UInt64 = 0
-    }
 
     struct StoreStatus {
         /// Wall-clock time of the last change from etcd applied to the store.
@@ -273,13 +265,9 @@ public final class ServerMetrics: Sendable {
 
     // MARK: Events off the query path
 
-    func etcdStateChanged(_ state: EtcdConnectionState) {
-        etcd.withLock { status in
-            status.state = state
-            status.since = wallClockSeconds()
-            status.changes += 1
-            if case .connected = state { status.lastConnected = status.since }
-        }
+    /// Reads the connection state to etcd at each scrape (`etcd_state`, `etcd_state_changes_total`).
+    func watchEtcdState(_ tracker: EtcdStatusTracker) {
+        etcdSource.withLock { $0 = tracker }
     }
 
     /// The store applied a batch from etcd: one snapshot published, `rejected` records skipped.
@@ -296,12 +284,12 @@ public final class ServerMetrics: Sendable {
                             buckets: Self.publishDelayBounds.count + 1, value: nanoseconds)
     }
 
-    /// Reads the etcd watch's lag (revisions behind) at each scrape.
     /// Reads the etcd v2 hidden-key resolver's bounded state at each scrape.
     func watchHiddenKeys(_ source: @escaping @Sendable () -> (watched: Int, remembered: Int, refused: UInt64)) {
         hiddenKeySource.withLock { $0 = source }
     }
 
+    /// Reads the etcd watch's lag (revisions behind) at each scrape.
     func watchEtcdLag(_ source: @escaping @Sendable () -> Int64) {
         watchLagSource.withLock { $0 = source }
     }
@@ -311,7 +299,6 @@ public final class ServerMetrics: Sendable {
         endpointHealthSource.withLock { $0 = source }
     }
 
-    var etcdStatus: EtcdStatus { etcd.withLock { $0 } }
     var lastSync: Double? { storeStatus.withLock { $0.lastSync } }
 }
 

@@ -24,6 +24,8 @@ public final class SkyDNSService: Sendable {
     private let udpWorkers: Int
     /// Everything counted, for Prometheus on `-metrics-addr`.
     public let metrics: ServerMetrics
+    /// The connection to etcd, for `/readyz` (and `etcd_state`).
+    private let etcdStatus = EtcdStatusTracker()
     private let forwarder: Forwarder?
     private let tcp = Mutex<TCPListener?>(nil)
     private let flags = Flags()
@@ -57,6 +59,8 @@ public final class SkyDNSService: Sendable {
         self.forwarder = forwarder
         metrics.watch(cache: forwarder?.cache, publisher: store.publisher)
         let flags = flags
+        let etcdStatus = etcdStatus
+        metrics.watchEtcdState(etcdStatus)
         let liveConfig = Mutex(configuration)
         let writer = StoreWriter(store: store, logger: logger, metrics: metrics) { value in
             // SkyDNS's /skydns/config was read before serving (applyingEtcdConfigKey); of a change
@@ -89,7 +93,7 @@ public final class SkyDNSService: Sendable {
             writer.apply(events.map(StoreChange.init), coalesce: true, hidesUnderscoreLabels: chosenAPI.current == .v2)
         }, onStateChange: { state in
             // The watcher logs each change itself.
-            metrics.etcdStateChanged(state)
+            etcdStatus.changed(to: state)
         })
         let watcher = self.watcher
         chosenAPI.watcher.withLock { $0 = watcher }
@@ -107,7 +111,7 @@ public final class SkyDNSService: Sendable {
     /// What `/readyz` says: ready once the first read of etcd is done, until shutdown.
     public func readiness() -> HealthReport {
         let snapshot = store.publisher.current
-        return HealthReport.readiness(synced: snapshot.isSynced, records: snapshot.recordCount, etcd: metrics.etcdStatus,
+        return HealthReport.readiness(synced: snapshot.isSynced, records: snapshot.recordCount, etcd: etcdStatus.current,
                                       stopping: flags.stopping.load(ordering: .relaxed), notes: watcher.healthNotes)
     }
 

@@ -242,7 +242,9 @@ struct MetricsScrapeTests {
     @Test("etcd state: one gauge per state, 1 for the current one; store counters")
     func etcdAndStore() {
         let metrics = ServerMetrics()
-        metrics.etcdStateChanged(.connected(.v3))
+        let etcd = EtcdStatusTracker()
+        metrics.watchEtcdState(etcd)
+        etcd.changed(to: .connected(.v3))
         metrics.storeApplied(rejected: 2)
         metrics.storeApplied(rejected: 0)
         var s = samples(metrics)
@@ -252,7 +254,7 @@ struct MetricsScrapeTests {
         #expect(s["skydns_snapshot_publications_total"] == 2)
         #expect(s["skydns_store_rejected_records_total"] == 2)
         #expect(abs(s["skydns_store_last_sync_timestamp_seconds"]! - Date().timeIntervalSince1970) < 60)
-        metrics.etcdStateChanged(.disconnected(reason: "gone"))
+        etcd.changed(to: .disconnected(reason: "gone"))
         s = samples(metrics)
         #expect(s[#"skydns_etcd_state{state="connected"}"#] == 0)
         #expect(s[#"skydns_etcd_state{state="disconnected"}"#] == 1)
@@ -275,11 +277,8 @@ struct MetricsScrapeTests {
 
 @Suite("Metrics: readiness reasons")
 struct MetricsReadinessTests {
-    private func etcd(_ state: EtcdConnectionState) -> ServerMetrics.EtcdStatus {
-        var status = ServerMetrics.EtcdStatus()
-        status.state = state
-        status.since = 1_700_000_000
-        return status
+    private func etcd(_ state: EtcdConnectionState) -> EtcdStatus {
+        EtcdStatus(state: state, since: 1_700_000_000)
     }
 
     @Test("not ready until the first read of etcd")
