@@ -3,18 +3,12 @@ import Logging
 import SkyDNSStore
 import Testing
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-
 /// Publication batching: watch events may wait a moment to share one snapshot, but every change
 /// is published soon after, and reads and fetched keys are published at once.
 @Suite struct StoreWriterTests {
-    private func makeWriter() throws -> (StoreWriter, RecordStore) {
+    private func makeWriter(clock: ManualClock = ManualClock()) throws -> (StoreWriter, RecordStore) {
         let store = RecordStore(zone: try Zone(domain: "domeos.sohu."), pathPrefix: "skydns")
-        return (StoreWriter(store: store, logger: Logger(label: "test"), onConfig: { _ in }), store)
+        return (StoreWriter(store: store, logger: Logger(label: "test"), clock: clock, onConfig: { _ in }), store)
     }
 
     private func put(_ name: String, _ host: String) -> StoreChange {
@@ -26,18 +20,21 @@ import Musl
     }
 
     @Test func burstOfWatchEventsIsPublishedSoonAfter() throws {
-        let (writer, store) = try makeWriter()
+        let clock = ManualClock()
+        let (writer, store) = try makeWriter(clock: clock)
         writer.apply([.firstReadPage([], first: true, complete: true)], coalesce: true)
         for index in 1...200 {
             writer.apply([put("pod-\(index)", "10.0.\(index / 250).\(index % 250 + 1)")], coalesce: true)
         }
         writer.apply([put("pod-1", "10.9.9.9")], coalesce: true)
-        // The last events may wait for the window to close; they must not wait for more events.
-        var waited = 0
-        while host(store, "pod-1") != "10.9.9.9" && waited < 2000 {
-            usleep(1000)
-            waited += 1
-        }
+        // Within the window: held back, with one publication scheduled for its end.
+        #expect(host(store, "pod-1") == nil)
+        #expect(clock.pendingCount == 1)
+        // The last events wait for the window to close, not for more events.
+        clock.advance(by: StoreWriter.coalescingWindow - .nanoseconds(1))
+        #expect(host(store, "pod-1") == nil)
+        clock.advance(by: .nanoseconds(1))
+        #expect(clock.pendingCount == 0)
         #expect(host(store, "pod-1") == "10.9.9.9")
         #expect(host(store, "pod-200") == "10.0.0.201")
         #expect(store.publisher.current.recordCount == 200)
@@ -48,27 +45,29 @@ import Musl
     @Test func publicationsRecordHowLongWatchedChangesWaited() throws {
         let store = RecordStore(zone: try Zone(domain: "domeos.sohu."), pathPrefix: "skydns")
         let metrics = ServerMetrics()
-        let writer = StoreWriter(store: store, logger: Logger(label: "test"), metrics: metrics, onConfig: { _ in })
+        let clock = ManualClock()
+        let writer = StoreWriter(store: store, logger: Logger(label: "test"), metrics: metrics, clock: clock, onConfig: { _ in })
         writer.apply([.firstReadPage([], first: true, complete: true)], coalesce: true)
         #expect(samples(metrics)["skydns_store_publish_delay_seconds_count"] == 0)
-        for index in 1...20 {
+        // 10 events 100 µs apart, all inside the window the read opened: one publication at its
+        // end, 2 ms after the read, for which the first event (at 100 µs) waited 1.9 ms.
+        for index in 1...10 {
+            clock.advance(by: .microseconds(100))
             writer.apply([put("pod-\(index)", "10.0.0.\(index)")], coalesce: true)
         }
-        var waited = 0
-        while host(store, "pod-20") != "10.0.0.20" && waited < 2000 {
-            usleep(1000)
-            waited += 1
-        }
-        usleep(10_000)  // the deferred publication records after it publishes
+        clock.advance(by: .microseconds(999))
+        #expect(host(store, "pod-10") == nil)
+        clock.advance(by: .microseconds(1))
+        #expect(host(store, "pod-10") == "10.0.0.10")
         let s = samples(metrics)
-        let publications = try #require(s["skydns_store_publish_delay_seconds_count"])
-        #expect(publications >= 1 && publications <= 20)
-        let total = try #require(s["skydns_store_publish_delay_seconds_sum"])
-        #expect(total > 0 && total < publications * 1.0)
+        #expect(s["skydns_store_publish_delay_seconds_count"] == 1)
+        #expect(s["skydns_store_publish_delay_seconds_sum"] == 0.0019)
+        #expect(s[#"skydns_store_publish_delay_seconds_bucket{le="0.001"}"#] == 0)
+        #expect(s[#"skydns_store_publish_delay_seconds_bucket{le="0.002"}"#] == 1)
     }
 
     @Test func readsAndFetchedKeysArePublishedAtOnce() throws {
-        let (writer, store) = try makeWriter()
+        let (writer, store) = try makeWriter()  // its clock never moves: nothing waits for it
         writer.apply([.firstReadPage([KeyValue(key: "/skydns/sohu/domeos/a/x", value: Array(#"{"host":"10.0.0.1"}"#.utf8))],
                                      first: true, complete: true)], coalesce: true)
         #expect(host(store, "a") == "10.0.0.1")
