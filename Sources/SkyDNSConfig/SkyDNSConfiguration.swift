@@ -20,8 +20,8 @@ public struct SkyDNSConfiguration: Sendable, Equatable {
     public var noRec: Bool
     /// `-ndots`, env `SKYDNS_NDOTS`: names with fewer labels are not forwarded.
     public var ndots: Int
-    /// `-rtimeout` (Go duration), in seconds.
-    public var readTimeout: Double
+    /// `-rtimeout` (Go duration): how long one upstream has to answer; positive.
+    public var readTimeout: Duration
     /// `-ns-rotate`: rotate among the nameservers.
     public var nsRotate: Bool
     /// `-round-robin`: rotate A/AAAA answers.
@@ -87,7 +87,7 @@ public struct SkyDNSConfiguration: Sendable, Equatable {
         nameservers = []
         noRec = false
         ndots = 2
-        readTimeout = 2
+        readTimeout = .seconds(2)
         nsRotate = true
         roundRobin = true
         rcache = 0
@@ -142,7 +142,7 @@ public struct SkyDNSConfiguration: Sendable, Equatable {
             ("nameservers", list(nameservers)),
             ("no-rec", String(noRec)),
             ("ndots", String(ndots)),
-            ("rtimeout", GoDuration.format(nanoseconds: Self.nanoseconds(readTimeout))),
+            ("rtimeout", GoDuration.format(nanoseconds: readTimeout.inNanoseconds)),
             ("ns-rotate", String(nsRotate)),
             ("round-robin", String(roundRobin)),
             ("rcache", String(rcache)),
@@ -170,13 +170,6 @@ public struct SkyDNSConfiguration: Sendable, Equatable {
             ("log-format", text(logFormat)),
         ]
         return fields.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
-    }
-
-    static func nanoseconds(_ seconds: Double) -> Int64 {
-        let ns = (seconds * 1e9).rounded()
-        if ns >= 9.2e18 { return Int64.max }
-        if ns <= -9.2e18 { return Int64.min }
-        return Int64(ns)
     }
 
     /// `http://user:secret@host:2379` → `http://***@host:2379`.

@@ -196,9 +196,9 @@ enum Validation {
         return Int(value)
     }
 
-    static func positiveDuration(_ nanoseconds: Int64) throws(Reason) -> Double {
+    static func positiveDuration(_ nanoseconds: Int64) throws(Reason) -> Duration {
         if nanoseconds <= 0 { throw Reason("must be positive") }
-        return Double(nanoseconds) / 1e9
+        return .nanoseconds(nanoseconds)
     }
 
     static func logFormat(_ text: String) throws(Reason) -> String {

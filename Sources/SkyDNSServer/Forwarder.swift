@@ -31,7 +31,7 @@ final class Forwarder: Sendable {
     static let maxQueueWait: Int64 = 5_000_000_000
     static let threads = 16
 
-    let timeout: Double
+    let timeout: Duration
     let ndots: Int
     let cache: ResponseCache?
     private let rotate: Bool
@@ -55,9 +55,9 @@ final class Forwarder: Sendable {
     private let listen: SocketAddress?
     let loop = ForwardingLoop()
     /// Loop warnings, from here and from the workers that see a query come back: one a minute.
-    let loopWarning = RateLimitedWarning(interval: 60)
+    let loopWarning = RateLimitedWarning(interval: .seconds(60))
 
-    init(upstreams: [SocketAddress], timeout: Double, rotate: Bool, ndots: Int, cache: ResponseCache?,
+    init(upstreams: [SocketAddress], timeout: Duration, rotate: Bool, ndots: Int, cache: ResponseCache?,
          publisher: SnapshotPublisher, logger: Logger, metrics: ServerMetrics? = nil, listen: SocketAddress? = nil) {
         self.metrics = metrics
         self.listen = listen

@@ -57,8 +57,8 @@ final class HiddenKeyResolver: Sendable {
     private let parked: ParkedQueries
     private let forwarder: Forwarder?
     private let refused = Atomic<UInt64>(0)
-    private let floodWarning = RateLimitedWarning(interval: 60)
-    private let slowWarning = RateLimitedWarning(interval: 60)
+    private let floodWarning = RateLimitedWarning(interval: .seconds(60))
+    private let slowWarning = RateLimitedWarning(interval: .seconds(60))
 
     init(watcher: EtcdWatcher, keys: RecordKeyMapper, publisher: SnapshotPublisher, logger: Logger,
          forwarder: Forwarder? = nil, metrics: ServerMetrics? = nil, apply: @escaping @Sendable ([StoreChange]) -> Void) {

@@ -5,6 +5,7 @@ import Musl
 #endif
 import CSystemShim  // SOCK_DGRAM/SOCK_STREAM: without it, some build orders see sys/socket.h only through this module
 import DNSWire
+import SkyDNSConfig
 
 /// One query to one upstream server, done the way that resists spoofing: a fresh random ID and a
 /// fresh socket (so a random source port) per query, connected so that only the upstream's
@@ -20,7 +21,8 @@ enum UpstreamExchange {
 
     /// Sends `query` (whose ID is replaced) and returns the upstream's parsed reply, with that
     /// ID, to `question`.
-    static func exchange(_ query: Message, with server: SocketAddress, timeout: Double) -> Result<Message, Failure> {
+    static func exchange(_ query: Message, with server: SocketAddress, timeout limit: Duration) -> Result<Message, Failure> {
+        let timeout = limit.inSeconds
         guard let question = query.questions.first else { return .failure(.malformed) }
         var query = query
         let id = UInt16.random(in: 0...UInt16.max)

@@ -17,7 +17,7 @@ struct FlagSyntaxTests {
         #expect(config.nameservers == [])
         #expect(config.noRec == false)
         #expect(config.ndots == 2)
-        #expect(config.readTimeout == 2)
+        #expect(config.readTimeout == .seconds(2))
         #expect(config.nsRotate && config.roundRobin)
         #expect(config.rcache == 0 && config.rcacheTTL == 60)
         #expect(config.scache == 10000)
@@ -157,21 +157,21 @@ struct ValueTests {
     }
 
     @Test("durations use Go's syntax", arguments: [
-        ("2s", 2.0),
-        ("500ms", 0.5),
-        ("1m30s", 90),
-        ("1h", 3600),
-        ("1.5s", 1.5),
-        ("+3s", 3),
-        ("1500us", 0.0015),
-        ("1500µs", 0.0015),
-        ("2h45m", 9900),
-        (".5s", 0.5),
-        ("100ns", 0.0000001),
+        ("2s", Duration.seconds(2)),
+        ("500ms", .milliseconds(500)),
+        ("1m30s", .seconds(90)),
+        ("1h", .seconds(3600)),
+        ("1.5s", .milliseconds(1500)),
+        ("+3s", .seconds(3)),
+        ("1500us", .microseconds(1500)),
+        ("1500µs", .microseconds(1500)),
+        ("2h45m", .seconds(9900)),
+        (".5s", .milliseconds(500)),
+        ("100ns", .nanoseconds(100)),
     ])
-    func durations(text: String, seconds: Double) throws {
+    func durations(text: String, expected: Duration) throws {
         let config = try configuration(["-rtimeout", text])
-        #expect(abs(config.readTimeout - seconds) < 1e-12)
+        #expect(config.readTimeout == expected)
     }
 
     @Test("invalid values are reported as Go reports them", arguments: [
