@@ -151,23 +151,32 @@ public final class SkyDNSService: Sendable {
         logger.info("listening on \(sockets.description) for \(configuration.domain)")
     }
 
-    /// SIGTERM/SIGINT: stop accepting TCP connections, answer what the open ones already sent
-    /// (waiting at most `drainSeconds`), and stop following etcd. `/readyz` says "shutting down"
-    /// from the start of the drain.
-    /// UDP keeps answering until the process exits. Returns whether every connection finished.
+    // The steps of a shutdown; the executable calls them in its one shutdown sequence.
+
+    /// From now on `/readyz` answers 503 "not ready: shutting down"; queries are still answered.
+    public func stopBeingReady() {
+        flags.stopping.store(true, ordering: .releasing)
+    }
+
+    /// Stops accepting TCP connections and answers what the open ones already sent, waiting at
+    /// most `limit` for them to close. UDP is not affected. Returns whether every connection closed.
     @discardableResult
-    public func shutdown(drainSeconds: Double = 2) -> Bool {
-        guard !flags.stopping.exchange(true, ordering: .acquiringAndReleasing) else { return true }
+    public func drainTCP(within limit: Duration) -> Bool {
         let listener = tcp.withLock { $0 }
         listener?.stop()
         let open = listener?.openConnections ?? 0
-        logger.info("shutting down: no new TCP connections; waiting up to \(drainSeconds) s for \(open) open")
-        let drained = listener?.drain(seconds: drainSeconds) ?? true
+        let shown = GoDuration.format(nanoseconds: limit.inNanoseconds)
+        logger.info("shutting down: no new TCP connections; waiting up to \(shown) for \(open) open")
+        let drained = listener?.drain(within: limit) ?? true
         if !drained {
-            logger.warning("shutting down: \(listener?.openConnections ?? 0) TCP connections still open after \(drainSeconds) s")
+            logger.warning("shutting down: \(listener?.openConnections ?? 0) TCP connections still open after \(shown)")
         }
-        watcher.stop()
         return drained
+    }
+
+    /// Stops following etcd: the data served stays as last read.
+    public func stopWatchingEtcd() {
+        watcher.stop()
     }
 
     /// SIGHUP: re-reads what may change while running. Today that is the upstream nameservers

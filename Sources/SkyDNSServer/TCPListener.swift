@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CSystemShim
+import SkyDNSConfig
 import Logging
 import Synchronization
 import SkyDNSStore
@@ -91,9 +92,9 @@ final class TCPListener: Sendable {
         for loop in loops { loop.wake() }
     }
 
-    /// Waits until every connection has closed, or `seconds` have passed; true if all closed.
-    func drain(seconds: Double) -> Bool {
-        let deadline = monotonicNanoseconds() + Int64(seconds * 1e9)
+    /// Waits until every connection has closed, or `limit` has passed; true if all closed.
+    func drain(within limit: Duration) -> Bool {
+        let deadline = monotonicNanoseconds() &+ limit.inNanoseconds
         while open.load(ordering: .relaxed) > 0 {
             if monotonicNanoseconds() >= deadline { return false }
             usleep(10_000)

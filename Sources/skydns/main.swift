@@ -103,6 +103,22 @@ do {
     exit(2)
 }
 
+/// The whole shutdown order, on SIGTERM or SIGINT; nothing else stops anything.
+/// 1. `/readyz` answers 503 "shutting down", so probes take this instance out of rotation;
+/// 2. TCP stops accepting, and what the open connections already sent is answered (2 s at most);
+/// 3. the etcd watch stops, so the data no longer changes under the last answers;
+/// 4. the operator endpoint closes (it answered the probes through the drain);
+/// 5. the process exits; UDP answers up to this moment (each datagram stands alone: nothing to drain).
+@MainActor func shutDown(on signal: Int32) -> Never {
+    logger.info("received \(signal == SIGTERM ? "SIGTERM" : "SIGINT"): draining")
+    service.stopBeingReady()
+    service.drainTCP(within: .seconds(2))
+    service.stopWatchingEtcd()
+    operatorHTTP?.stop()
+    logger.info("stopped")
+    exit(0)
+}
+
 while true {
     var received: Int32 = 0
     guard sigwait(&handledSignals, &received) == 0 else { continue }
@@ -110,10 +126,6 @@ while true {
     case SIGHUP:
         service.reload()
     default:
-        logger.info("received \(received == SIGTERM ? "SIGTERM" : "SIGINT"): draining")
-        service.shutdown(drainSeconds: 2)
-        operatorHTTP?.stop()
-        logger.info("stopped")
-        exit(0)
+        shutDown(on: received)
     }
 }
