@@ -25,10 +25,18 @@ for i in $(seq 20); do
     "{\"host\":\"10.0.0.$i\",\"port\":80,\"text\":\"t$i\"}" >/dev/null
 done
 
-SP=$(port); MP=$(port)
-"$BIN" -machines="$EP" -domain=domeos.sohu -addr="127.0.0.1:$SP" -etcd3 -no-rec -metrics-addr="127.0.0.1:$MP" \
-  >"$W/server.log" 2>&1 & PIDS+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$MP/readyz" >/dev/null && break; sleep 0.1; done
+# A free port can be taken by someone else before the server binds it: up to three tries.
+for _ in 1 2 3; do
+  SP=$(port); MP=$(port)
+  "$BIN" -machines="$EP" -domain=domeos.sohu -addr="127.0.0.1:$SP" -etcd3 -no-rec -metrics-addr="127.0.0.1:$MP" \
+    >"$W/server.log" 2>&1 & SPID=$!; PIDS+=($SPID)
+  for _ in $(seq 100); do
+    curl -sf "http://127.0.0.1:$MP/readyz" >/dev/null && break
+    kill -0 "$SPID" 2>/dev/null || break
+    sleep 0.1
+  done
+  curl -sf "http://127.0.0.1:$MP/readyz" >/dev/null && break
+done
 curl -sf "http://127.0.0.1:$MP/readyz" >/dev/null || { echo "server not ready: $(cat "$W/server.log")" >&2; exit 1; }
 
 for i in $(seq 20); do
