@@ -115,7 +115,10 @@ enum UpstreamExchange {
             let remaining = deadline - monotonicNow()
             guard remaining > 0 else { return false }
             var descriptor = pollfd(fd: fd, events: events, revents: 0)
-            let result = poll(&descriptor, 1, Int32(max(1, (remaining * 1000).rounded(.up))))
+            // -rtimeout may be any positive Go duration (up to 292 years): poll waits in slices
+            // of at most Int32.max milliseconds, the loop the rest.
+            let milliseconds = min((remaining * 1000).rounded(.up), Double(Int32.max))
+            let result = poll(&descriptor, 1, Int32(max(1, milliseconds)))
             if result > 0 { return true }
             if result < 0 && errno == EINTR { continue }
             if result == 0 { return false }

@@ -2,7 +2,7 @@
 # SkyDNS's /skydns/config key, read before serving and applied over the flags (SkyDNS unmarshalled
 # it over the flag values): {"ttl":45,"min_ttl":20} makes a record without a TTL answer 45 and the
 # SOA minimum 20, even against -ttl; dns_addr moves the listener; an invalid or unknown field is
-# logged by name and the rest still applies; v2 too.
+# logged by name and the rest still applies; v2 too; any read_timeout forwards without a crash.
 source "$(dirname "$0")/lib.sh"
 start_etcd
 put_v3 /skydns/config '{"ttl":45,"min_ttl":20,"bogus":1,"ndot":-1,"priority":0}'
@@ -51,4 +51,19 @@ start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -et
 eventually answers_are v2nottl.domeos.sohu 10.1.0.3 || fail "v2, bad key: record not served"
 expect_eq "$(ttl_of v2nottl.domeos.sohu)" 77 "v2, bad key: the flag's TTL"
 log_since "$mark" | grep -q "ignoring /skydns/config (v2): invalid etcd config" || fail "bad key not logged"
+stop_server
+
+# A read_timeout longer than poll's 24.8 days (any positive Go duration is valid) and the largest
+# one: the forwarder still asks its upstream (a closed port here: SERVFAIL at once) and lives on.
+for timeout in '"1000h"' 9223372036854775807; do
+  put_v3 /skydns/config "{\"read_timeout\":$timeout}"
+  DNS_PORT=$(free_port); mark=$(log_mark)
+  start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3
+  eventually answers_are nottl.domeos.sohu 10.1.0.1 || fail "read_timeout $timeout: record not served"
+  log_since "$mark" | grep -q "rtimeout=$( [ "$timeout" = '"1000h"' ] && echo 1000h0m0s || echo 2562047h47m16.854775807s)" \
+    || fail "read_timeout $timeout: effective setting not logged as Go prints it"
+  expect_eq "$(status www.example.org)" SERVFAIL "read_timeout $timeout: outside name, closed upstream"
+  kill -0 "$SERVER_PID" || fail "read_timeout $timeout: the server died forwarding"
+  stop_server
+done
 echo "config key ok"
