@@ -8,6 +8,8 @@ public struct QueryView: Sendable {
     public var recordClass: RecordClass
     /// Length of the question name in wire form (it is never compressed in a valid query).
     public var nameLength: Int
+    /// Labels of the question name, the root's empty label not counted (0 for the root).
+    public var labelCount: Int
     /// Offset just past the question; bytes 12..<questionEnd are echoed in the response.
     public var questionEnd: Int
     public var edns: EDNSView?
@@ -27,42 +29,53 @@ public struct EDNSView: Sendable, Equatable {
     public var udpPayloadSize: UInt16
     public var version: UInt8
     public var dnssecOK: Bool
+    /// Where the OPT record's options lie in the packet (RFC 6891 §6.1.2), read only by the
+    /// paths that need them (forwarding: the loop mark, the stub-zone marker).
+    public var options: Range<Int> = 0..<0
 }
 
-public enum QueryParseResult: Sendable {
-    case query(QueryView)
-    /// The header was readable but the rest is not a query we can answer: reply with `rcode`.
-    case reject(id: UInt16, flags: UInt16, rcode: ResponseCode)
+/// Why a packet gets no answer from the records: the header alone was readable.
+public enum QueryRejection: Error, Sendable, Equatable {
     /// Not even a header, or a response: say nothing.
     case drop
+    /// The header was readable but the rest is not a query we can answer: reply with `rcode`.
+    case reply(id: UInt16, flags: UInt16, rcode: ResponseCode)
 }
 
 public enum QueryParser {
     /// Size of the buffer `parse` writes the lower-cased question name into.
     public static let nameBufferSize = DomainName.maxLength
 
-    public static func parse(_ packet: UnsafeRawBufferPointer, lowercasedName name: UnsafeMutablePointer<UInt8>) -> QueryParseResult {
+    /// Reads the header, the single question and the OPT record (RFC 1035 §4.1, RFC 6891 §6.1),
+    /// writing the question name lower-cased into `name` (`nameBufferSize` bytes).
+    /// - Throws: `QueryRejection.drop` for less than a header or a response;
+    ///   `.reply(rcode: .notImp)` for an opcode other than QUERY, `.reply(rcode: .formErr)` for
+    ///   anything but exactly one well-formed question, records that overrun the packet, or a
+    ///   second or misplaced OPT.
+    public static func parse(_ packet: UnsafeRawBufferPointer,
+                             lowercasedName name: UnsafeMutablePointer<UInt8>) throws(QueryRejection) -> QueryView {
         let count = packet.count
-        guard count >= Header.size else { return .drop }
+        guard count >= Header.size else { throw .drop }
         func u16(_ at: Int) -> UInt16 { UInt16(packet[at]) << 8 | UInt16(packet[at + 1]) }
         let id = u16(0)
         let flags = u16(2)
-        if flags & Header.qrBit != 0 { return .drop }
+        if flags & Header.qrBit != 0 { throw .drop }
         guard Opcode(rawValue: UInt8((flags >> 11) & 0xF)) == .query else {
-            return .reject(id: id, flags: flags, rcode: .notImp)
+            throw .reply(id: id, flags: flags, rcode: .notImp)
         }
-        guard u16(4) == 1 else { return .reject(id: id, flags: flags, rcode: .formErr) }
+        guard u16(4) == 1 else { throw .reply(id: id, flags: flags, rcode: .formErr) }
         let recordCount = Int(u16(6)) + Int(u16(8)) + Int(u16(10))
 
         // The question name: plain labels only, since no earlier name exists to point to.
         var offset = Header.size
         var length = 0
+        var labels = 0
         while true {
-            guard offset < count else { return .reject(id: id, flags: flags, rcode: .formErr) }
+            guard offset < count else { throw .reply(id: id, flags: flags, rcode: .formErr) }
             let labelLength = Int(packet[offset])
-            guard labelLength & 0xC0 == 0 else { return .reject(id: id, flags: flags, rcode: .formErr) }
+            guard labelLength & 0xC0 == 0 else { throw .reply(id: id, flags: flags, rcode: .formErr) }
             guard offset + 1 + labelLength <= count, length + 1 + labelLength <= DomainName.maxLength else {
-                return .reject(id: id, flags: flags, rcode: .formErr)
+                throw .reply(id: id, flags: flags, rcode: .formErr)
             }
             name[length] = UInt8(labelLength)
             for index in 0..<labelLength {
@@ -71,30 +84,32 @@ public enum QueryParser {
             length += 1 + labelLength
             offset += 1 + labelLength
             if labelLength == 0 { break }
+            labels += 1
         }
-        guard offset + 4 <= count else { return .reject(id: id, flags: flags, rcode: .formErr) }
+        guard offset + 4 <= count else { throw .reply(id: id, flags: flags, rcode: .formErr) }
         var view = QueryView(id: id, flags: flags, type: RecordType(u16(offset)),
                              recordClass: RecordClass(rawValue: u16(offset + 2)), nameLength: length,
-                             questionEnd: offset + 4, edns: nil)
+                             labelCount: labels, questionEnd: offset + 4, edns: nil)
         offset += 4
 
         // Walk the remaining records only to find the OPT record.
         for index in 0..<recordCount {
             let isAdditional = index >= recordCount - Int(u16(10))
             guard let nameEnd = skipName(packet, from: offset), nameEnd + 10 <= count else {
-                return .reject(id: id, flags: flags, rcode: .formErr)
+                throw .reply(id: id, flags: flags, rcode: .formErr)
             }
             let type = RecordType(u16(nameEnd))
             let dataLength = Int(u16(nameEnd + 8))
-            guard nameEnd + 10 + dataLength <= count else { return .reject(id: id, flags: flags, rcode: .formErr) }
+            guard nameEnd + 10 + dataLength <= count else { throw .reply(id: id, flags: flags, rcode: .formErr) }
             if isAdditional && type == .opt {
-                guard view.edns == nil, nameEnd == offset + 1 else { return .reject(id: id, flags: flags, rcode: .formErr) }
+                guard view.edns == nil, nameEnd == offset + 1 else { throw .reply(id: id, flags: flags, rcode: .formErr) }
                 view.edns = EDNSView(udpPayloadSize: u16(nameEnd + 2), version: packet[nameEnd + 5],
-                                     dnssecOK: packet[nameEnd + 6] & 0x80 != 0)
+                                     dnssecOK: packet[nameEnd + 6] & 0x80 != 0,
+                                     options: (nameEnd + 10)..<(nameEnd + 10 + dataLength))
             }
             offset = nameEnd + 10 + dataLength
         }
-        return .query(view)
+        return view
     }
 
     /// Offset just past a possibly compressed name, without following pointers.
@@ -113,5 +128,24 @@ public enum QueryParser {
             }
         }
         return nil
+    }
+}
+
+extension EDNSView {
+    /// The OPT record's options (RFC 6891 §6.1.2), read from `packet` where the parse found
+    /// them; nil when they do not tile the record's data exactly.
+    public func readOptions(in packet: UnsafeRawBufferPointer) -> [EDNS.Option]? {
+        guard options.lowerBound >= 0, options.upperBound <= packet.count else { return nil }
+        var found: [EDNS.Option] = []
+        var offset = options.lowerBound
+        while offset < options.upperBound {
+            guard options.upperBound - offset >= 4 else { return nil }
+            let code = UInt16(packet[offset]) << 8 | UInt16(packet[offset + 1])
+            let length = Int(packet[offset + 2]) << 8 | Int(packet[offset + 3])
+            guard options.upperBound - offset - 4 >= length else { return nil }
+            found.append(EDNS.Option(code: code, data: Array(packet[(offset + 4)..<(offset + 4 + length)])))
+            offset += 4 + length
+        }
+        return found
     }
 }

@@ -35,51 +35,43 @@ final class FirstReadFallback: Sendable {
     private let recent = Mutex<[[String]: (snapshot: Snapshot?, until: Int64)]>([:])
 
     init(watcher: EtcdWatcher, keys: RecordKeyMapper, publisher: SnapshotPublisher, logger: Logger,
-         forwarder: Forwarder? = nil, metrics: ServerMetrics? = nil) {
-        parked = ParkedQueries(limit: Self.maxParked, metrics: metrics)
+         forwarder: Forwarder? = nil) {
+        parked = ParkedQueries(limit: Self.maxParked)
         self.forwarder = forwarder
         self.watcher = watcher
         self.keys = keys
         self.publisher = publisher
         self.logger = logger
-        parked.start { [self] batch, send in answer(batch, send: send) }
-    }
-
-    /// The trie path of the lower-cased wire name `name` (`kafka.domeos.sohu.` is
-    /// `["sohu", "domeos", "kafka"]`).
-    static func path(lowercasedName name: UnsafeBufferPointer<UInt8>) -> [String] {
-        labels(ofWireName: name).reversed()
+        parked.start { [self] batch in answer(batch) }
     }
 
     /// Whether names can be read from etcd now: v3 is in use (its reads take a limit).
     var isAvailable: Bool { watcher.activeAPI == .v3 }
 
-    /// Queues a UDP query; false when too many wait (the caller sends the REFUSED it has).
-    func park(path: [String], packet: UnsafeRawBufferPointer, peer: sockaddr_storage, peerLength: socklen_t, fd: Int32) -> Bool {
-        parked.park(path: path, packet: packet, peer: peer, peerLength: peerLength, fd: fd)
+    /// Queues a query; false when too many wait (the caller replies REFUSED).
+    func park(path: [String], query: ParsedQuery, writer: any ReplyWriter) -> Bool {
+        parked.park(path: path, query: query, writer: writer)
     }
 
-    /// Answers `packet` into `writer` from the name's own keys, waiting for etcd (TCP, whose
-    /// connection has a thread of its own); false when it cannot (the REFUSED stands).
-    func answerNow(path: [String], packet: UnsafeRawBufferPointer, responder: QueryResponder, maxUDPSize: Int?,
-                   into writer: inout WireWriter) -> Bool {
-        let current = publisher.current
-        guard let snapshot = current.isSynced ? current : snapshot(for: path) else { return false }
-        let outcome = responder.respond(to: packet, snapshot: snapshot, maxUDPSize: maxUDPSize, into: &writer)
-        if case .answered = outcome { return true }
-        return false
-    }
-
-    private func answer(_ batch: [ParkedQueries.Query], send: (ParkedQueries.Query, [UInt8]) -> Void) {
-        let responder = makeResponder(forwarder: forwarder, mayWait: false)
+    private func answer(_ batch: [ParkedQueries.Query]) {
+        let responder = makeResponder(forwarder: forwarder, resolvingOutside: false)
         var writer = WireWriter(capacity: UDPWorker.maxResponseSize)
-        for query in batch {
-            let answered = query.packet.withUnsafeBytes { packet in
-                answerNow(path: query.path, packet: packet, responder: responder, maxUDPSize: UDPWorker.maxResponseSize,
-                          into: &writer)
-                    || responder.reply(to: packet, rcode: .refused, into: &writer)
+        for parked in batch {
+            let current = publisher.current
+            guard let snapshot = current.isSynced ? current : snapshot(for: parked.path) else {
+                parked.writer.refuse(.refused)
+                continue
             }
-            if answered { send(query, writer.bytes) }
+            let query = parked.query
+            let outcome = query.packet.withUnsafeBytes { packet in
+                responder.respond(to: query.view, lowercasedName: query.lowercasedName, packet: packet,
+                                  snapshot: snapshot, maxSize: parked.writer.maxSize, into: &writer)
+            }
+            if case .answered = outcome {
+                parked.writer.write(writer.bytes)
+            } else {
+                parked.writer.refuse(.refused)
+            }
         }
     }
 

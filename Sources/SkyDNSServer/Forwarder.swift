@@ -14,15 +14,12 @@ import SkyDNSStore
 /// completed. It runs on threads of its own, so a slow or silent upstream never delays an
 /// answer from the store; UDP queries are handed over and answered from here.
 final class Forwarder: Sendable {
-    struct Job {
-        enum Kind { case forward(stub: [SocketAddress]?), completeAnswer }
+    /// A query handed over by a worker: what to do, the parsed query and where its reply goes.
+    struct Job: Sendable {
+        enum Kind: Sendable { case forward(stub: [SocketAddress]?), completeAnswer }
         var kind: Kind
-        var packet: [UInt8]
-        var peer: sockaddr_storage
-        var peerLength: socklen_t
-        var fd: Int32
-        /// When the worker received it (monotonic nanoseconds), for the answer-time histogram.
-        var received: Int64 = 0
+        var query: ParsedQuery
+        var writer: any ReplyWriter
     }
 
     static let maxQueued = 4096
@@ -107,71 +104,47 @@ final class Forwarder: Sendable {
     }
 
     private func run() {
-        let responder = makeResponder()
+        let responder = makeResponder(forwarder: self, resolvingOutside: true)
         var writer = WireWriter(capacity: UDPWorker.maxResponseSize)
         while true {
             wakeup.wait { queue.withLock { $0.count > 0 } }
-            guard var job = queue.withLock({ $0.pop() }) else { continue }
-            // A query that waited longer than a stub resolver does is dropped: its client has
+            guard let job = queue.withLock({ $0.pop() }) else { continue }
+            // A UDP query that waited longer than a stub resolver does is dropped: its client has
             // retried or given up, and answering it kept the upstreams and both cores busy for
             // minutes after a flood of expensive names had ended.
-            if job.received > 0, monotonicNanoseconds() - job.received > Self.maxQueueWait {
-                metrics?.udpShared.add(MetricsBlock.Slot.dropped)
+            if job.writer.transport == .udp, monotonicNanoseconds() - job.query.received > Self.maxQueueWait {
+                job.writer.drop()
                 continue
             }
-            guard let reply = handle(job.kind, packet: job.packet, transport: .udp, responder: responder, writer: &writer) else {
-                continue
-            }
-            _ = reply.withUnsafeBytes { bytes in
-                // From the address the query reached (kept with the peer).
-                skydns_send_reply(job.fd, bytes.baseAddress, bytes.count, &job.peer, job.peerLength)
-            }
-            if let metrics {
-                job.packet.withUnsafeBytes { query in
-                    reply.withUnsafeBytes { metrics.udpShared.answered(query: query, reply: $0) }
-                }
-                metrics.udpShared.answerDuration(nanoseconds: monotonicNanoseconds() - job.received, count: 1)
-            }
+            handle(job, responder: responder, writer: &writer)
         }
     }
 
-    /// A responder that may complete answers through the upstreams (for forwarder threads and
-    /// TCP connections, which may wait).
-    func makeResponder() -> QueryResponder {
-        let responder = QueryResponder(recursionAvailable: true)
-        responder.external = { [self] name, type in resolve(name, type: type) }
-        return responder
-    }
-
-    /// The reply for a handed-over query, waiting on upstreams as needed; nil to stay silent.
-    func handle(_ kind: Job.Kind, packet: [UInt8], transport: Transport, responder: QueryResponder,
-                writer: inout WireWriter) -> [UInt8]? {
-        switch kind {
+    /// Answers a handed-over query through its reply writer, waiting on upstreams as needed.
+    func handle(_ job: Job, responder: QueryResponder, writer: inout WireWriter) {
+        switch job.kind {
         case .forward(let stub):
-            return forward(packet, transport: transport, stub: stub, responder: responder, writer: &writer)
+            forward(job.query, stub: stub, reply: job.writer)
         case .completeAnswer:
-            let outcome = packet.withUnsafeBytes {
-                responder.respond(to: $0, snapshot: publisher.current,
-                                  maxUDPSize: transport == .udp ? UDPWorker.maxResponseSize : nil, into: &writer)
+            let query = job.query
+            let outcome = query.packet.withUnsafeBytes {
+                responder.respond(to: query.view, lowercasedName: query.lowercasedName, packet: $0,
+                                  snapshot: publisher.current, maxSize: job.writer.maxSize, into: &writer)
             }
-            guard case .answered = outcome else { return nil }
-            return writer.bytes
+            guard case .answered = outcome else { return job.writer.drop() }
+            job.writer.write(writer.bytes)
         }
     }
 
-    /// Sends the client's query upstream (first answering server wins) and returns the reply
-    /// fitted to the client's query (see `ForwardedReply.fit`); SERVFAIL when every upstream
-    /// failed; nil to stay silent (not a query).
-    func forward(_ packet: [UInt8], transport: Transport, stub: [SocketAddress]?, responder: QueryResponder,
-                 writer: inout WireWriter) -> [UInt8]? {
-        guard let query = try? Message(parsing: packet), query.questions.count == 1 else {
-            // The query reader took it, the full codec does not: say so rather than guess.
-            return packet.withUnsafeBytes { responder.reply(to: $0, rcode: .formErr, into: &writer) } ? writer.bytes : nil
-        }
-        let limit = ForwardedReply.sizeLimit(for: query, transport: transport, maxUDPSize: UDPWorker.maxResponseSize)
+    /// Sends the client's query upstream (first answering server wins) and replies with the
+    /// answer fitted to the client's query (see `ForwardedReply.fit`); SERVFAIL when every
+    /// upstream failed; FORMERR when the query's OPT options are malformed.
+    func forward(_ parsed: ParsedQuery, stub: [SocketAddress]?, reply writer: any ReplyWriter) {
+        guard let query = parsed.message else { return writer.refuse(.formErr) }
+        let limit = writer.maxSize
         let key = ResponseCache.Key(query)
         if let cache, stub == nil, let hit = cache.lookup(key) {
-            return ForwardedReply.fit(hit, to: query, maxSize: limit)
+            return writer.write(ForwardedReply.fit(hit, to: query, maxSize: limit))
         }
         var outgoing = loop.marked(query, advertising: QueryResponder.advertisedUDPSize)
         if stub != nil { outgoing.edns?.options.append(EDNS.Option(code: stubForwardMarker, data: [])) }
@@ -183,7 +156,7 @@ final class Forwarder: Sendable {
             switch exchange(outgoing, with: server) {
             case .success(let reply):
                 if let cache, stub == nil { cache.insert(key, reply: reply) }
-                return ForwardedReply.fit(reply, to: query, maxSize: limit)
+                return writer.write(ForwardedReply.fit(reply, to: query, maxSize: limit))
             case .failure(let failure):
                 looped = looped || failure == .loop
             }
@@ -195,8 +168,8 @@ final class Forwarder: Sendable {
             logger.warning("no upstream answered for a forwarded query; replying SERVFAIL")
         }
         // A loop is passed back, so that a server that forwarded to us does not retry through us.
-        if looped { return ForwardingLoop.loopReply(to: query) }
-        return packet.withUnsafeBytes { responder.reply(to: $0, rcode: .servFail, into: &writer) } ? writer.bytes : nil
+        if looped { return writer.write(ForwardingLoop.loopReply(to: query)) }
+        writer.refuse(.servFail)
     }
 
     /// Addresses and CNAME targets outside the domain, for completing answers from the store.

@@ -62,14 +62,14 @@ final class HiddenKeyResolver: Sendable {
 
     init(watcher: EtcdWatcher, keys: RecordKeyMapper, publisher: SnapshotPublisher, logger: Logger,
          forwarder: Forwarder? = nil, metrics: ServerMetrics? = nil, apply: @escaping @Sendable ([StoreChange]) -> Void) {
-        parked = ParkedQueries(limit: Self.maxParked, metrics: metrics)
+        parked = ParkedQueries(limit: Self.maxParked)
         self.watcher = watcher
         self.keys = keys
         self.publisher = publisher
         self.logger = logger
         self.forwarder = forwarder
         self.apply = apply
-        parked.start { [self] batch, send in answer(batch, send: send) }
+        parked.start { [self] batch in answer(batch) }
         spawnThread { [self] in reread() }
         metrics?.watchHiddenKeys { [self] in status }
     }
@@ -77,10 +77,12 @@ final class HiddenKeyResolver: Sendable {
     /// For a name the store did not have, when etcd v2 is in use and the name has a `_` label:
     /// fetch the path up to its deepest `_` label, unless that path is known, recently found
     /// absent (nil: the NXDOMAIN stands) or recently unreachable.
-    func lookup(lowercasedName name: UnsafeBufferPointer<UInt8>) -> Lookup? {
+    /// - Parameter name: the question name in wire form, as the client cased it.
+    func lookup(name: UnsafeRawBufferPointer) -> Lookup? {
         // Most names have no `_`: they cost no label strings.
         guard watcher.activeAPI == .v2, name.contains(UInt8(ascii: "_")) else { return nil }
-        let labels = labels(ofWireName: name)
+        let lowercased = name.map(asciiLowercase)
+        let labels = lowercased.withUnsafeBufferPointer { wireLabels($0) }
         guard let deepest = labels.firstIndex(where: { $0.hasPrefix("_") }) else { return nil }
         let path = Array(labels[deepest...].reversed())
         let key = keys.prefix + path.joined(separator: "/")
@@ -95,10 +97,10 @@ final class HiddenKeyResolver: Sendable {
         }
     }
 
-    /// Parks a UDP query for `path`; false when `maxParked` already wait (the caller answers
+    /// Parks a query for `path`; false when `maxParked` already wait (the caller answers
     /// SERVFAIL at once).
-    func park(path: [String], packet: UnsafeRawBufferPointer, peer: sockaddr_storage, peerLength: socklen_t, fd: Int32) -> Bool {
-        if parked.park(path: path, packet: packet, peer: peer, peerLength: peerLength, fd: fd) { return true }
+    func park(path: [String], query: ParsedQuery, writer: any ReplyWriter) -> Bool {
+        if parked.park(path: path, query: query, writer: writer) { return true }
         refused.add(1, ordering: .relaxed)
         floodWarning.log(logger, """
             etcd v2: \(Self.maxParked) queries for hidden `_` names already wait for etcd; answering SERVFAIL at once \
@@ -107,21 +109,16 @@ final class HiddenKeyResolver: Sendable {
         return false
     }
 
-    /// For TCP, whose connection thread may simply wait.
-    func fetchNow(path: [String]) {
-        fetch(keys.prefix + path.joined(separator: "/"))
-    }
-
     /// For the metrics: watched paths, paths remembered, queries refused because the queue was full.
     var status: (watched: Int, remembered: Int, refused: UInt64) {
         (watcher.hiddenWatchCount, known.withLock { $0.recent.count + $0.fetched.count }, refused.load(ordering: .relaxed))
     }
 
     /// Fetches each path of the batch once (for at most `batchFetchSeconds`), then answers its
-    /// queries from the store by the rules every answer follows: one whose answer needs names
-    /// outside the domain goes on to a forwarder thread, as from a UDP worker.
-    private func answer(_ batch: [ParkedQueries.Query], send: (ParkedQueries.Query, [UInt8]) -> Void) {
-        let responder = makeResponder(forwarder: forwarder, mayWait: false)
+    /// queries from the store by the rules every answer follows: one whose answer needs
+    /// out-of-zone data goes on to the forwarder, as from a worker.
+    private func answer(_ batch: [ParkedQueries.Query]) {
+        let responder = makeResponder(forwarder: forwarder, resolvingOutside: false)
         var writer = WireWriter(capacity: UDPWorker.maxResponseSize)
         var ready: Set<String> = []
         let deadline = monotonicNow() + Self.batchFetchSeconds
@@ -129,26 +126,24 @@ final class HiddenKeyResolver: Sendable {
             if fetch(key) { ready.insert(key) }
         }
         let snapshot = publisher.current
-        for query in batch {
+        for parked in batch {
+            let query = parked.query
+            guard ready.contains(keys.prefix + parked.path.joined(separator: "/")) else {
+                parked.writer.refuse(.servFail)
+                continue
+            }
             let outcome = query.packet.withUnsafeBytes { packet in
-                guard ready.contains(keys.prefix + query.path.joined(separator: "/")) else {
-                    return responder.reply(to: packet, rcode: .servFail, into: &writer)
-                        ? QueryResponder.Outcome.answered(.servFail) : .drop
-                }
-                return responder.respond(to: packet, snapshot: snapshot, maxUDPSize: UDPWorker.maxResponseSize, into: &writer)
+                responder.respond(to: query.view, lowercasedName: query.lowercasedName, packet: packet,
+                                  snapshot: snapshot, maxSize: parked.writer.maxSize, into: &writer)
             }
             switch outcome {
             case .answered:
-                send(query, writer.bytes)
-            case .needsExternal:
-                let job = Forwarder.Job(kind: .completeAnswer, packet: query.packet, peer: query.peer,
-                                        peerLength: query.peerLength, fd: query.fd, received: query.received)
-                if forwarder?.submit(job) != true,
-                   query.packet.withUnsafeBytes({ responder.reply(to: $0, rcode: .servFail, into: &writer) }) {
-                    send(query, writer.bytes)
-                }
+                parked.writer.write(writer.bytes)
+            case .outOfZoneData:
+                let job = Forwarder.Job(kind: .completeAnswer, query: query, writer: parked.writer)
+                if forwarder?.submit(job) != true { parked.writer.refuse(.servFail) }
             default:
-                break
+                parked.writer.drop()
             }
         }
     }

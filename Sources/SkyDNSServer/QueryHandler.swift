@@ -27,93 +27,95 @@ final class ServerContext: Sendable {
         self.metrics = metrics
     }
 
+    /// RA in every reply: set when the server forwards (RFC 1035 §4.1.1), clear with `-no-rec`.
+    var recursionAvailable: Bool { forwarder != nil }
 }
 
-/// A responder that answers by the same rules wherever an answer is made (a UDP worker, a TCP
-/// connection, the hidden-key and first-read threads, a forwarder thread): RA set when the
-/// server forwards (`forwarder` not nil); names outside the domain resolved through the
-/// upstreams when `mayWait` (otherwise the answer comes back as `.needsExternal`, to be handed
-/// to a forwarder thread), and resolved to nothing with `-no-rec`, as in SkyDNS (a CNAME to one
-/// is dropped, an SRV keeps its target without addresses).
-func makeResponder(forwarder: Forwarder?, mayWait: Bool) -> QueryResponder {
-    guard let forwarder else {
-        let responder = QueryResponder(recursionAvailable: false)
+/// The one place responders are built, so that every answer follows the same rules wherever it
+/// is made (a UDP worker, a TCP loop, a forwarder or etcd-read thread): RA set when the server
+/// forwards (`forwarder` not nil); out-of-zone data (CNAME, SRV and MX targets outside the
+/// domain) resolved through the upstreams when `resolvingOutside` (a thread that may wait;
+/// otherwise the outcome is `.outOfZoneData`, to be handed to the forwarder), and resolved to
+/// nothing with `-no-rec`, as in SkyDNS (a CNAME to one is dropped, an SRV keeps its target
+/// without addresses).
+func makeResponder(forwarder: Forwarder?, resolvingOutside: Bool) -> QueryResponder {
+    let responder = QueryResponder(recursionAvailable: forwarder != nil)
+    if let forwarder {
+        if resolvingOutside { responder.external = { name, type in forwarder.resolve(name, type: type) } }
+    } else {
         responder.external = { _, _ in nil }
-        return responder
     }
-    return mayWait ? forwarder.makeResponder() : QueryResponder(recursionAvailable: true)
+    return responder
 }
 
-enum Transport { case udp, tcp }
-
-/// One worker's query path, shared by UDP and TCP: the responder, then what lies outside it
-/// (names outside the domain, hidden etcd v2 keys, per-query logging).
+/// One worker's query path, shared by UDP and TCP: parse once and decide once (the responder),
+/// then what lies outside the store (names outside the domain, hidden etcd v2 keys, names the
+/// first read has not reached), handed with the parsed query and a reply writer to the slow
+/// path that answers it; per-query metrics and logging from the parse.
 final class QueryHandler {
     let context: ServerContext
     private let responder: QueryResponder
+    /// The worker's metrics block: counted here, where the question's type is known.
+    private let metrics: MetricsBlock
 
-    init(context: ServerContext) {
+    init(context: ServerContext, metrics: MetricsBlock) {
         self.context = context
-        responder = makeResponder(forwarder: context.forwarder, mayWait: false)
+        self.metrics = metrics
+        responder = makeResponder(forwarder: context.forwarder, resolvingOutside: false)
     }
 
     var logger: Logger { context.logger }
 
-    enum Result {
-        case reply
-        case none
-        /// The answer waits for an etcd v2 read of a hidden key (see `HiddenKeyResolver`).
-        case parked(path: [String])
-        /// A REFUSED reply is in the writer, but the name's own keys may answer it while the
-        /// first read of etcd goes on (see `FirstReadFallback`).
-        case notLoaded(path: [String])
-        /// The answer waits for upstream servers (see `Forwarder`).
-        case forward(Forwarder.Job.Kind)
-    }
-
-    /// Answers a query that `answer` handed on, here and now: for TCP connections and tests,
-    /// whose thread may wait.
-    func answerWaiting(_ packet: [UInt8], kind: Forwarder.Job.Kind, into writer: inout WireWriter) -> [UInt8]? {
-        guard let forwarder = context.forwarder else { return nil }
-        return forwarder.handle(kind, packet: packet, transport: .tcp, responder: forwarder.makeResponder(), writer: &writer)
-    }
-
-    /// Answers a `.notLoaded` query from the name's own keys, here and now (TCP, whose thread
-    /// may wait for etcd); when they cannot answer it, the writer holds REFUSED.
-    func answerNotLoaded(path: [String], packet: UnsafeRawBufferPointer, into writer: inout WireWriter) {
-        if context.firstRead?.answerNow(path: path, packet: packet, responder: responder, maxUDPSize: nil,
-                                        into: &writer) != true {
-            responder.reply(to: packet, rcode: .refused, into: &writer)
-        }
-    }
-
-    func answer(_ packet: UnsafeRawBufferPointer, snapshot: Snapshot, transport: Transport,
-                into writer: inout WireWriter) -> Result {
-        let outcome = responder.respond(to: packet, snapshot: snapshot,
-                                        maxUDPSize: transport == .udp ? UDPWorker.maxResponseSize : nil, into: &writer)
-        switch outcome {
+    /// Answers `packet`. True when `writer` holds the reply to send now (counted); false when
+    /// there is nothing to send now: the query was dropped (counted), or handed with a reply
+    /// writer made from `origin` to a slow path, which replies through it.
+    /// - Parameter received: when the transport read the query (monotonic nanoseconds).
+    func answer(_ packet: UnsafeRawBufferPointer, snapshot: Snapshot, origin: ReplyOrigin, received: Int64,
+                into writer: inout WireWriter) -> Bool {
+        let maxUDPSize = origin.transport == .udp ? UDPWorker.maxResponseSize : nil
+        switch responder.respond(to: packet, snapshot: snapshot, maxUDPSize: maxUDPSize, into: &writer) {
         case .drop:
-            return .none
-        case .outsideZone(let query):
-            return outsideZone(query, packet: packet, snapshot: snapshot, transport: transport, into: &writer)
-        case .needsExternal:
-            return context.forwarder == nil ? .none : .forward(.completeAnswer)
-        case .notLoaded:
-            guard context.firstRead?.isAvailable == true else {
-                logQuery(rcode: .refused, packet: packet)
-                return .reply
-            }
-            return .notLoaded(path: FirstReadFallback.path(lowercasedName: responder.lastQueryName))
-        case .answered(let rcode):
-            if rcode == .nxDomain, let hiddenKeys = context.hiddenKeys {
-                switch hiddenKeys.lookup(lowercasedName: responder.lastQueryName) {
-                case .fetch(let path): return .parked(path: path)
-                case .unavailable: return reply(.servFail, packet: packet, into: &writer)
-                case nil: break
+            metrics.add(MetricsBlock.Slot.dropped)
+            return false
+        case .answered(let rcode, let query):
+            if rcode == .nxDomain, let query, let hiddenKeys = context.hiddenKeys {
+                let name = UnsafeRawBufferPointer(rebasing: packet[Header.size..<(Header.size + query.nameLength)])
+                switch hiddenKeys.lookup(name: name) {
+                case .fetch(let path):
+                    let parsed = ParsedQuery(packet: packet, view: query, received: received)
+                    let reply = makeWriter(origin, parsed)
+                    if !hiddenKeys.park(path: path, query: parsed, writer: reply) {
+                        // Too many already wait for etcd: say so at once.
+                        reply.refuse(.servFail)
+                    }
+                    return false
+                case .unavailable:
+                    return reply(.servFail, to: query, packet: packet, into: &writer)
+                case nil:
+                    break
                 }
             }
-            logQuery(rcode: rcode, packet: packet)
-            return .reply
+            return sent(rcode, query: query, packet: packet, writer: writer)
+        case .outsideZone(let query):
+            return outsideZone(ParsedQuery(packet: packet, view: query, received: received), snapshot: snapshot,
+                               origin: origin, into: &writer)
+        case .outOfZoneData(let query):
+            guard let forwarder = context.forwarder else {
+                metrics.add(MetricsBlock.Slot.dropped)
+                return false
+            }
+            let parsed = ParsedQuery(packet: packet, view: query, received: received)
+            handOff(Forwarder.Job(kind: .completeAnswer, query: parsed, writer: makeWriter(origin, parsed)), to: forwarder)
+            return false
+        case .notLoaded(let query):
+            // The REFUSED in the writer goes out unless the name's own keys can be read.
+            guard let firstRead = context.firstRead, firstRead.isAvailable else {
+                return sent(.refused, query: query, packet: packet, writer: writer)
+            }
+            let parsed = ParsedQuery(packet: packet, view: query, received: received)
+            let reply = makeWriter(origin, parsed)
+            if !firstRead.park(path: parsed.path, query: parsed, writer: reply) { reply.refuse(.refused) }
+            return false
         }
     }
 
@@ -124,14 +126,13 @@ final class QueryHandler {
     /// SOA (stub resolvers stop there, caches keep nothing: RFC 2308 §5); servers without
     /// upstreams get SERVFAIL; `-no-rec` refuses; cached answers are answered here; the rest
     /// goes upstream.
-    private func outsideZone(_ query: QueryView, packet: UnsafeRawBufferPointer, snapshot: Snapshot,
-                             transport: Transport, into writer: inout WireWriter) -> Result {
-        guard let forwarder = context.forwarder else {
-            return reply(.refused, packet: packet, into: &writer)
-        }
-        // The whole query is read only when something below needs more than the question.
-        let message = query.edns != nil || !snapshot.stubZones.isEmpty || forwarder.cache != nil
-            ? try? Message(parsing: Array(packet)) : nil
+    private func outsideZone(_ query: ParsedQuery, snapshot: Snapshot, origin: ReplyOrigin,
+                             into writer: inout WireWriter) -> Bool {
+        guard let forwarder = context.forwarder else { return reply(.refused, to: query, into: &writer) }
+        // The query as a message only when something below reads more than the question (nil:
+        // malformed OPT options, which the forwarder answers FORMERR).
+        let message = query.view.edns != nil || !snapshot.stubZones.isEmpty || forwarder.cache != nil
+            ? query.message : nil
         if let message, forwarder.loop.hasLooped(message) {
             forwarder.loopWarning.log(logger, """
                 forwarding loop: a query this server forwarded came back to it; answering SERVFAIL instead of \
@@ -140,50 +141,77 @@ final class QueryHandler {
                 """)
             writer.reset()
             writer.writeBytes(ForwardingLoop.loopReply(to: message))
-            logQuery(rcode: .servFail, packet: packet)
-            return .reply
+            return sent(.servFail, query: query, writer: writer)
         }
         if !snapshot.stubZones.isEmpty, let message, let name = message.questions.first?.name,
            let stub = snapshot.stubZone(for: name) {
-            if message.edns?.options.contains(where: { $0.code == stubForwardMarker }) == true { return .none }
-            return .forward(.forward(stub: stub.servers.compactMap { try? SocketAddress($0) }))
-        }
-        let labels = responder.lastQueryName.reduce(into: (count: 0, skip: 0)) { state, byte in
-            if state.skip == 0 {
-                if byte != 0 { state.count += 1 }
-                state.skip = Int(byte)
-            } else {
-                state.skip -= 1
+            if message.edns?.options.contains(where: { $0.code == stubForwardMarker }) == true {
+                metrics.add(MetricsBlock.Slot.dropped)
+                return false
             }
-        }.count
+            let servers = stub.servers.compactMap { try? SocketAddress($0) }
+            handOff(Forwarder.Job(kind: .forward(stub: servers), query: query, writer: makeWriter(origin, query)),
+                    to: forwarder)
+            return false
+        }
         // The root is never a search-list candidate, and resolvers probe their upstreams with it.
-        guard labels >= forwarder.ndots || labels == 0 else { return reply(.nxDomain, packet: packet, into: &writer) }
-        guard forwarder.hasUpstreams else { return reply(.servFail, packet: packet, into: &writer) }
+        let labels = query.view.labelCount
+        guard labels >= forwarder.ndots || labels == 0 else { return reply(.nxDomain, to: query, into: &writer) }
+        guard forwarder.hasUpstreams else { return reply(.servFail, to: query, into: &writer) }
         if let cache = forwarder.cache, let message, let hit = cache.lookup(ResponseCache.Key(message)) {
-            let limit = ForwardedReply.sizeLimit(for: message, transport: transport, maxUDPSize: UDPWorker.maxResponseSize)
+            let limit = ForwardedReply.sizeLimit(for: message, transport: origin.transport,
+                                                 maxUDPSize: UDPWorker.maxResponseSize)
             writer.reset()
             writer.writeBytes(ForwardedReply.fit(hit, to: message, maxSize: limit))
-            logQuery(rcode: ResponseCode(rawValue: writer.bytes[3] & 0x0F), packet: packet)
-            return .reply
+            return sent(ResponseCode(rawValue: writer.bytes[3] & 0x0F), query: query, writer: writer)
         }
-        return .forward(.forward(stub: nil))
+        handOff(Forwarder.Job(kind: .forward(stub: nil), query: query, writer: makeWriter(origin, query)), to: forwarder)
+        return false
     }
 
-    func overloaded(_ packet: UnsafeRawBufferPointer, into writer: inout WireWriter) {
-        responder.reply(to: packet, rcode: .servFail, into: &writer)
+    private func makeWriter(_ origin: ReplyOrigin, _ query: ParsedQuery) -> any ReplyWriter {
+        origin.writer(for: query, recursionAvailable: context.recursionAvailable, metrics: context.metrics)
     }
 
-    private func reply(_ rcode: ResponseCode, packet: UnsafeRawBufferPointer, into writer: inout WireWriter) -> Result {
-        responder.reply(to: packet, rcode: rcode, into: &writer)
-        logQuery(rcode: rcode, packet: packet)
-        return .reply
+    private func handOff(_ job: Forwarder.Job, to forwarder: Forwarder) {
+        guard !forwarder.submit(job) else { return }
+        // Too much is waiting on upstreams already: say so at once.
+        metrics.add(MetricsBlock.Slot.queueFull)
+        job.writer.refuse(.servFail)
     }
 
-    private func logQuery(rcode: ResponseCode, packet: UnsafeRawBufferPointer) {
-        guard context.verbose else { return }
-        let message = try? Message(parsing: Array(packet))
-        let question = message?.questions.first.map { "\($0.name) \($0.type)" } ?? "?"
-        context.logger.info("query \(question): \(rcode)")
+    private func reply(_ rcode: ResponseCode, to query: QueryView, packet: UnsafeRawBufferPointer,
+                       into writer: inout WireWriter) -> Bool {
+        responder.reply(to: query, packet: packet, rcode: rcode, into: &writer)
+        return sent(rcode, query: query, packet: packet, writer: writer)
+    }
+
+    private func reply(_ rcode: ResponseCode, to query: ParsedQuery, into writer: inout WireWriter) -> Bool {
+        query.packet.withUnsafeBytes { packet in
+            responder.reply(to: query.view, packet: packet, rcode: rcode, into: &writer)
+        }
+        return sent(rcode, query: query, writer: writer)
+    }
+
+    /// Counts and logs a reply that is in `writer`, to be sent now.
+    private func sent(_ rcode: ResponseCode, query: QueryView?, packet: UnsafeRawBufferPointer, writer: WireWriter) -> Bool {
+        writer.bytes.withUnsafeBytes { reply in
+            metrics.answered(type: query?.type, querySize: packet.count, typeFrom: query == nil ? packet : nil, reply: reply)
+        }
+        if context.verbose { logQuery(rcode: rcode, question: query.map { (packet, $0) }) }
+        return true
+    }
+
+    private func sent(_ rcode: ResponseCode, query: ParsedQuery, writer: WireWriter) -> Bool {
+        query.packet.withUnsafeBytes { sent(rcode, query: query.view, packet: $0, writer: writer) }
+    }
+
+    private func logQuery(rcode: ResponseCode, question: (packet: UnsafeRawBufferPointer, view: QueryView)?) {
+        let text = question.map { packet, view in
+            let name = (try? DomainName(wire: packet[Header.size..<(Header.size + view.nameLength)])) ?? .root
+            return "\(name) \(view.type)"
+        } ?? "?"
+        context.logger.info("query \(text): \(rcode)")
     }
 }
 

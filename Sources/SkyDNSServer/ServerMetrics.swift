@@ -91,10 +91,19 @@ final class MetricsBlock: Sendable {
     /// One query answered: its question type, the reply's rcode and TC bit, both sizes.
     @inline(__always)
     func answered(query: UnsafeRawBufferPointer, reply: UnsafeRawBufferPointer) {
+        answered(type: nil, querySize: query.count, typeFrom: query, reply: reply)
+    }
+
+    /// One query answered, its question type as the parse found it (nil: the parse stopped at
+    /// the header, and the type is read from `query` if it can be).
+    @inline(__always)
+    func answered(type: RecordType?, querySize: Int, typeFrom query: UnsafeRawBufferPointer?,
+                  reply: UnsafeRawBufferPointer) {
         let rcode = reply.count >= 4 ? min(Int(reply[3] & 0x0F), 6) : 6
-        add(Slot.queries + Self.typeIndex(query) * 7 + rcode)
+        let typeIndex = type.map { Self.typeIndex(rawType: $0.rawValue) } ?? query.map { Self.typeIndex($0) } ?? 10
+        add(Slot.queries + typeIndex * 7 + rcode)
         if reply.count >= 3 && reply[2] & 0x02 != 0 { add(Slot.truncated) }
-        observe(Slot.requestSize, bucket: Self.requestSizeBucket(query.count), buckets: 7, value: Int64(query.count))
+        observe(Slot.requestSize, bucket: Self.requestSizeBucket(querySize), buckets: 7, value: Int64(querySize))
         observe(Slot.responseSize, bucket: Self.responseSizeBucket(reply.count), buckets: 10, value: Int64(reply.count))
     }
 
@@ -129,7 +138,12 @@ final class MetricsBlock: Sendable {
             offset += length + 1
         }
         guard offset + 2 <= packet.count else { return 10 }
-        switch UInt16(packet[offset]) << 8 | UInt16(packet[offset + 1]) {
+        return typeIndex(rawType: UInt16(packet[offset]) << 8 | UInt16(packet[offset + 1]))
+    }
+
+    @inline(__always)
+    static func typeIndex(rawType: UInt16) -> Int {
+        switch rawType {
         case 1: return 0
         case 2: return 1
         case 5: return 2

@@ -63,7 +63,10 @@ final class TCPEventLoop: @unchecked Sendable {
     private var connections: [TCPConnection?]
     private var freeSlots: [Int]
     private var generation: UInt64 = 0
-    private let completions = Mutex<[TCPSlowPath.Completion]>([])
+    private let completions = Mutex<[Completion]>([])
+    /// Reply writers made for this loop's queries (loop thread only): tells `answer` that a
+    /// query went to a slow path.
+    private var handedOff = 0
     private let scratch: UnsafeMutableRawBufferPointer
     private let events: UnsafeMutablePointer<skydns_event>
     /// Closed to accept and refuse one connection when the fd table is full.
@@ -93,8 +96,24 @@ final class TCPEventLoop: @unchecked Sendable {
         _ = write(wakeFD, &one, 8)
     }
 
+    /// A slow path's reply to one of this loop's queries (see `TCPReplyWriter`).
+    struct Completion: Sendable {
+        let token: UInt64
+        /// The question's type and the query's size, for the metrics.
+        let type: RecordType
+        let querySize: Int
+        /// The reply to frame and send (nil: the query gets none).
+        let reply: [UInt8]?
+        /// When the loop read the query (monotonic nanoseconds).
+        let received: Int64
+    }
+
+    /// Notes that a reply writer was made for a query of this loop (called on the loop thread,
+    /// from within `answer`): the connection waits for one more completion.
+    func noteHandedOff() { handedOff += 1 }
+
     /// Hands a slow-path reply back to the loop that owns its connection.
-    func post(_ completion: TCPSlowPath.Completion) {
+    func post(_ completion: Completion) {
         completions.withLock { $0.append(completion) }
         wake()
     }
@@ -150,10 +169,10 @@ final class TCPEventLoop: @unchecked Sendable {
 
         init(listener: TCPListener) {
             self.listener = listener
-            handler = QueryHandler(context: listener.context)
+            metrics = listener.context.metrics.tcp
+            handler = QueryHandler(context: listener.context, metrics: metrics)
             reader = listener.publisher.makeReader()
             snapshot = reader.snapshot
-            metrics = listener.context.metrics.tcp
         }
     }
 
@@ -350,48 +369,27 @@ final class TCPEventLoop: @unchecked Sendable {
     private func answer(_ packet: UnsafeRawBufferPointer, _ connection: TCPConnection, _ state: inout LoopState,
                         now: Int64) {
         let started = monotonicNanoseconds()
-        let result = state.handler.answer(packet, snapshot: state.snapshot, transport: .tcp, into: &state.writer)
-        let work: TCPSlowPath.Work
-        switch result {
-        case .reply:
-            appendWriter(packet, connection, &state, started: started)
-            return
-        case .none:
-            state.metrics.add(MetricsBlock.Slot.dropped)
-            return
-        case .parked(let path): work = .hiddenKey(path: path)
-        case .notLoaded(let path): work = .notLoaded(path: path)
-        case .forward(let kind): work = .forward(kind)
-        }
-        let job = TCPSlowPath.Job(work: work, packet: Array(packet), loop: self, token: connection.token, received: started)
-        if state.listener.slowPath.submit(job) {
+        let before = handedOff
+        let origin = ReplyOrigin.tcp(loop: self, token: connection.token)
+        if state.handler.answer(packet, snapshot: state.snapshot, origin: origin, received: started, into: &state.writer) {
+            state.writer.bytes.withUnsafeBytes { reply in
+                append(reply, to: connection, listener: state.listener, metrics: state.metrics, started: started)
+            }
+        } else if handedOff != before {
+            // Its reply comes back as a completion, even when the slow path refused it at once.
             connection.outstanding += 1
-            return
-        }
-        // Too much waits already: answer now. A not-loaded name has its REFUSED in the writer.
-        if case .notLoaded = work {} else {
-            state.metrics.add(MetricsBlock.Slot.queueFull)
-            state.handler.overloaded(packet, into: &state.writer)
-        }
-        appendWriter(packet, connection, &state, started: started)
-    }
-
-    private func appendWriter(_ packet: UnsafeRawBufferPointer, _ connection: TCPConnection, _ state: inout LoopState,
-                              started: Int64) {
-        state.writer.bytes.withUnsafeBytes { reply in
-            append(reply, query: packet, to: connection, listener: state.listener, metrics: state.metrics, started: started)
         }
     }
 
-    private func append(_ reply: UnsafeRawBufferPointer, query: UnsafeRawBufferPointer, to connection: TCPConnection,
-                        listener: TCPListener, metrics: MetricsBlock, started: Int64) {
+    /// Frames `reply` onto the connection's output; the handler (or the completion) has counted it.
+    private func append(_ reply: UnsafeRawBufferPointer, to connection: TCPConnection, listener: TCPListener,
+                        metrics: MetricsBlock, started: Int64) {
         guard reply.count <= 65535 else {
             metrics.add(MetricsBlock.Slot.dropped)
             return
         }
         TCPFraming.append(reply, to: &connection.output)
         listener.bufferedOutput.add(reply.count + 2, ordering: .relaxed)
-        metrics.answered(query: query, reply: reply)
         metrics.answerDuration(nanoseconds: monotonicNanoseconds() - started, count: 1)
     }
 
@@ -412,9 +410,11 @@ final class TCPEventLoop: @unchecked Sendable {
             connection.outstanding -= 1
             connection.lastActivity = now
             if let reply = completion.reply {
-                completion.packet.withUnsafeBytes { query in
-                    reply.withUnsafeBytes { append($0, query: query, to: connection, listener: state.listener,
-                                                   metrics: state.metrics, started: completion.received) }
+                reply.withUnsafeBytes { reply in
+                    state.metrics.answered(type: completion.type, querySize: completion.querySize, typeFrom: nil,
+                                           reply: reply)
+                    append(reply, to: connection, listener: state.listener, metrics: state.metrics,
+                           started: completion.received)
                 }
             } else {
                 state.metrics.add(MetricsBlock.Slot.dropped)

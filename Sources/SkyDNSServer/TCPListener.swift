@@ -11,7 +11,8 @@ import SkyDNSStore
 
 /// DNS over TCP (RFC 7766): two-byte length framing, pipelined queries. Connections are served
 /// by a fixed set of event loops (`TCPEventLoop`, epoll, non-blocking sockets) started with the
-/// server; answers that wait on etcd or upstreams go to a fixed pool (`TCPSlowPath`) and are
+/// server; answers that wait on etcd or upstreams go, with a reply writer (`TCPReplyWriter`),
+/// to the same bounded slow paths as UDP's (the forwarder, the etcd readers) and are
 /// sent when ready, possibly out of order (RFC 7766 §7). No client action starts a thread.
 ///
 /// What a client can hold is bounded: `maxConnections` in all, `maxPerSource` from one address
@@ -53,7 +54,6 @@ final class TCPListener: Sendable {
     private let sources = Mutex<[SourceKey: Int]>([:])
     let refusals = RateLimitedLog()
     private let loops: [TCPEventLoop]
-    let slowPath: TCPSlowPath
 
     /// - Parameters:
     ///   - fds: bound TCP sockets; listened on here, each served by every loop.
@@ -68,15 +68,13 @@ final class TCPListener: Sendable {
         for fd in fds {
             guard listen(fd, 1024) == 0, skydns_set_nonblocking(fd, 1) == 0 else { throw .socket("listen", errno) }
         }
-        slowPath = TCPSlowPath(context: context, publisher: publisher)
         var made: [TCPEventLoop] = []
         for _ in 0..<max(1, loops) { made.append(try TCPEventLoop(listenFDs: fds, maxConnections: limits.maxConnections)) }
         self.loops = made
     }
 
-    /// Starts the loops' and the slow path's threads.
+    /// Starts the loops' threads.
     func start() throws(ServerError) {
-        try slowPath.start()
         for loop in loops {
             try startThread { [self] in loop.run(self) }
         }

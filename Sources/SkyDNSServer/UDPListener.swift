@@ -27,11 +27,11 @@ final class UDPWorker: @unchecked Sendable {
     private let metrics: MetricsBlock
     private let receiveFailures = RateLimitedLog()
 
-    init(fd: Int32, handler: QueryHandler, reader: SnapshotReader) {
+    init(fd: Int32, context: ServerContext, reader: SnapshotReader) {
         self.fd = fd
-        self.handler = handler
         self.reader = reader
-        metrics = handler.context.metrics.makeWorkerBlock()
+        metrics = context.metrics.makeWorkerBlock()
+        handler = QueryHandler(context: context, metrics: metrics)
         incoming = .allocate(capacity: Self.batchSize)
         outgoing = .allocate(capacity: Self.batchSize)
         for index in 0..<Self.batchSize {
@@ -59,32 +59,10 @@ final class UDPWorker: @unchecked Sendable {
             var replies = 0
             for index in 0..<Int(received) {
                 let packet = UnsafeRawBufferPointer(start: incoming[index].buf, count: incoming[index].len)
-                switch handler.answer(packet, snapshot: snapshot, transport: .udp, into: &writer) {
-                case .none:
-                    metrics.add(MetricsBlock.Slot.dropped)
+                let origin = ReplyOrigin.udp(fd: fd, peer: incoming[index].peer, peerLength: incoming[index].peer_len)
+                // Otherwise dropped, or handed with a reply writer to a slow path.
+                guard handler.answer(packet, snapshot: snapshot, origin: origin, received: started, into: &writer) else {
                     continue
-                case .parked(let path):
-                    if handler.context.hiddenKeys?.park(path: path, packet: packet, peer: incoming[index].peer,
-                                                        peerLength: incoming[index].peer_len, fd: fd) == true {
-                        continue
-                    }
-                    // Too many already wait for etcd: say so at once.
-                    handler.overloaded(packet, into: &writer)
-                case .notLoaded(let path):
-                    // Otherwise the REFUSED in the writer goes out.
-                    if handler.context.firstRead?.park(path: path, packet: packet, peer: incoming[index].peer,
-                                                       peerLength: incoming[index].peer_len, fd: fd) == true {
-                        continue
-                    }
-                case .forward(let kind):
-                    let job = Forwarder.Job(kind: kind, packet: Array(packet), peer: incoming[index].peer,
-                                            peerLength: incoming[index].peer_len, fd: fd, received: started)
-                    if handler.context.forwarder?.submit(job) == true { continue }
-                    // Too much is waiting on upstreams already: say so at once.
-                    metrics.add(MetricsBlock.Slot.queueFull)
-                    handler.overloaded(packet, into: &writer)
-                case .reply:
-                    break
                 }
                 // Every reply is built within the slot; a longer one is a bug, never an overflow.
                 guard writer.count <= Self.maxResponseSize else {
@@ -97,7 +75,6 @@ final class UDPWorker: @unchecked Sendable {
                     UnsafeMutableRawPointer(outgoing[replies].buf).copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
                 }
                 outgoing[replies].len = writer.count
-                metrics.answered(query: packet, reply: UnsafeRawBufferPointer(start: outgoing[replies].buf, count: writer.count))
                 replies += 1
             }
             if replies > 0 {

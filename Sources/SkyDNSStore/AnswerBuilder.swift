@@ -8,7 +8,7 @@ public struct Answer: Sendable, Equatable {
     public var additionals: [ResourceRecord] = []
     /// A target outside the domain needed resolving and no resolver was given: the answer is
     /// incomplete, and the caller should build it again where forwarding may block.
-    public var needsExternal = false
+    public var needsOutOfZoneData = false
 }
 
 /// Notes that an outside name had to be resolved without a resolver at hand.
@@ -104,7 +104,7 @@ struct AnswerBuilder {
         default:
             break
         }
-        answer.needsExternal = demand.wanted
+        answer.needsOutOfZoneData = demand.wanted
         answer.answers = deduplicated(answer.answers)
         answer.additionals = deduplicated(answer.additionals)
         unifyTTL(&answer.answers)

@@ -19,7 +19,7 @@ extension QueryResponder {
         let written = writer.writeRecords(pointers, limit: limit)
         endResponse(query, answers: written.written, authorities: 0, additionals: 0, truncated: !written.complete,
                     into: &writer)
-        return .answered(.noError)
+        return .answered(.noError, query: query)
     }
 
     /// CHAOS TXT `version.bind`/`version.server`, `hostname.bind`/`id.server` and `authors.bind`,
@@ -40,7 +40,7 @@ extension QueryResponder {
                                     data: .txt(TXTRecord(text: text)))
         let written = writer.writeRecords([record], limit: limit)
         endResponse(query, answers: written.written, authorities: 0, additionals: 0, truncated: !written.complete, into: &writer)
-        return .answered(.noError)
+        return .answered(.noError, query: query)
     }
 
     /// The question name with the client's casing.

@@ -3,19 +3,23 @@ import DNSWire
 /// Answers one query from a snapshot, writing the response straight into a reused buffer. One
 /// responder per worker: it owns the scratch space, so answering allocates nothing once warm.
 public final class QueryResponder {
+    /// What became of one query: the single result the answer path passes on (the server's
+    /// transports and slow paths switch on it, nothing else).
     public enum Outcome: Sendable {
-        /// A response is in the writer.
-        case answered(ResponseCode)
+        /// A response is in the writer. `query` is nil when only the header could be read
+        /// (FORMERR, NOTIMP).
+        case answered(ResponseCode, query: QueryView?)
         /// Nothing to say (a response, or less than a header).
         case drop
         /// The name is outside the served domain; the caller forwards it or refuses it.
         case outsideZone(QueryView)
-        /// The answer needs names outside the domain resolved: answer it again with `external`
-        /// set, on a thread that may wait for upstreams.
-        case needsExternal
+        /// The answer needs out-of-zone data (RFC 8499): CNAME, SRV or MX targets outside the
+        /// domain. Nothing is written; answer it again with `external` set, on a thread that
+        /// may wait for upstreams.
+        case outOfZoneData(QueryView)
         /// A REFUSED reply is in the writer: the first read of etcd has not reached this name
         /// (an A or AAAA query) yet. The caller may read the name from etcd on its own instead.
-        case notLoaded
+        case notLoaded(QueryView)
     }
 
     /// The UDP size we advertise in our OPT record (the DNS flag day 2020 value).
@@ -45,44 +49,75 @@ public final class QueryResponder {
         labelOffsets.deallocate()
     }
 
+    /// Parses `packet` once and answers it.
     /// - Parameter maxUDPSize: the server's cap on UDP responses; nil over TCP (64 KiB).
     public func respond(to packet: UnsafeRawBufferPointer, snapshot: Snapshot, maxUDPSize: Int?,
                         into writer: inout WireWriter) -> Outcome {
-        switch QueryParser.parse(packet, lowercasedName: name) {
-        case .drop:
-            return .drop
-        case .reject(let id, let flags, let rcode):
-            writer.reset()
-            Header(id: id, flags: responseFlags(query: flags, rcode: rcode, authoritative: false)).write(to: &writer)
-            return .answered(rcode)
-        case .query(let query):
-            let maxSize = maxUDPSize.map { min($0, query.udpLimit) } ?? 65535
-            return answer(query, packet: packet, snapshot: snapshot, maxSize: maxSize, into: &writer)
+        let query: QueryView
+        do {
+            query = try QueryParser.parse(packet, lowercasedName: name)
+        } catch {
+            switch error {
+            case .drop:
+                return .drop
+            case .reply(let id, let flags, let rcode):
+                writer.reset()
+                Header(id: id, flags: Self.responseFlags(query: flags, rcode: rcode, authoritative: false,
+                                                         recursionAvailable: recursionAvailable)).write(to: &writer)
+                return .answered(rcode, query: nil)
+            }
         }
+        let maxSize = maxUDPSize.map { min($0, query.udpLimit) } ?? 65535
+        return answer(query, packet: packet, snapshot: snapshot, maxSize: maxSize, into: &writer)
     }
 
-    /// Writes a reply to `packet` with no records and `rcode` (REFUSED, SERVFAIL, a truncated
-    /// reply with `truncated`). Returns false when the packet is not a query.
-    @discardableResult
-    public func reply(to packet: UnsafeRawBufferPointer, rcode: ResponseCode, truncated: Bool = false,
-                      into writer: inout WireWriter) -> Bool {
-        guard case .query(let query) = QueryParser.parse(packet, lowercasedName: name) else { return false }
-        beginResponse(query, packet: packet, rcode: rcode, authoritative: false, into: &writer)
+    /// Answers a query parsed earlier (on another thread: a slow path), without parsing it again.
+    /// - Parameters:
+    ///   - lowercasedName: the question name lower-cased, wire form, `query.nameLength` bytes.
+    ///   - maxSize: the largest reply the client takes (the reply writer's limit), in bytes.
+    public func respond(to query: QueryView, lowercasedName: [UInt8], packet: UnsafeRawBufferPointer,
+                        snapshot: Snapshot, maxSize: Int, into writer: inout WireWriter) -> Outcome {
+        guard lowercasedName.count == query.nameLength, query.nameLength <= QueryParser.nameBufferSize else {
+            return .drop
+        }
+        lowercasedName.withUnsafeBufferPointer { name.update(from: $0.baseAddress!, count: $0.count) }
+        return answer(query, packet: packet, snapshot: snapshot, maxSize: maxSize, into: &writer)
+    }
+
+    /// Writes a reply to `query` with no records and `rcode` (REFUSED, SERVFAIL, a truncated
+    /// reply with `truncated`): the header, the client's question and, when the client sent
+    /// one, our OPT record.
+    public static func emptyReply(to query: QueryView, packet: UnsafeRawBufferPointer, rcode: ResponseCode,
+                                  recursionAvailable: Bool, truncated: Bool = false, into writer: inout WireWriter) {
+        beginResponse(query, packet: packet, rcode: rcode, authoritative: false, recursionAvailable: recursionAvailable,
+                      into: &writer)
         endResponse(query, answers: 0, authorities: 0, additionals: 0, truncated: truncated, into: &writer)
-        return true
+    }
+
+    /// `emptyReply` with this responder's RA setting.
+    public func reply(to query: QueryView, packet: UnsafeRawBufferPointer, rcode: ResponseCode,
+                      into writer: inout WireWriter) {
+        Self.emptyReply(to: query, packet: packet, rcode: rcode, recursionAvailable: recursionAvailable, into: &writer)
     }
 
     /// Writes the header and the client's question (with its own casing) for `query`.
-    public func beginResponse(_ query: QueryView, packet: UnsafeRawBufferPointer, rcode: ResponseCode,
-                              authoritative: Bool, into writer: inout WireWriter) {
+    func beginResponse(_ query: QueryView, packet: UnsafeRawBufferPointer, rcode: ResponseCode,
+                       authoritative: Bool, into writer: inout WireWriter) {
+        Self.beginResponse(query, packet: packet, rcode: rcode, authoritative: authoritative,
+                           recursionAvailable: recursionAvailable, into: &writer)
+    }
+
+    private static func beginResponse(_ query: QueryView, packet: UnsafeRawBufferPointer, rcode: ResponseCode,
+                                      authoritative: Bool, recursionAvailable: Bool, into writer: inout WireWriter) {
         writer.reset()
-        Header(id: query.id, flags: responseFlags(query: query.flags, rcode: rcode, authoritative: authoritative),
-               questionCount: 1).write(to: &writer)
+        let flags = responseFlags(query: query.flags, rcode: rcode, authoritative: authoritative,
+                                  recursionAvailable: recursionAvailable)
+        Header(id: query.id, flags: flags, questionCount: 1).write(to: &writer)
         writer.writeBytes(UnsafeRawBufferPointer(rebasing: packet[Header.size..<query.questionEnd]))
     }
 
     /// Finishes a response begun with `beginResponse`: counts, TC and the OPT record.
-    public func endResponse(_ query: QueryView, answers: Int, authorities: Int, additionals: Int, truncated: Bool,
+    static func endResponse(_ query: QueryView, answers: Int, authorities: Int, additionals: Int, truncated: Bool,
                             into writer: inout WireWriter) {
         var additionalCount = additionals
         if let edns = query.edns {
@@ -90,19 +125,19 @@ public final class QueryResponder {
             additionalCount += 1
         }
         if truncated { writer.setUInt16(writer.uint16(at: 2) | Header.tcBit, at: 2) }
-        writer.setUInt16(UInt16(answers), at: 6)
-        writer.setUInt16(UInt16(authorities), at: 8)
-        writer.setUInt16(UInt16(additionalCount), at: 10)
+        writer.setUInt16(UInt16(truncatingIfNeeded: answers), at: 6)
+        writer.setUInt16(UInt16(truncatingIfNeeded: authorities), at: 8)
+        writer.setUInt16(UInt16(truncatingIfNeeded: additionalCount), at: 10)
     }
 
-    /// The lower-cased question name of the last query parsed, in wire form.
-    public var lastQueryName: UnsafeBufferPointer<UInt8> {
-        var length = 0
-        while name[length] != 0 { length += Int(name[length]) + 1 }
-        return UnsafeBufferPointer(start: name, count: length + 1)
+    func endResponse(_ query: QueryView, answers: Int, authorities: Int, additionals: Int, truncated: Bool,
+                     into writer: inout WireWriter) {
+        Self.endResponse(query, answers: answers, authorities: authorities, additionals: additionals,
+                         truncated: truncated, into: &writer)
     }
 
-    private func responseFlags(query flags: UInt16, rcode: ResponseCode, authoritative: Bool) -> UInt16 {
+    private static func responseFlags(query flags: UInt16, rcode: ResponseCode, authoritative: Bool,
+                                      recursionAvailable: Bool) -> UInt16 {
         var response = Header.qrBit | (flags & (0x7800 | Header.rdBit | Header.cdBit)) | UInt16(rcode.rawValue)
         if authoritative { response |= Header.aaBit }
         if recursionAvailable { response |= Header.raBit }
@@ -118,7 +153,7 @@ public final class QueryResponder {
             beginResponse(query, packet: packet, rcode: .noError, authoritative: false, into: &writer)
             EDNS(udpPayloadSize: Self.advertisedUDPSize, extendedRCode: 1).write(to: &writer)
             writer.setUInt16(1, at: 10)
-            return .answered(ResponseCode(rawValue: 16))
+            return .answered(ResponseCode(rawValue: 16), query: query)
         }
         if query.recordClass == .chaos {
             return chaos(query, packet: packet, limit: limit, into: &writer)
@@ -143,7 +178,7 @@ public final class QueryResponder {
             guard snapshot.loadedThrough != nil, case .found = found,
                   snapshot.isLoaded(path: zone.apexPath + labelsReversed(labelsBelowApex)) else {
                 _ = refuse(query, packet: packet, into: &writer)
-                return .notLoaded
+                return .notLoaded(query)
             }
             return answerAddresses(query, packet: packet, snapshot: snapshot, labelsBelowApex: labelsBelowApex,
                                    limit: limit, into: &writer)
@@ -187,7 +222,7 @@ public final class QueryResponder {
                 return negative(query, packet: packet, snapshot: snapshot, rcode: exists ? .noError : .nxDomain, into: &writer)
             }
             endResponse(query, answers: answers, authorities: 0, additionals: 0, truncated: truncated, into: &writer)
-            return .answered(.noError)
+            return .answered(.noError, query: query)
         }
     }
 
@@ -199,7 +234,7 @@ public final class QueryResponder {
         rotation &+= 1
         let answer = AnswerBuilder(snapshot: snapshot, external: external, rotation: rotation, limit: limit)
             .answer(qname: qname, lookupName: lookupName ?? qname.lowercased(), type: query.type)
-        if answer.needsExternal { return .needsExternal }
+        if answer.needsOutOfZoneData { return .outOfZoneData(query) }
         beginResponse(query, packet: packet, rcode: answer.rcode, authoritative: true, into: &writer)
         writer.registerName(at: Header.size)
         let answers = writer.writeRecords(answer.answers, limit: limit)
@@ -207,13 +242,13 @@ public final class QueryResponder {
         let additionals = authorities.complete ? writer.writeRecords(answer.additionals, limit: limit) : (written: 0, complete: false)
         endResponse(query, answers: answers.written, authorities: authorities.written, additionals: additionals.written,
                     truncated: !authorities.complete, into: &writer)
-        return .answered(answer.rcode)
+        return .answered(answer.rcode, query: query)
     }
 
     func refuse(_ query: QueryView, packet: UnsafeRawBufferPointer, into writer: inout WireWriter) -> Outcome {
         beginResponse(query, packet: packet, rcode: .refused, authoritative: false, into: &writer)
         endResponse(query, answers: 0, authorities: 0, additionals: 0, truncated: false, into: &writer)
-        return .answered(.refused)
+        return .answered(.refused, query: query)
     }
 
     /// NXDOMAIN or NODATA: the SOA in authority with TTL min(`-ttl`, `-min-ttl`), AA set.
@@ -222,7 +257,7 @@ public final class QueryResponder {
         beginResponse(query, packet: packet, rcode: rcode, authoritative: true, into: &writer)
         writeSOA(snapshot, ownerOffset: Header.size + query.nameLength - snapshot.zone.domain.wire.count, into: &writer)
         endResponse(query, answers: 0, authorities: 1, additionals: 0, truncated: false, into: &writer)
-        return .answered(rcode)
+        return .answered(rcode, query: query)
     }
 
     private func writeSOA(_ snapshot: Snapshot, ownerOffset: Int, into writer: inout WireWriter) {

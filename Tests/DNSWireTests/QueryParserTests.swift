@@ -56,7 +56,12 @@ struct QueryParserTests {
     func ednsAndLimit(edns: EDNS?, limit: Int, expected: EDNSView?) throws {
         let packet = queryMessage("skydns.local", edns: edns)
         let view = try #require(parseQuery(packet).view)
-        #expect(view.edns == expected)
+        #expect(view.edns.map { EDNSView(udpPayloadSize: $0.udpPayloadSize, version: $0.version, dnssecOK: $0.dnssecOK) }
+                == expected)
+        // The options are located, and read back only on request.
+        if let edns, let found = view.edns {
+            #expect(packet.withUnsafeBytes { found.readOptions(in: $0) } == edns.options)
+        }
         #expect(view.udpLimit == limit)
         #expect(view.questionEnd == 12 + 14 + 4)
     }

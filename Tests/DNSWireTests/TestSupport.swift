@@ -44,24 +44,23 @@ func queryMessage(_ qname: String, type: RecordType = .a, id: UInt16 = 0xBEEF, f
 let canary: [UInt8] = [0xDE, 0xAD, 0xBE, 0xEF, 0xDE, 0xAD, 0xBE, 0xEF]
 
 struct ParsedQuery {
-    var result: QueryParseResult
+    var result: Result<QueryView, QueryRejection>
     /// The lower-cased wire name written by the parser (empty unless `.query`).
     var name: [UInt8]
     /// False when the parser wrote beyond `QueryParser.nameBufferSize`.
     var canaryIntact: Bool
 
     var view: QueryView? {
-        if case .query(let view) = result { return view }
-        return nil
+        try? result.get()
     }
 
     var isDrop: Bool {
-        if case .drop = result { return true }
+        if case .failure(.drop) = result { return true }
         return false
     }
 
     var reject: (id: UInt16, flags: UInt16, rcode: ResponseCode)? {
-        if case .reject(let id, let flags, let rcode) = result { return (id, flags, rcode) }
+        if case .failure(.reply(let id, let flags, let rcode)) = result { return (id, flags, rcode) }
         return nil
     }
 }
@@ -69,10 +68,12 @@ struct ParsedQuery {
 func parseQuery(_ packet: [UInt8]) -> ParsedQuery {
     var buffer = [UInt8](repeating: 0xAA, count: QueryParser.nameBufferSize) + canary
     let result = packet.withUnsafeBytes { raw in
-        buffer.withUnsafeMutableBufferPointer { QueryParser.parse(raw, lowercasedName: $0.baseAddress!) }
+        buffer.withUnsafeMutableBufferPointer { buffer in
+            Result { () throws(QueryRejection) -> QueryView in try QueryParser.parse(raw, lowercasedName: buffer.baseAddress!) }
+        }
     }
     let intact = Array(buffer[QueryParser.nameBufferSize...]) == canary
-    if case .query(let view) = result {
+    if case .success(let view) = result {
         return ParsedQuery(result: result, name: Array(buffer[..<view.nameLength]), canaryIntact: intact)
     }
     return ParsedQuery(result: result, name: [], canaryIntact: intact)

@@ -314,8 +314,11 @@ struct ResponseCacheTests {
 @Suite("Forwarder queue")
 struct JobQueueTests {
     private func job(_ index: Int) -> Forwarder.Job {
-        Forwarder.Job(kind: .completeAnswer, packet: [UInt8(index & 0xFF), UInt8(index >> 8)], peer: sockaddr_storage(),
-                      peerLength: 0, fd: -1)
+        let query = parsedQuery(Message(header: Header(id: UInt16(index), questionCount: 1),
+                                        questions: [Question(name: name("a.example.test"), type: .a)]).encode())
+        return Forwarder.Job(kind: .completeAnswer, query: query,
+                             writer: UDPReplyWriter(query: query, fd: -1, peer: sockaddr_storage(), peerLength: 0,
+                                                    recursionAvailable: true, metrics: nil))
     }
 
     @Test("first in, first out, through compactions; count follows")
@@ -329,7 +332,7 @@ struct JobQueueTests {
             }
             for _ in 0..<(round % 5 + 90) {
                 let popped = queue.pop()
-                #expect(popped?.packet == [UInt8(expected & 0xFF), UInt8(expected >> 8)])
+                #expect(popped?.query.view.id == UInt16(expected))
                 expected += 1
             }
             #expect(queue.count == next - expected)

@@ -163,8 +163,8 @@ import Testing
     @Test func outsideTargetNeedsUpstream() throws {
         let snapshot = try rulesSnapshot(Self.records, zone: try Zone(domain: "."))
         let (outcome, _) = Asker().ask(query("mirror.local."), snapshot: snapshot)
-        guard case .needsExternal = outcome else {
-            Issue.record("expected needsExternal, got \(outcome)")
+        guard case .outOfZoneData = outcome else {
+            Issue.record("expected outOfZoneData, got \(outcome)")
             return
         }
     }

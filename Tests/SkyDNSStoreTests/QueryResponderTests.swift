@@ -294,7 +294,7 @@ import Testing
         for qd: UInt16 in [0, 2] {
             let packet = rawPacket(id: 0xCAFE, flags: Header.rdBit, qd: qd)
             let (outcome, bytes) = asker.ask(packet, snapshot: try snapshot())
-            guard case .answered(let rcode) = outcome else {
+            guard case .answered(let rcode, _) = outcome else {
                 Issue.record("expected FORMERR, got \(outcome)")
                 continue
             }
@@ -312,7 +312,7 @@ import Testing
         var packet = query("kafka.domeos.sohu.", id: 0x0101)
         packet.removeLast(3)
         let (outcome, bytes) = Asker().ask(packet, snapshot: try snapshot())
-        guard case .answered(.formErr) = outcome else {
+        guard case .answered(.formErr, _) = outcome else {
             Issue.record("expected FORMERR, got \(outcome)")
             return
         }

@@ -91,7 +91,7 @@ final class Asker {
         let (outcome, bytes) = ask(packet, snapshot: snapshot, maxUDPSize: maxUDPSize)
         let rcode: ResponseCode
         switch outcome {
-        case .answered(let answered): rcode = answered
+        case .answered(let answered, _): rcode = answered
         // The REFUSED reply is written; a server may read the name from etcd instead.
         case .notLoaded: rcode = .refused
         default:

@@ -102,7 +102,7 @@ public final class SkyDNSService: Sendable {
                                            logger: logger, forwarder: forwarder, metrics: metrics,
                                            apply: { writer.apply($0, coalesce: false) })
         let firstRead = FirstReadFallback(watcher: watcher, keys: store.keys, publisher: store.publisher, logger: logger,
-                                          forwarder: forwarder, metrics: metrics)
+                                          forwarder: forwarder)
         context = ServerContext(logger: logger, verbose: configuration.verbose, hiddenKeys: hiddenKeys, firstRead: firstRead,
                                 forwarder: forwarder, metrics: metrics)
     }
@@ -139,7 +139,7 @@ public final class SkyDNSService: Sendable {
                                                 : ListeningSockets.bind(address, udpWorkers: udpWorkers)
         watcher.start()
         for fd in sockets.udp {
-            let worker = UDPWorker(fd: fd, handler: QueryHandler(context: context), reader: store.publisher.makeReader())
+            let worker = UDPWorker(fd: fd, context: context, reader: store.publisher.makeReader())
             try startThread { worker.run() }
         }
         if !sockets.tcp.isEmpty {

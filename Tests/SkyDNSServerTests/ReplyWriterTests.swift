@@ -1,0 +1,132 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import DNSWire
+import Testing
+@testable import SkyDNSServer
+
+/// A query parsed as a worker parses it, handed over as a slow path receives it.
+func parsedQuery(_ packet: [UInt8], received: Int64 = 0) -> ParsedQuery {
+    let buffer = UnsafeMutablePointer<UInt8>.allocate(capacity: QueryParser.nameBufferSize)
+    defer { buffer.deallocate() }
+    return packet.withUnsafeBytes { raw in
+        ParsedQuery(packet: raw, view: try! QueryParser.parse(raw, lowercasedName: buffer), received: received)
+    }
+}
+
+private func query(_ text: String, _ type: RecordType, id: UInt16 = 7, edns: EDNS? = nil) -> [UInt8] {
+    var header = Header(id: id, questionCount: 1)
+    header.recursionDesired = true
+    return Message(header: header, questions: [Question(name: try! DomainName(text), type: type)], edns: edns).encode()
+}
+
+@Suite("ParsedQuery: what a slow path receives")
+struct ParsedQueryTests {
+    @Test("the question keeps the client's casing; the name and path are lower-cased")
+    func names() throws {
+        let parsed = parsedQuery(query("Kafka-1.DomeOS.sohu", .srv))
+        #expect(parsed.question == Question(name: try DomainName("Kafka-1.DomeOS.sohu"), type: .srv))
+        #expect(parsed.question.name.description == "Kafka-1.DomeOS.sohu.")
+        #expect(try parsed.lowercasedName == DomainName("kafka-1.domeos.sohu").wire)
+        #expect(parsed.path == ["sohu", "domeos", "kafka-1"])
+        #expect(parsed.view.labelCount == 3)
+        #expect(parsedQuery(query(".", .ns)).view.labelCount == 0)
+    }
+
+    @Test("the message is built from the parse: header, question, the client's options; nothing else")
+    func message() throws {
+        let options = [EDNS.Option(code: 65012, data: [0, 0, 0, 9]), EDNS.Option(code: 10, data: Array(repeating: 1, count: 8))]
+        var packet = query("example.org", .aaaa, id: 0xBEEF, edns: EDNS(udpPayloadSize: 1400, dnssecOK: true, options: options))
+        let parsed = parsedQuery(packet)
+        let message = try #require(parsed.message)
+        #expect(message.header.id == 0xBEEF && message.header.recursionDesired && !message.header.isResponse)
+        #expect(message.questions == [Question(name: try DomainName("example.org"), type: .aaaa)])
+        #expect(message.edns == EDNS(udpPayloadSize: 1400, dnssecOK: true, options: options))
+        #expect(message.answers.isEmpty && message.additionals.isEmpty)
+
+        // An option that claims more bytes than the OPT record holds: no message (FORMERR upstream-bound).
+        let optionLength = packet.count - 20 + 2   // the first option's length field (options: 8 + 12 bytes)
+        packet[optionLength] = 0
+        packet[optionLength + 1] = 200
+        let broken = parsedQuery(packet)
+        #expect(broken.ednsOptions == nil)
+        #expect(broken.message == nil)
+        #expect(parsedQuery(query("example.org", .a)).ednsOptions == [])
+    }
+}
+
+@Suite("ReplyWriter over UDP: one reply, sized for the client")
+struct UDPReplyWriterTests {
+    /// A loopback socket pair: the writer sends from `server` to `client`.
+    private func sockets() throws -> (server: Int32, client: Int32, peer: sockaddr_storage, length: socklen_t) {
+        func bound() -> Int32 {
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            _ = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            var timeout = timeval(tv_sec: 2, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            return fd
+        }
+        let server = bound(), client = bound()
+        var peer = sockaddr_storage()
+        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
+        _ = withUnsafeMutablePointer(to: &peer) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(client, $0, &length) }
+        }
+        return (server, client, peer, length)
+    }
+
+    private func receive(_ fd: Int32, nonBlocking: Bool = false) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: 70000)
+        let count = recv(fd, &buffer, buffer.count, nonBlocking ? Int32(MSG_DONTWAIT) : 0)
+        return count < 0 ? nil : Array(buffer[..<count])
+    }
+
+    @Test("maxSize: 512 without OPT, the client's size with it (at least 512), at most the server's 4096")
+    func sizes() {
+        for (edns, expected) in [(nil, 512), (EDNS(udpPayloadSize: 100), 512), (EDNS(udpPayloadSize: 1232), 1232),
+                                 (EDNS(udpPayloadSize: 65000), 4096)] as [(EDNS?, Int)] {
+            let parsed = parsedQuery(query("a.example.org", .a, edns: edns))
+            let writer = UDPReplyWriter(query: parsed, fd: -1, peer: sockaddr_storage(), peerLength: 0,
+                                        recursionAvailable: true, metrics: nil)
+            #expect(writer.maxSize == expected)
+            #expect(writer.transport == .udp)
+            #expect(writer.edns == parsed.view.edns)
+        }
+    }
+
+    @Test("refuse: header, the client's question, our OPT; RA as configured; a second reply is not sent")
+    func refuseOnce() throws {
+        let (server, client, peer, length) = try sockets()
+        defer { close(server); close(client) }
+        let packet = query("Outside.Example.org", .mx, id: 0x1234, edns: EDNS(udpPayloadSize: 1400, dnssecOK: true))
+        let writer = UDPReplyWriter(query: parsedQuery(packet), fd: server, peer: peer, peerLength: length,
+                                    recursionAvailable: false, metrics: nil)
+        writer.refuse(.servFail)
+        writer.write([1, 2, 3])
+        writer.drop()
+        let reply = try Message(parsing: try #require(receive(client)))
+        #expect(reply.header.id == 0x1234 && reply.header.isResponse && reply.header.responseCode == .servFail)
+        #expect(reply.header.recursionDesired && !reply.header.recursionAvailable && !reply.header.isAuthoritative)
+        #expect(reply.questions.first?.name.description == "Outside.Example.org.")
+        #expect(reply.edns?.dnssecOK == true && reply.answers.isEmpty)
+        #expect(receive(client, nonBlocking: true) == nil)
+    }
+
+    @Test("a reply longer than the client takes is not sent")
+    func oversized() throws {
+        let (server, client, peer, length) = try sockets()
+        defer { close(server); close(client) }
+        let writer = UDPReplyWriter(query: parsedQuery(query("a.example.org", .txt)), fd: server, peer: peer,
+                                    peerLength: length, recursionAvailable: true, metrics: nil)
+        writer.write([UInt8](repeating: 0, count: 513))
+        writer.refuse(.servFail)
+        #expect(receive(client, nonBlocking: true) == nil)
+    }
+}
