@@ -56,14 +56,13 @@ public struct Message: Equatable, Sendable {
         for question in questions { question.write(to: &writer) }
         let limit = maxSize - (edns?.encodedLength ?? 0)
 
-        let answers = writer.writeRecords(self.answers, limit: limit)
-        let authorities = answers.complete ? writer.writeRecords(self.authorities, limit: limit) : (written: 0, complete: false)
-        let additionals = authorities.complete ? writer.writeRecords(self.additionals, limit: limit) : (written: 0, complete: false)
-        header.questionCount = UInt16(questions.count)
-        header.answerCount = UInt16(answers.written)
-        header.authorityCount = UInt16(authorities.written)
-        header.additionalCount = UInt16(additionals.written + (edns == nil ? 0 : 1))
-        if !authorities.complete { header.isTruncated = true }
+        let written = writer.writeSections(answers: answers, authorities: authorities, additionals: additionals,
+                                           limit: limit)
+        header.questionCount = UInt16(truncatingIfNeeded: questions.count)
+        header.answerCount = UInt16(truncatingIfNeeded: written.answers)
+        header.authorityCount = UInt16(truncatingIfNeeded: written.authorities)
+        header.additionalCount = UInt16(truncatingIfNeeded: written.additionals + (edns == nil ? 0 : 1))
+        if written.truncated { header.isTruncated = true }
         edns?.write(to: &writer)
         writer.setUInt16(header.flags, at: 2)
         writer.setUInt16(header.questionCount, at: 4)

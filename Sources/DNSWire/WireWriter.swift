@@ -188,6 +188,53 @@ public struct WireWriter: Sendable {
         return (records.count, true)
     }
 
+    /// What `writeSections` wrote.
+    public struct SectionCounts: Sendable, Equatable {
+        public var answers: Int
+        public var authorities: Int
+        public var additionals: Int
+        /// A record of the answer or authority section was left out (set TC, RFC 2181 §9);
+        /// additional records left out do not make a message truncated.
+        public var truncated: Bool
+    }
+
+    /// The truncation cascade, in one place: the answer, authority and additional sections in
+    /// order, each record whole, while the message stays within `limit` bytes (leave room for
+    /// the OPT record in it). When a record does not fit, the sections after it are left out
+    /// whole: additional records go first, then whole authority and answer records.
+    public mutating func writeSections(answers: [ResourceRecord], authorities: [ResourceRecord],
+                                       additionals: [ResourceRecord], limit: Int) -> SectionCounts {
+        let answered = writeRecords(answers, limit: limit)
+        let authority = answered.complete ? writeRecords(authorities, limit: limit) : (written: 0, complete: false)
+        let additional = authority.complete ? writeRecords(additionals, limit: limit) : (written: 0, complete: false)
+        return SectionCounts(answers: answered.written, authorities: authority.written, additionals: additional.written,
+                             truncated: !authority.complete)
+    }
+
+    /// Writes one record whose owner is a pointer to a name already in the message at
+    /// `ownerOffset` (below 0x4000, RFC 1035 §4.1.4), its RDATA written by `rdata` (a codec
+    /// RData writer), and RDLENGTH filled in. Returns false, having written nothing, when the
+    /// RDATA would exceed 65,535 bytes.
+    @discardableResult
+    public mutating func writeRecord(ownerOffset: Int, type: RecordType, recordClass: RecordClass = .in, ttl: UInt32,
+                                     rdata: (inout WireWriter) -> Void) -> Bool {
+        guard let pointer = UInt16(exactly: ownerOffset), pointer < 0x4000 else { return false }
+        let start = mark
+        writeUInt16(0xC000 | pointer)
+        writeUInt16(type.rawValue)
+        writeUInt16(recordClass.rawValue)
+        writeUInt32(ttl)
+        let lengthOffset = count
+        writeUInt16(0)
+        rdata(&self)
+        guard let length = UInt16(exactly: count - lengthOffset - 2) else {
+            rollBack(to: start)
+            return false
+        }
+        setUInt16(length, at: lengthOffset)
+        return true
+    }
+
     private mutating func findSuffix(_ suffix: UnsafeBufferPointer<UInt8>, hash: Int, before end: Int) -> UInt16? {
         for index in suffixOffsets.indices
         where suffixHashes[index] == hash && Int(suffixLengths[index]) == suffix.count && Int(suffixOffsets[index]) < end {

@@ -13,7 +13,7 @@ import Synchronization
 
 /// The running server: the store kept current by the etcd watcher, and the UDP and TCP
 /// listeners answering from its snapshots. The listeners never wait on etcd.
-public final class SkyDNSService: Sendable {
+public final class DNSServer: Sendable {
     private let configuration: SkyDNSConfiguration
     private let logger: Logger
     private let store: RecordStore
@@ -42,7 +42,7 @@ public final class SkyDNSService: Sendable {
         let metrics = ServerMetrics(namespace: configuration.prometheusNamespace,
                                     subsystem: configuration.prometheusSubsystem)
         self.metrics = metrics
-        let zone = try Zone(domain: configuration.domain, defaultTTL: configuration.ttl, minTTL: configuration.minTTL,
+        let zone = try Zone(domain: configuration.domain, defaultTTL: configuration.ttl, negativeTTL: configuration.minTTL,
                             defaultPriority: configuration.priority, roundRobin: configuration.roundRobin,
                             hostmaster: configuration.hostmaster.isEmpty ? nil : configuration.hostmaster,
                             local: configuration.local, stubZonesEnabled: configuration.stubzones)

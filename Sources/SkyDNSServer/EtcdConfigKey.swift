@@ -2,7 +2,7 @@ import EtcdClient
 import Logging
 import SkyDNSConfig
 
-extension SkyDNSService {
+extension DNSServer {
     /// The etcd client settings a configuration asks for.
     public static func etcdClientConfig(_ configuration: SkyDNSConfiguration) -> EtcdClientConfig {
         EtcdClientConfig(

@@ -110,7 +110,7 @@ struct AnswerBuilder {
         unifyTTL(&answer.answers)
         if answer.answers.isEmpty {
             answer.rcode = exists(lookupName) ? .noError : .nxDomain
-            answer.authorities = [ResourceRecord(name: zone.domain, ttl: zone.negativeTTL,
+            answer.authorities = [ResourceRecord(name: zone.domain, ttl: zone.negativeAnswerTTL,
                                                  data: .soa(zone.soa(serial: snapshot.serial)))]
             answer.additionals = []
         }

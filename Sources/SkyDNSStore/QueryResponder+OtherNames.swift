@@ -16,8 +16,8 @@ extension QueryResponder {
         guard !pointers.isEmpty else { return .outsideZone(query) }
         beginResponse(query, packet: packet, rcode: .noError, authoritative: false, into: &writer)
         writer.registerName(at: Header.size)
-        let written = writer.writeRecords(pointers, limit: limit)
-        endResponse(query, answers: written.written, authorities: 0, additionals: 0, truncated: !written.complete,
+        let written = writer.writeSections(answers: pointers, authorities: [], additionals: [], limit: limit)
+        endResponse(query, answers: written.answers, authorities: 0, additionals: 0, truncated: written.truncated,
                     into: &writer)
         return .answered(.noError, query: query)
     }
@@ -38,8 +38,9 @@ extension QueryResponder {
         writer.registerName(at: Header.size)
         let record = ResourceRecord(name: questionName(packet, query), recordClass: .chaos, ttl: 0,
                                     data: .txt(TXTRecord(text: text)))
-        let written = writer.writeRecords([record], limit: limit)
-        endResponse(query, answers: written.written, authorities: 0, additionals: 0, truncated: !written.complete, into: &writer)
+        let written = writer.writeSections(answers: [record], authorities: [], additionals: [], limit: limit)
+        endResponse(query, answers: written.answers, authorities: 0, additionals: 0, truncated: written.truncated,
+                    into: &writer)
         return .answered(.noError, query: query)
     }
 

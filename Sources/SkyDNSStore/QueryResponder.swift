@@ -174,7 +174,7 @@ public final class QueryResponder {
             // (addresses of names not loaded yet as `notLoaded`, which the caller may fetch).
             guard query.type == .a || query.type == .aaaa else { return refuse(query, packet: packet, into: &writer) }
             let found = lookup(snapshot, labelsBelowApex: labelsBelowApex)
-            if case .wildcard = found { return refuse(query, packet: packet, into: &writer) }
+            if case .anyLabel = found { return refuse(query, packet: packet, into: &writer) }
             guard snapshot.loadedThrough != nil, case .found = found,
                   snapshot.isLoaded(path: zone.apexPath + labelsReversed(labelsBelowApex)) else {
                 _ = refuse(query, packet: packet, into: &writer)
@@ -207,7 +207,7 @@ public final class QueryResponder {
         switch lookup(snapshot, labelsBelowApex: labelsBelowApex) {
         case .missing:
             return negative(query, packet: packet, snapshot: snapshot, rcode: .nxDomain, into: &writer)
-        case .wildcard:
+        case .anyLabel:
             return answerGeneral(query, packet: packet, snapshot: snapshot, lookupName: nil, limit: limit, into: &writer)
         case .found(let node):
             beginResponse(query, packet: packet, rcode: .noError, authoritative: true, into: &writer)
@@ -237,11 +237,10 @@ public final class QueryResponder {
         if answer.needsOutOfZoneData { return .outOfZoneData(query) }
         beginResponse(query, packet: packet, rcode: answer.rcode, authoritative: true, into: &writer)
         writer.registerName(at: Header.size)
-        let answers = writer.writeRecords(answer.answers, limit: limit)
-        let authorities = answers.complete ? writer.writeRecords(answer.authorities, limit: limit) : (written: 0, complete: false)
-        let additionals = authorities.complete ? writer.writeRecords(answer.additionals, limit: limit) : (written: 0, complete: false)
-        endResponse(query, answers: answers.written, authorities: authorities.written, additionals: additionals.written,
-                    truncated: !authorities.complete, into: &writer)
+        let written = writer.writeSections(answers: answer.answers, authorities: answer.authorities,
+                                           additionals: answer.additionals, limit: limit)
+        endResponse(query, answers: written.answers, authorities: written.authorities, additionals: written.additionals,
+                    truncated: written.truncated, into: &writer)
         return .answered(answer.rcode, query: query)
     }
 
@@ -260,19 +259,13 @@ public final class QueryResponder {
         return .answered(rcode, query: query)
     }
 
+    /// The zone's SOA, owned by the apex (a pointer into the question), through the codec's
+    /// writer; names written whole, as SkyDNS sends them.
     private func writeSOA(_ snapshot: Snapshot, ownerOffset: Int, into writer: inout WireWriter) {
         let zone = snapshot.zone
-        writer.writeUInt16(0xC000 | UInt16(ownerOffset))
-        writer.writeUInt16(RecordType.soa.rawValue)
-        writer.writeUInt16(RecordClass.in.rawValue)
-        writer.writeUInt32(zone.negativeTTL)
-        let lengthOffset = writer.count
-        writer.writeUInt16(0)
-        let soa = zone.soa(serial: snapshot.serial)
-        writer.writeName(soa.mname, compress: false)
-        writer.writeName(soa.rname, compress: false)
-        for value in [soa.serial, soa.refresh, soa.retry, soa.expire, soa.minimum] { writer.writeUInt32(value) }
-        writer.setUInt16(UInt16(writer.count - lengthOffset - 2), at: lengthOffset)
+        writer.writeRecord(ownerOffset: ownerOffset, type: .soa, ttl: zone.negativeAnswerTTL) { writer in
+            zone.soa(serial: snapshot.serial).write(to: &writer, compress: false)
+        }
     }
 
     /// Every address of the query's family at or below `node`, owned by the query name
@@ -394,8 +387,9 @@ public final class QueryResponder {
     private enum Lookup {
         case found(TrieNode)
         case missing
-        /// The name has a `*` or `any` label: the general path expands it.
-        case wildcard
+        /// The name has a `*` or `any` label, SkyDNS's any-label (matching every name at that
+        /// level, unlike an RFC 4592 wildcard): the general path expands it.
+        case anyLabel
     }
 
     /// Walks from the apex down the query's labels (nearest the apex first).
@@ -406,7 +400,7 @@ public final class QueryResponder {
             if (length == 1 && name[offset + 1] == UInt8(ascii: "*"))
                 || (length == 3 && name[offset + 1] == UInt8(ascii: "a") && name[offset + 2] == UInt8(ascii: "n")
                     && name[offset + 3] == UInt8(ascii: "y")) {
-                return .wildcard
+                return .anyLabel
             }
         }
         guard var node = snapshot.apex else { return labelsBelowApex == 0 ? .found(TrieNode()) : .missing }

@@ -8,7 +8,8 @@ public final class Zone: Sendable {
     /// The apex as a trie path, top-level label first.
     public let apexPath: [String]
     public let defaultTTL: UInt32
-    public let minTTL: UInt32
+    /// The SOA MINIMUM field, which RFC 2308 §4 makes the negative-caching TTL (`-min-ttl`).
+    public let negativeTTL: UInt32
     public let defaultPriority: UInt16
     public let roundRobin: Bool
     public let hostmaster: DomainName
@@ -21,14 +22,14 @@ public final class Zone: Sendable {
     public let stubName: DomainName
 
     /// - Parameter domain: e.g. `domeos.sohu.`; case is ignored.
-    public init(domain: String, defaultTTL: UInt32 = 3600, minTTL: UInt32 = 60, defaultPriority: UInt16 = 10,
+    public init(domain: String, defaultTTL: UInt32 = 3600, negativeTTL: UInt32 = 60, defaultPriority: UInt16 = 10,
                 roundRobin: Bool = true, hostmaster: String? = nil, local: String? = nil,
                 stubZonesEnabled: Bool = false) throws {
         let domain = try DomainName(domain).lowercased()
         self.domain = domain
         apexPath = domain.labels.reversed().map { String(decoding: $0, as: UTF8.self) }
         self.defaultTTL = defaultTTL
-        self.minTTL = minTTL
+        self.negativeTTL = negativeTTL
         self.defaultPriority = defaultPriority
         self.roundRobin = roundRobin
         self.hostmaster = try hostmaster.map { try DomainName($0) }
@@ -45,11 +46,11 @@ public final class Zone: Sendable {
 
     /// The TTL of the SOA in a negative answer's authority section: min(SOA TTL, MINIMUM), which
     /// is how long resolvers cache the denial (RFC 2308 §3, §5).
-    public var negativeTTL: UInt32 { min(defaultTTL, minTTL) }
+    public var negativeAnswerTTL: UInt32 { min(defaultTTL, negativeTTL) }
 
     /// SkyDNS's SOA timers; the minimum (negative-answer TTL) is `-min-ttl`.
     public func soa(serial: UInt32) -> SOARecord {
         SOARecord(mname: nameServer, rname: hostmaster, serial: serial, refresh: 28800, retry: 7200,
-                  expire: 604800, minimum: minTTL)
+                  expire: 604800, minimum: negativeTTL)
     }
 }

@@ -76,7 +76,7 @@ LoggingSystem.bootstrap { label in
 }
 let logger = Logger(label: "skydns")
 logger.info("swift-skydns \(version) starting: \(configuration.summary())")
-configuration = SkyDNSService.applyingEtcdConfigKey(to: configuration, logger: logger)
+configuration = DNSServer.applyingEtcdConfigKey(to: configuration, logger: logger)
 for flag in configuration.notYetSupported {
     logger.warning("flag -\(flag) is accepted for SkyDNS compatibility but not supported yet; ignoring it")
 }
@@ -84,10 +84,10 @@ for flag in configuration.notYetSupported {
 // A peer that closes a TCP connection mid-answer must not kill the server.
 signal(SIGPIPE, SIG_IGN)
 
-let service: SkyDNSService
+let service: DNSServer
 var operatorHTTP: OperatorHTTPServer?
 do {
-    service = try SkyDNSService(configuration: configuration, logger: logger)
+    service = try DNSServer(configuration: configuration, logger: logger)
     if !configuration.metricsAddr.isEmpty {
         let http = try OperatorHTTPServer(address: configuration.metricsAddr, metricsPath: configuration.prometheusPath,
                                           metrics: service.metrics, readiness: { [service] in service.readiness() },

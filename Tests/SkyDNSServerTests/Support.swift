@@ -12,7 +12,7 @@ import Musl
 #endif
 
 // Helpers for the record-semantics suite: a real etcd on free loopback ports, real
-// `SkyDNSService`s on free loopback ports, and DNS over real UDP/TCP sockets.
+// `DNSServer`s on free loopback ports, and DNS over real UDP/TCP sockets.
 
 enum SupportError: Error, CustomStringConvertible {
     case io(String)
@@ -345,7 +345,7 @@ final class EtcdProcess: Sendable {
 
 /// One in-process server on a free loopback port.
 struct RunningServer: Sendable {
-    let service: SkyDNSService
+    let service: DNSServer
     let port: UInt16
     let configuration: SkyDNSConfiguration
 
@@ -367,9 +367,9 @@ struct RunningServer: Sendable {
             configure(&configuration)
             var logger = Logger(label: "skydns-semantics \(domain)")
             logger.logLevel = .error
-            let service: SkyDNSService
+            let service: DNSServer
             do {
-                service = try SkyDNSService(configuration: configuration, logger: logger, udpWorkers: 1)
+                service = try DNSServer(configuration: configuration, logger: logger, udpWorkers: 1)
                 try service.start()
             } catch {
                 // The UDP side of a port found free for TCP may be taken: pick another port.

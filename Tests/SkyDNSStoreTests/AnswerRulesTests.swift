@@ -44,7 +44,7 @@ func rulesSnapshot(_ records: [(String, String)], zone: Zone, hidesUnderscoreLab
 }
 
 func rulesZone(roundRobin: Bool = false, defaultTTL: UInt32 = 300, minTTL: UInt32 = 60) throws -> Zone {
-    try Zone(domain: "domeos.sohu.", defaultTTL: defaultTTL, minTTL: minTTL, roundRobin: roundRobin)
+    try Zone(domain: "domeos.sohu.", defaultTTL: defaultTTL, negativeTTL: minTTL, roundRobin: roundRobin)
 }
 
 /// An asker whose responder resolves outside names with `fakeUpstream`.

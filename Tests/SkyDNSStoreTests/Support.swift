@@ -41,7 +41,7 @@ func storedRecord(key: String = "/skydns/sohu/domeos/x", host: String, ttl: UInt
 
 /// The zone every query test serves.
 func domeosZone(defaultTTL: UInt32 = 3600, minTTL: UInt32 = 60, roundRobin: Bool = true) throws -> Zone {
-    try Zone(domain: "domeos.sohu.", defaultTTL: defaultTTL, minTTL: minTTL, roundRobin: roundRobin)
+    try Zone(domain: "domeos.sohu.", defaultTTL: defaultTTL, negativeTTL: minTTL, roundRobin: roundRobin)
 }
 
 /// A clock the test moves by hand.

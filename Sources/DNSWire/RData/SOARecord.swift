@@ -28,9 +28,15 @@ public struct SOARecord: Hashable, Sendable {
         minimum = try reader.readUInt32()
     }
 
-    func write(to writer: inout WireWriter) {
-        writer.writeName(mname)
-        writer.writeName(rname)
-        for value in [serial, refresh, retry, expire, minimum] { writer.writeUInt32(value) }
+    /// Appends the RDATA (RFC 1035 §3.3.13); `compress` false writes both names whole.
+    public func write(to writer: inout WireWriter, compress: Bool = true) {
+        writer.writeName(mname, compress: compress)
+        writer.writeName(rname, compress: compress)
+        // One call each: the answer path writes an SOA per negative answer, without allocating.
+        writer.writeUInt32(serial)
+        writer.writeUInt32(refresh)
+        writer.writeUInt32(retry)
+        writer.writeUInt32(expire)
+        writer.writeUInt32(minimum)
     }
 }
