@@ -8,7 +8,7 @@ import EtcdClient
 import SkyDNSStore
 import Synchronization
 
-/// The counters of one writer: a UDP worker owns one outright; the TCP connections, the forwarder
+/// The counters of one writer: a UDP worker or a TCP event loop owns one outright; the forwarder
 /// threads and the hidden-key fetcher share theirs. A fixed set of atomic slots, so counting a
 /// query is a few relaxed loads and stores on memory no other thread writes (for an owned
 /// block), with no lock, no allocation and no lookup by label. `ServerMetrics` sums every block
@@ -204,8 +204,6 @@ public final class ServerMetrics: Sendable {
     let blocks = Mutex<[(transport: Transport, block: MetricsBlock)]>([])
     /// Answers sent by threads other than the UDP workers: forwarded and hidden-key UDP replies.
     let udpShared = MetricsBlock(.shared)
-    /// TCP connections, each on a thread of its own.
-    let tcp = MetricsBlock(.shared)
     /// The forwarder's own counts (each upstream's: `upstream(_:)`).
     let forwarding = MetricsBlock(.shared)
     /// One block per upstream address (`to`), in the order first used.
@@ -245,14 +243,14 @@ public final class ServerMetrics: Sendable {
         prefix = [namespace, subsystem].filter { !$0.isEmpty }.map { $0 + "_" }.joined()
         self.version = version
         register(udpShared, transport: .udp)
-        register(tcp, transport: .tcp)
         register(forwarding, transport: .tcp)
     }
 
-    /// A block for one UDP worker thread, which alone writes it.
-    func makeWorkerBlock() -> MetricsBlock {
+    /// A block for one UDP worker or TCP event loop thread, which alone writes it: no locked
+    /// instruction and no cache line shared with another writer.
+    func makeWorkerBlock(transport: Transport = .udp) -> MetricsBlock {
         let block = MetricsBlock(.owned)
-        register(block, transport: .udp)
+        register(block, transport: transport)
         return block
     }
 

@@ -169,7 +169,7 @@ final class TCPEventLoop: @unchecked Sendable {
 
         init(listener: TCPListener) {
             self.listener = listener
-            metrics = listener.context.metrics.tcp
+            metrics = listener.context.metrics.makeWorkerBlock(transport: .tcp)
             handler = QueryHandler(context: listener.context, metrics: metrics)
             reader = listener.publisher.makeReader()
             snapshot = reader.snapshot

@@ -78,7 +78,7 @@ struct MetricsScrapeTests {
         for _ in 0..<5 { answered(worker, a, reply(to: a, rcode: 0)) }
         for _ in 0..<3 { answered(worker, a, reply(to: a, rcode: 3)) }
         for _ in 0..<2 { answered(worker, aaaa, reply(to: aaaa, rcode: 0)) }
-        answered(metrics.tcp, a, reply(to: a, rcode: 0))
+        answered(metrics.makeWorkerBlock(transport: .tcp), a, reply(to: a, rcode: 0))
         answered(metrics.udpShared, a, reply(to: a, rcode: 2, truncated: true))
         worker.add(MetricsBlock.Slot.dropped)
         let s = samples(metrics)
@@ -192,14 +192,19 @@ struct MetricsScrapeTests {
         #expect(samples(metrics)[#"skydns_queries_total{transport="udp",type="A",rcode="NOERROR"}"#] == 1_000_001)
     }
 
-    @Test("a shared block counts every add from many threads")
+    @Test("a shared block counts every add from many threads; owned blocks of one transport add up")
     func sharedBlock() async {
         let metrics = ServerMetrics()
         await withTaskGroup(of: Void.self) { group in
             for _ in 0..<4 {
-                group.addTask { for _ in 0..<10_000 { metrics.tcp.add(MetricsBlock.Slot.dropped) } }
+                group.addTask { for _ in 0..<10_000 { metrics.udpShared.add(MetricsBlock.Slot.dropped) } }
+                group.addTask {
+                    let loop = metrics.makeWorkerBlock(transport: .tcp)
+                    for _ in 0..<10_000 { loop.add(MetricsBlock.Slot.dropped) }
+                }
             }
         }
+        #expect(samples(metrics)[#"skydns_queries_dropped_total{transport="udp"}"#] == 40_000)
         #expect(samples(metrics)[#"skydns_queries_dropped_total{transport="tcp"}"#] == 40_000)
     }
 
