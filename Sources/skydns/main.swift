@@ -58,6 +58,8 @@ if !preflightProblems.isEmpty {
 
 // SIGTERM, SIGINT and SIGHUP are blocked before any thread starts (threads inherit the mask)
 // and taken one at a time by sigwait at the bottom, so no handler runs on a query thread.
+// (swift-service-lifecycle would bring an async runtime and signal sources to a server of plain
+// threads and epoll for the same few lines; the order it would give is `shutDown`'s below.)
 var handledSignals = sigset_t()
 sigemptyset(&handledSignals)
 for signal in [SIGTERM, SIGINT, SIGHUP] { sigaddset(&handledSignals, signal) }
