@@ -51,6 +51,8 @@ let package = Package(
             name: "SkyDNSServer",
             dependencies: [
                 "DNSWire", "SkyDNSConfig", "SkyDNSStore", "EtcdClient", "CSystemShim",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -37,7 +37,7 @@ extension ServerMetrics {
                 }
             }
         }
-        out.family("queries_dropped_total", .counter, "Packets that got no answer: not a query, shorter than a header, or a UDP query that waited over 5 s for a forwarder thread.")
+        out.family("queries_dropped_total", .counter, "Packets that got no answer: not a query, shorter than a header, or a UDP query that waited over 5 s to be forwarded.")
         for (transport, totals) in byTransport { out.sample(["transport": transport], totals[Slot.dropped]) }
         out.family("responses_truncated_total", .counter, "Answers sent with the TC bit set.")
         for (transport, totals) in byTransport { out.sample(["transport": transport], totals[Slot.truncated]) }

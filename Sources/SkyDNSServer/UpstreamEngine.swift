@@ -1,0 +1,355 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+import CSystemShim
+import DequeModule
+import DNSWire
+import HeapModule
+import SkyDNSConfig
+import Synchronization
+
+/// What the engine does for one query: send `query` to `servers` in turn until one answers.
+struct UpstreamRequest {
+    /// The query to send; its ID is replaced by a random one for each exchange.
+    var query: Message
+    /// Tried in order: the next one after a timeout, a network error, a malformed reply or a loop.
+    var servers: [SocketAddress]
+    /// Called once, on the engine's thread, with the first reply accepted or the failure.
+    var finish: (UpstreamOutcome) -> Void
+}
+
+enum UpstreamOutcome {
+    case answered(Message)
+    /// Every server failed (or none could be asked); `looped` when one sent the query back here.
+    case failed(looped: Bool)
+}
+
+/// The upstream exchanges of the whole server, multiplexed on one event-loop thread: no thread
+/// waits for an upstream. Each exchange resists spoofing as RFC 5452 asks: a fresh socket (so a
+/// fresh random source port) and a random ID per exchange, the socket connected so that only
+/// the upstream's address can answer, and a reply accepted only when its ID and question match
+/// (anything else arriving is ignored). A truncated UDP reply is asked again over TCP. Every
+/// exchange has a deadline kept in a timer heap; at it, the next server is tried.
+///
+/// Bounded: at most `maxInFlight` queries are in exchange at once (one socket each), and at most
+/// `maxQueued` wait for one of those places; past that `submit` refuses.
+final class UpstreamEngine: @unchecked Sendable {
+    // Everything but `queue` and `poller.wake()` is used only by the engine's own thread.
+    /// Work handed over from other threads, made into a request on the engine's thread when a
+    /// place is free (nil: it was answered without an upstream, or dropped).
+    typealias Work = @Sendable () -> UpstreamRequest?
+
+    static let maxQueued = 4096
+    /// Datagrams read from one exchange's socket per wake-up: a flood of spoofs cannot hold the loop.
+    private static let readsPerEvent = 8
+
+    let maxInFlight: Int
+    /// Per exchange, in nanoseconds.
+    private let timeout: Int64
+    /// Told of every exchange's result and time (nanoseconds): metrics and upstream health.
+    private let observe: (SocketAddress, Result<Message, UpstreamExchange.Failure>, Int64) -> Void
+    private let poller: EventLoop
+    private let queue = Mutex(Deque<Work>())
+    private var slots: [InFlight?]
+    private var freeSlots: [Int]
+    private var generation: UInt64 = 0
+    private var timers = Heap<Timer>()
+    private let scratch: UnsafeMutableRawBufferPointer
+
+    /// - Parameters:
+    ///   - timeout: how long one server has to answer (a UDP exchange and its TCP retry).
+    ///   - maxInFlight: the most queries in exchange at once; each holds one socket.
+    /// - Throws: `ServerError.socket` when epoll or eventfd is refused.
+    init(timeout: Duration, maxInFlight: Int,
+         observe: @escaping (SocketAddress, Result<Message, UpstreamExchange.Failure>, Int64) -> Void) throws(ServerError) {
+        self.timeout = max(0, timeout.inNanoseconds)
+        self.maxInFlight = max(1, maxInFlight)
+        self.observe = observe
+        poller = try EventLoop()
+        slots = Array(repeating: nil, count: self.maxInFlight)
+        freeSlots = Array((0..<self.maxInFlight).reversed())
+        scratch = .allocate(byteCount: 65536, alignment: 8)
+    }
+
+    /// Hands `work` to the engine; false when `maxQueued` already wait (the caller answers
+    /// SERVFAIL at once).
+    func submit(_ work: @escaping Work) -> Bool {
+        let (accepted, first) = queue.withLock { queue -> (Bool, Bool) in
+            guard queue.count < Self.maxQueued else { return (false, false) }
+            queue.append(work)
+            return (true, queue.count == 1)
+        }
+        // The loop takes everything queued whenever it runs, so only the first needs a wake-up.
+        if first { poller.wake() }
+        return accepted
+    }
+
+    /// The engine's thread.
+    func run() {
+        while true {
+            let count = poller.wait(timeoutMilliseconds: nextTimerWait())
+            for index in 0..<max(0, count) {
+                let event = poller.event(index)
+                if event.token == EventLoop.wakeToken {
+                    poller.clearWake()
+                } else if let flight = lookup(event.token) {
+                    ready(flight, events: event.events)
+                }
+            }
+            expireTimers(now: monotonicNanoseconds())
+            startQueued()
+        }
+    }
+
+    // MARK: starting
+
+    private func startQueued() {
+        while !freeSlots.isEmpty, let work = queue.withLock({ $0.popFirst() }) {
+            guard let request = work() else { continue }
+            guard let question = request.query.questions.first, let slot = freeSlots.popLast() else {
+                request.finish(.failed(looped: false))
+                continue
+            }
+            // 31 bits of generation: tokens stay below the wake-up's.
+            generation = (generation &+ 1) & 0x7FFF_FFFF
+            let flight = InFlight(token: generation << 32 | UInt64(slot), request: request, question: question)
+            slots[slot] = flight
+            startNext(flight, now: monotonicNanoseconds())
+        }
+    }
+
+    /// Starts an exchange with the flight's next server, or finishes it when none is left.
+    private func startNext(_ flight: InFlight, now: Int64) {
+        while flight.next < flight.request.servers.count {
+            let server = flight.request.servers[flight.next]
+            flight.next += 1
+            flight.server = server
+            flight.started = now
+            flight.deadline = now > Int64.max - timeout ? Int64.max : now + timeout
+            flight.tcp = nil
+            flight.id = UInt16.random(in: 0...UInt16.max)
+            flight.bytes[0] = UInt8(flight.id >> 8)
+            flight.bytes[1] = UInt8(flight.id & 0xFF)
+            let fd = socket(server.family, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            guard fd >= 0 else {
+                // Out of descriptors here is no fault of the upstream: this query fails alone.
+                finish(flight, .failed(looped: flight.looped))
+                return
+            }
+            flight.fd = fd
+            let sent = server.connect(fd)
+                && flight.bytes.withUnsafeBytes({ send(fd, $0.baseAddress, $0.count, 0) }) == flight.bytes.count
+            guard sent, poller.add(fd, interest: SKYDNS_EPOLLIN, token: flight.token) else {
+                let error = errno
+                closeExchange(flight)
+                observe(server, .failure(.network(error)), 0)
+                continue
+            }
+            arm(flight)
+            return
+        }
+        finish(flight, .failed(looped: flight.looped))
+    }
+
+    /// The same server over TCP, after a truncated UDP reply: the whole answer only comes so.
+    private func retryOverTCP(_ flight: InFlight, server: SocketAddress, now: Int64) {
+        closeExchange(flight)
+        flight.deadline = max(flight.deadline, now > Int64.max - timeout / 2 ? Int64.max : now + timeout / 2)
+        let fd = socket(server.family, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard fd >= 0 else {
+            finish(flight, .failed(looped: flight.looped))
+            return
+        }
+        flight.fd = fd
+        flight.tcp = TCPExchange(output: TCPFraming.frame(flight.bytes))
+        guard server.connect(fd) || errno == EINPROGRESS,
+              poller.add(fd, interest: SKYDNS_EPOLLOUT, token: flight.token) else {
+            conclude(flight, .failure(.network(errno)), now: now)
+            return
+        }
+        arm(flight)
+    }
+
+    private func arm(_ flight: InFlight) {
+        timers.insert(Timer(deadline: flight.deadline, token: flight.token, serial: flight.serial))
+        // Timers of finished exchanges stay until their deadline: rebuilt from the live ones
+        // when they outnumber them, so that the heap stays bounded at any query rate.
+        if timers.count > 4 * maxInFlight {
+            timers = Heap(slots.compactMap { $0.flatMap { $0.fd >= 0 ? Timer(deadline: $0.deadline, token: $0.token, serial: $0.serial) : nil } })
+        }
+    }
+
+    // MARK: events
+
+    private func ready(_ flight: InFlight, events: UInt32) {
+        let now = monotonicNanoseconds()
+        if flight.tcp == nil {
+            readDatagrams(flight, now: now)
+        } else if flight.tcp?.output.isEmpty == false {
+            writeTCP(flight, now: now)
+        } else {
+            readTCP(flight, now: now)
+        }
+    }
+
+    private func readDatagrams(_ flight: InFlight, now: Int64) {
+        for _ in 0..<Self.readsPerEvent {
+            let count = recv(flight.fd, scratch.baseAddress, scratch.count, 0)
+            if count < 0 {
+                if errno == EINTR { continue }
+                if errno == EAGAIN || errno == EWOULDBLOCK { return }
+                // ECONNREFUSED: the ICMP port unreachable of a server that is not there.
+                conclude(flight, .failure(.network(errno)), now: now)
+                return
+            }
+            // Another ID or question (a spoof, a late reply) is ignored.
+            guard let result = UpstreamExchange.accept(Array(UnsafeRawBufferPointer(rebasing: scratch[..<count])),
+                                                       id: flight.id, question: flight.question) else { continue }
+            if case .success(let reply) = result, reply.header.isTruncated, let server = flight.server {
+                retryOverTCP(flight, server: server, now: now)
+            } else {
+                conclude(flight, result, now: now)
+            }
+            return
+        }
+    }
+
+    private func writeTCP(_ flight: InFlight, now: Int64) {
+        guard var tcp = flight.tcp else { return }
+        let sent = tcp.output.withUnsafeBytes { bytes in
+            send(flight.fd, bytes.baseAddress.map { $0 + tcp.sent }, bytes.count - tcp.sent, Int32(MSG_NOSIGNAL))
+        }
+        if sent < 0 {
+            if errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK { return }
+            conclude(flight, .failure(.network(errno)), now: now)
+            return
+        }
+        tcp.sent += sent
+        if tcp.sent >= tcp.output.count {
+            tcp.output = []
+            guard poller.modify(flight.fd, interest: SKYDNS_EPOLLIN, token: flight.token) else {
+                conclude(flight, .failure(.network(errno)), now: now)
+                return
+            }
+        }
+        flight.tcp = tcp
+    }
+
+    private func readTCP(_ flight: InFlight, now: Int64) {
+        let count = recv(flight.fd, scratch.baseAddress, scratch.count, 0)
+        if count < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) { return }
+        guard count > 0 else {
+            conclude(flight, .failure(.network(count == 0 ? ECONNRESET : errno)), now: now)
+            return
+        }
+        flight.tcp?.deframer.append(UnsafeRawBufferPointer(rebasing: scratch[..<count]))
+        // Each message is consumed as it is taken, so this ends with what was read.
+        while let message = flight.tcp?.deframer.nextMessage() {
+            if let result = UpstreamExchange.accept(Array(message), id: flight.id, question: flight.question) {
+                conclude(flight, result, now: now)
+                return
+            }
+        }
+    }
+
+    // MARK: ending
+
+    private func expireTimers(now: Int64) {
+        while let first = timers.min, first.deadline <= now {
+            _ = timers.popMin()
+            guard let flight = lookup(first.token), flight.serial == first.serial, flight.fd >= 0 else { continue }
+            conclude(flight, .failure(.timeout), now: now)
+        }
+    }
+
+    /// Milliseconds until the next deadline (at most a second).
+    private func nextTimerWait() -> Int32 {
+        guard let first = timers.min else { return 1000 }
+        let remaining = first.deadline &- monotonicNanoseconds()
+        guard remaining > 0 else { return 0 }
+        return Int32(min(1000, remaining / 1_000_000 + 1))
+    }
+
+    /// The end of the current exchange: the reply finishes the flight, a failure moves on.
+    private func conclude(_ flight: InFlight, _ result: Result<Message, UpstreamExchange.Failure>, now: Int64) {
+        closeExchange(flight)
+        var result = result
+        if case .success(let reply) = result, ForwardingLoop.isLoopReply(reply) { result = .failure(.loop) }
+        if let server = flight.server { observe(server, result, now &- flight.started) }
+        switch result {
+        case .success(let reply):
+            finish(flight, .answered(reply))
+        case .failure(let failure):
+            if failure == .loop { flight.looped = true }
+            startNext(flight, now: now)
+        }
+    }
+
+    private func closeExchange(_ flight: InFlight) {
+        if flight.fd >= 0 { close(flight.fd) }  // which also takes it out of the epoll set
+        flight.fd = -1
+        flight.serial &+= 1
+    }
+
+    private func finish(_ flight: InFlight, _ outcome: UpstreamOutcome) {
+        closeExchange(flight)
+        let index = Int(truncatingIfNeeded: flight.token & 0xFFFF_FFFF)
+        if slots[index] === flight {
+            slots[index] = nil
+            freeSlots.append(index)
+        }
+        flight.request.finish(outcome)
+    }
+
+    private func lookup(_ token: UInt64) -> InFlight? {
+        let index = Int(truncatingIfNeeded: token & 0xFFFF_FFFF)
+        guard index < slots.count, let flight = slots[index], flight.token == token else { return nil }
+        return flight
+    }
+}
+
+/// One query in exchange with its upstreams, and its current exchange.
+private final class InFlight {
+    let token: UInt64
+    let request: UpstreamRequest
+    let question: Question
+    /// The query in wire form; the ID (first two bytes) is rewritten per exchange.
+    var bytes: [UInt8]
+    /// The index of the next server to try.
+    var next = 0
+    var looped = false
+    var fd: Int32 = -1
+    var id: UInt16 = 0
+    var server: SocketAddress?
+    var started: Int64 = 0
+    var deadline: Int64 = 0
+    /// Counts exchanges: a timer set for an earlier one is stale.
+    var serial: UInt32 = 0
+    /// nil while the exchange is over UDP.
+    var tcp: TCPExchange?
+
+    init(token: UInt64, request: UpstreamRequest, question: Question) {
+        self.token = token
+        self.request = request
+        self.question = question
+        bytes = request.query.encode()
+    }
+}
+
+private struct TCPExchange {
+    /// The framed query, emptied once sent.
+    var output: [UInt8]
+    var sent = 0
+    var deframer = TCPDeframer()
+}
+
+private struct Timer: Comparable {
+    var deadline: Int64
+    var token: UInt64
+    var serial: UInt32
+
+    static func < (a: Timer, b: Timer) -> Bool { a.deadline < b.deadline }
+    static func == (a: Timer, b: Timer) -> Bool { a.deadline == b.deadline && a.token == b.token && a.serial == b.serial }
+}
