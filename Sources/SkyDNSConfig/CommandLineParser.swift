@@ -297,7 +297,7 @@ enum FlagTable {
         FlagDefinition(
             name: "rtimeout", usage: "read timeout", defaultShown: "2s",
             environment: [], notYetSupported: false,
-            setter: .duration { c, v throws(Reason) in c.readTimeout = try Validation.positiveDuration(v) }),
+            setter: .duration { c, v throws(Reason) in c.upstreamTimeout = try Validation.positiveDuration(v) }),
         FlagDefinition(
             name: "round-robin", usage: "round robin A/AAAA replies", defaultShown: "true",
             environment: [], notYetSupported: false, setter: .bool { c, v in c.roundRobin = v }),

@@ -88,7 +88,7 @@ extension SkyDNSConfiguration {
             case .dnssec:
                 // SkyDNS: "for some reason the + are replaced by spaces in etcd"; undo that.
                 updated.dnssec = String(try value.string(field).map { $0 == " " ? "+" : $0 })
-            case .readTimeout:
+            case .upstreamTimeout:
                 let nanoseconds: Int64
                 if case .string(let text) = value {
                     // Not Go's (it wanted nanoseconds), but unambiguous: "2s".
@@ -101,7 +101,7 @@ extension SkyDNSConfiguration {
                     nanoseconds = try value.integer(field, type: "time.Duration", in: Int64.min...Int64.max)
                 }
                 if nanoseconds == 0 { applied = false; break }
-                updated.readTimeout = try field.check(String(nanoseconds), nanoseconds) { v throws(Validation.Reason) in
+                updated.upstreamTimeout = try field.check(String(nanoseconds), nanoseconds) { v throws(Validation.Reason) in
                     try Validation.positiveDuration(v)
                 }
             case .systemd:
@@ -192,7 +192,8 @@ enum EtcdField: String {
     case nsRotate = "ns_rotate"
     case local
     case dnssec
-    case readTimeout = "read_timeout"
+    /// The upstream timeout, under SkyDNS's name.
+    case upstreamTimeout = "read_timeout"
     case systemd
     case scache
     case etcd3
@@ -205,7 +206,7 @@ enum EtcdField: String {
         case .systemd: return "systemd"
         case .scache: return "scache"
         case .dnsAddr, .domain, .nameservers, .noRec, .ttl, .minTTL, .priority, .hostmaster, .rcache, .rcacheTTL,
-             .ndot, .roundRobin, .nsRotate, .local, .readTimeout, .etcd3:
+             .ndot, .roundRobin, .nsRotate, .local, .upstreamTimeout, .etcd3:
             return nil
         }
     }

@@ -20,8 +20,9 @@ public struct SkyDNSConfiguration: Sendable, Equatable {
     public var noRec: Bool
     /// `-ndots`, env `SKYDNS_NDOTS`: names with fewer labels are not forwarded.
     public var ndots: Int
-    /// `-rtimeout` (Go duration): how long one upstream has to answer; positive.
-    public var readTimeout: Duration
+    /// The upstream timeout: how long one upstream has to answer (a UDP exchange and its TCP
+    /// retry); positive. SkyDNS's `-rtimeout` flag (Go duration) and `read_timeout` key.
+    public var upstreamTimeout: Duration
     /// `-ns-rotate`: rotate among the nameservers.
     public var nsRotate: Bool
     /// `-round-robin`: rotate A/AAAA answers.
@@ -87,7 +88,7 @@ public struct SkyDNSConfiguration: Sendable, Equatable {
         nameservers = []
         noRec = false
         ndots = 2
-        readTimeout = .seconds(2)
+        upstreamTimeout = .seconds(2)
         nsRotate = true
         roundRobin = true
         rcache = 0
@@ -142,7 +143,7 @@ public struct SkyDNSConfiguration: Sendable, Equatable {
             ("nameservers", list(nameservers)),
             ("no-rec", String(noRec)),
             ("ndots", String(ndots)),
-            ("rtimeout", GoDuration.format(nanoseconds: readTimeout.inNanoseconds)),
+            ("rtimeout", GoDuration.format(nanoseconds: upstreamTimeout.inNanoseconds)),
             ("ns-rotate", String(nsRotate)),
             ("round-robin", String(roundRobin)),
             ("rcache", String(rcache)),

@@ -126,7 +126,7 @@ public final class DNSServer: Sendable {
         }
         let cache = configuration.rcache > 0
             ? ResponseCache(capacity: configuration.rcache, maxTTL: UInt32(clamping: configuration.rcacheTTL)) : nil
-        return try Forwarder(upstreams: upstreams, timeout: configuration.readTimeout, rotate: configuration.nsRotate,
+        return try Forwarder(upstreams: upstreams, upstreamTimeout: configuration.upstreamTimeout, rotate: configuration.nsRotate,
                          ndots: configuration.ndots, cache: cache, publisher: publisher, logger: logger, metrics: metrics,
                          listen: listen)
     }

@@ -34,7 +34,8 @@ final class Forwarder: Sendable {
     /// the process's file descriptors.
     static let maxInFlight = 1024
 
-    let timeout: Duration
+    /// How long one upstream has to answer one exchange.
+    let upstreamTimeout: Duration
     let ndots: Int
     let cache: ResponseCache?
     let upstreams: UpstreamSet
@@ -48,18 +49,18 @@ final class Forwarder: Sendable {
     var loopWarning: RateLimitedWarning { upstreams.loopWarning }
 
     /// - Throws: `ServerError` when the engine's epoll descriptors are refused.
-    init(upstreams servers: [SocketAddress], timeout: Duration, rotate: Bool, ndots: Int, cache: ResponseCache?,
+    init(upstreams servers: [SocketAddress], upstreamTimeout: Duration, rotate: Bool, ndots: Int, cache: ResponseCache?,
          publisher: SnapshotPublisher, logger: Logger, metrics: ServerMetrics? = nil,
          listen: SocketAddress? = nil) throws(ServerError) {
         self.metrics = metrics
-        self.timeout = timeout
+        self.upstreamTimeout = upstreamTimeout
         self.ndots = ndots
         self.cache = cache
         self.publisher = publisher
         self.logger = logger
         let upstreams = UpstreamSet(rotate: rotate, listen: listen, logger: logger, metrics: metrics)
         self.upstreams = upstreams
-        engine = try UpstreamEngine(timeout: timeout, maxInFlight: min(Self.maxInFlight, openFileLimit() / 4)) {
+        engine = try UpstreamEngine(timeout: upstreamTimeout, maxInFlight: min(Self.maxInFlight, openFileLimit() / 4)) {
             upstreams.observe($0, $1, nanoseconds: $2)
         }
         upstreams.set(servers)

@@ -17,7 +17,7 @@ struct FlagSyntaxTests {
         #expect(config.nameservers == [])
         #expect(config.noRec == false)
         #expect(config.ndots == 2)
-        #expect(config.readTimeout == .seconds(2))
+        #expect(config.upstreamTimeout == .seconds(2))
         #expect(config.nsRotate && config.roundRobin)
         #expect(config.rcache == 0 && config.rcacheTTL == 60)
         #expect(config.scache == 10000)
@@ -171,7 +171,7 @@ struct ValueTests {
     ])
     func durations(text: String, expected: Duration) throws {
         let config = try configuration(["-rtimeout", text])
-        #expect(config.readTimeout == expected)
+        #expect(config.upstreamTimeout == expected)
     }
 
     @Test("invalid values are reported as Go reports them", arguments: [

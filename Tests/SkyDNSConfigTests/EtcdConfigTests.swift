@@ -23,7 +23,7 @@ struct EtcdConfigMergeTests {
         #expect(!config.roundRobin && !config.nsRotate)
         #expect(config.local == "node1.cluster.local.")
         #expect(config.dnssec == "Kcluster.local.+005+12345")
-        #expect(config.readTimeout == .milliseconds(1500))
+        #expect(config.upstreamTimeout == .milliseconds(1500))
         #expect(config.systemd && config.scache == 5 && config.etcd3 == true)
         #expect(config.notYetSupported == ["dnssec", "systemd", "scache"])
     }
@@ -73,9 +73,9 @@ struct EtcdConfigMergeTests {
     }
 
     @Test("read_timeout is nanoseconds; a Go duration string is also accepted")
-    func readTimeout() throws {
-        #expect(try merged(#"{"read_timeout": 2000000000}"#).readTimeout == .seconds(2))
-        #expect(try merged(#"{"read_timeout": "750ms"}"#).readTimeout == .milliseconds(750))
+    func upstreamTimeout() throws {
+        #expect(try merged(#"{"read_timeout": 2000000000}"#).upstreamTimeout == .seconds(2))
+        #expect(try merged(#"{"read_timeout": "750ms"}"#).upstreamTimeout == .milliseconds(750))
     }
 
     @Test("JSON string escapes are decoded")
