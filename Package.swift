@@ -6,6 +6,7 @@ import PackageDescription
 //   StrictJSON    a strict JSON pull reader and writer (RFC 8259), Go's error wording; no I/O
 //   SkyDNSConfig  SkyDNS's flags, environment variables and defaults
 //   SkyDNSStore   SkyDNS record values, the name trie, snapshots and answer building
+//   DNSSEC        online signing (RFC 4034/4035): BIND key files, RRSIGs, compact denial, signature cache
 //   EtcdClient    etcd v2/v3 over libcurl: initial read, watch, failover
 //   SkyDNSServer  UDP/TCP sockets, the query loop, wiring etcd into the store, metrics
 //   SkyDNSOperator  the metrics and health-probe HTTP endpoint (one poll thread, bounded)
@@ -21,6 +22,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/swift-extras/swift-extras-base64", from: "1.2.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
     ],
     targets: [
         .target(name: "DNSWire"),
@@ -31,6 +33,15 @@ let package = Package(
             dependencies: [
                 "DNSWire", "StrictJSON",
                 .product(name: "HashTreeCollections", package: "swift-collections"),
+            ]
+        ),
+        .target(
+            name: "DNSSEC",
+            dependencies: [
+                "DNSWire",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "ExtrasBase64", package: "swift-extras-base64"),
             ]
         ),
         .systemLibrary(
@@ -50,7 +61,7 @@ let package = Package(
         .target(
             name: "SkyDNSServer",
             dependencies: [
-                "DNSWire", "SkyDNSConfig", "SkyDNSStore", "EtcdClient", "CSystemShim",
+                "DNSWire", "SkyDNSConfig", "SkyDNSStore", "DNSSEC", "EtcdClient", "CSystemShim",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -73,6 +84,7 @@ let package = Package(
         ),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
+        .testTarget(name: "DNSSECTests", dependencies: ["DNSSEC", "DNSWire"]),
         .testTarget(name: "SkyDNSConfigTests", dependencies: ["SkyDNSConfig"]),
         .testTarget(name: "SkyDNSStoreTests", dependencies: ["SkyDNSStore", "DNSWire"]),
         .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "StrictJSON"]),

@@ -1,0 +1,111 @@
+import Crypto
+import Synchronization
+
+/// `-scache`: RRSIGs already made, keyed by the SHA-256 of the RRset's canonical content
+/// (owner, type, class, TTL, every RDATA), so a repeated answer costs no signing. Bounded by
+/// entry count (a full shard drops an arbitrary entry to make room), and each entry is a fixed
+/// 32-byte key plus one RRSIG of at most about 600 bytes (4096-bit RSA), so the operator's
+/// number bounds its memory whatever the answers hold.
+/// Split into shards, each behind its own `Mutex`, so workers rarely meet on one lock.
+public final class SignatureCache: Sendable {
+    /// SHA-256 of the RRset's type and signed records.
+    public struct Key: Hashable, Sendable {
+        let words: (UInt64, UInt64, UInt64, UInt64)
+
+        public init(_ rrset: CanonicalRRset) {
+            var hasher = SHA256()
+            var type: [UInt8] = []
+            append16(rrset.type.rawValue, to: &type)
+            hasher.update(data: type)
+            hasher.update(data: rrset.signedRecords)
+            var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+            hasher.finalize().withUnsafeBytes { digest in
+                func word(_ index: Int) -> UInt64 {
+                    (0..<8).reduce(0) { $0 << 8 | UInt64(digest[index * 8 + $1]) }
+                }
+                words = (word(0), word(1), word(2), word(3))
+            }
+            self.words = words
+        }
+
+        public static func == (lhs: Key, rhs: Key) -> Bool {
+            lhs.words.0 == rhs.words.0 && lhs.words.1 == rhs.words.1 && lhs.words.2 == rhs.words.2
+                && lhs.words.3 == rhs.words.3
+        }
+
+        public func hash(into hasher: inout Hasher) { hasher.combine(words.0) }
+    }
+
+    struct Entry: Sendable {
+        var rrsig: [UInt8]
+        /// Past this time (seconds since 1970) the signature is made again.
+        var refreshAt: UInt32
+    }
+
+    private final class Shard: Sendable {
+        let entries: Mutex<[Key: Entry]>
+        let capacity: Int
+        init(capacity: Int) {
+            self.capacity = capacity
+            entries = Mutex([:])
+        }
+    }
+
+    private let shards: [Shard]
+    /// The most entries held.
+    public let capacity: Int
+    private let hitCount = Atomic<Int>(0)
+    private let missCount = Atomic<Int>(0)
+
+    static let shardCount = 16
+
+    /// - Parameter capacity: entries, 0 to keep none.
+    public init(capacity: Int) {
+        let capacity = max(0, capacity)
+        self.capacity = capacity
+        // Every shard holds at least one entry, and their sizes add up to `capacity` exactly.
+        let count = min(Self.shardCount, capacity)
+        shards = (0..<count).map { index in
+            Shard(capacity: capacity / count + (index < capacity % count ? 1 : 0))
+        }
+    }
+
+    private func shard(_ key: Key) -> Shard? {
+        shards.isEmpty ? nil : shards[Int(key.words.1 % UInt64(shards.count))]
+    }
+
+    /// The cached RRSIG for `key`, unless it is due for refreshing at `now`.
+    public func lookup(_ key: Key, now: UInt32) -> [UInt8]? {
+        let found = shard(key)?.entries.withLock { entries -> [UInt8]? in
+            guard let entry = entries[key] else { return nil }
+            // Serial arithmetic (RFC 1982): the refresh time is within days of now.
+            guard Int32(bitPattern: entry.refreshAt &- now) > 0 else {
+                entries[key] = nil
+                return nil
+            }
+            return entry.rrsig
+        }
+        if found == nil {
+            missCount.add(1, ordering: .relaxed)
+        } else {
+            hitCount.add(1, ordering: .relaxed)
+        }
+        return found
+    }
+
+    public func insert(_ key: Key, rrsig: [UInt8], refreshAt: UInt32) {
+        guard let shard = shard(key), shard.capacity > 0 else { return }
+        shard.entries.withLock { entries in
+            if entries[key] == nil, entries.count >= shard.capacity, let victim = entries.keys.first {
+                entries[victim] = nil
+            }
+            entries[key] = Entry(rrsig: rrsig, refreshAt: refreshAt)
+        }
+    }
+
+    /// Entries held now.
+    public var count: Int { shards.reduce(0) { total, shard in total + shard.entries.withLock { $0.count } } }
+    /// Lookups answered from the cache, and those that had to sign, since start.
+    public var hits: Int { hitCount.load(ordering: .relaxed) }
+    public var misses: Int { missCount.load(ordering: .relaxed) }
+}
