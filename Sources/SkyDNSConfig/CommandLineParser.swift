@@ -272,7 +272,7 @@ enum FlagTable {
             setter: .string { c, v throws(Reason) in c.machines = try Validation.machines(v) }),
         FlagDefinition(
             name: "dnssec", usage: "basename of DNSSEC key file e.q. Kskydns.local.+005+38250", defaultShown: nil,
-            environment: [], notYetSupported: true, setter: .string { c, v in c.dnssec = v }),
+            environment: [], notYetSupported: false, setter: .string { c, v in c.dnssec = v }),
         FlagDefinition(
             name: "local", usage: "optional unique value for this skydns instance", defaultShown: nil,
             environment: [], notYetSupported: false, setter: .string { c, v in c.local = Validation.fqdn(v) }),
@@ -323,7 +323,7 @@ enum FlagTable {
             setter: .string { c, v throws(Reason) in c.hostmaster = try Validation.hostmaster(v) }),
         FlagDefinition(
             name: "scache", usage: "capacity of the signature cache", defaultShown: "10000",
-            environment: [], notYetSupported: true,
+            environment: [], notYetSupported: false,
             setter: .int { c, v throws(Reason) in c.scache = try nonNegative(v) }),
         FlagDefinition(
             name: "rcache", usage: "capacity of the response cache", defaultShown: nil,

@@ -202,11 +202,9 @@ enum EtcdField: String {
     /// does not act on from the flags either.
     var notYetSupportedFlag: String? {
         switch self {
-        case .dnssec: return "dnssec"
         case .systemd: return "systemd"
-        case .scache: return "scache"
-        case .dnsAddr, .domain, .nameservers, .noRec, .ttl, .minTTL, .priority, .hostmaster, .rcache, .rcacheTTL,
-             .ndot, .roundRobin, .nsRotate, .local, .upstreamTimeout, .etcd3:
+        case .dnssec, .scache, .dnsAddr, .domain, .nameservers, .noRec, .ttl, .minTTL, .priority, .hostmaster, .rcache,
+             .rcacheTTL, .ndot, .roundRobin, .nsRotate, .local, .upstreamTimeout, .etcd3:
             return nil
         }
     }

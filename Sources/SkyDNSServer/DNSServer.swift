@@ -4,6 +4,7 @@ import Glibc
 import Musl
 #endif
 import CSystemShim
+import DNSSEC
 import DNSWire
 import EtcdClient
 import Logging
@@ -48,6 +49,7 @@ public final class DNSServer: Sendable {
                             local: configuration.local, stubZonesEnabled: configuration.stubzones)
         let store = RecordStore(zone: zone, pathPrefix: configuration.pathPrefix)
         self.store = store
+        let signer = try Self.makeSigner(configuration, apex: zone.domain, logger: logger)
         // One UDP worker per CPU we may run on.
         self.udpWorkers = udpWorkers ?? Int(skydns_usable_cpus())
 
@@ -104,7 +106,28 @@ public final class DNSServer: Sendable {
         let firstRead = FirstReadFallback(watcher: watcher, keys: store.keys, publisher: store.publisher, logger: logger,
                                           forwarder: forwarder)
         context = ServerContext(logger: logger, verbose: configuration.verbose, hiddenKeys: hiddenKeys, firstRead: firstRead,
-                                forwarder: forwarder, metrics: metrics)
+                                forwarder: forwarder, metrics: metrics, signer: signer)
+    }
+
+    /// `-dnssec=BASENAME`: the key pair `BASENAME.key`/`.private`, for the served domain; nil
+    /// without the flag. A key that does not load, or is for another zone, stops the start.
+    private static func makeSigner(_ configuration: SkyDNSConfiguration, apex: DomainName,
+                                   logger: Logger) throws(DNSSECSetupError) -> ZoneSigner? {
+        guard !configuration.dnssec.isEmpty else { return nil }
+        let key: SigningKey
+        do {
+            key = try KeyFiles.load(basename: configuration.dnssec)
+        } catch {
+            throw DNSSECSetupError(reason: error)
+        }
+        guard key.dnskey.owner == apex.lowercased() else {
+            throw DNSSECSetupError(reason: .wrongZone(owner: key.dnskey.owner.description, domain: apex.description))
+        }
+        logger.info("""
+            DNSSEC: signing \(apex) with key \(key.keyTag) (algorithm \(key.dnskey.algorithm.rawValue), \
+            \(key.dnskey.algorithm.mnemonic)), signature cache \(configuration.scache) entries
+            """)
+        return ZoneSigner(key: key, cacheCapacity: configuration.scache, dnskeyTTL: configuration.ttl)
     }
 
     /// What `/readyz` says: ready once the first read of etcd is done, until shutdown.

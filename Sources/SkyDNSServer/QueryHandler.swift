@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import DNSSEC
 import DNSWire
 import Logging
 import SkyDNSStore
@@ -16,15 +17,18 @@ final class ServerContext: Sendable {
     /// nil with `-no-rec`: names outside the domain are refused.
     let forwarder: Forwarder?
     let metrics: ServerMetrics
+    /// `-dnssec`: signs answers to queries with DO set.
+    let signer: ZoneSigner?
 
     init(logger: Logger, verbose: Bool, hiddenKeys: HiddenKeyResolver?, firstRead: FirstReadFallback? = nil,
-         forwarder: Forwarder?, metrics: ServerMetrics = ServerMetrics()) {
+         forwarder: Forwarder?, metrics: ServerMetrics = ServerMetrics(), signer: ZoneSigner? = nil) {
         self.logger = logger
         self.verbose = verbose
         self.hiddenKeys = hiddenKeys
         self.firstRead = firstRead
         self.forwarder = forwarder
         self.metrics = metrics
+        self.signer = signer
     }
 
     /// RA in every reply: set when the server forwards (RFC 1035 §4.1.1), clear with `-no-rec`.
@@ -57,12 +61,16 @@ final class QueryHandler {
     private let responder: QueryResponder
     /// The worker's metrics block: counted here, where the question's type is known.
     private let metrics: MetricsBlock
+    private let signing: ResponseSigning?
 
     init(context: ServerContext, metrics: MetricsBlock) {
         self.context = context
         self.metrics = metrics
         responder = makeResponder(forwarder: context.forwarder, resolvingOutside: false)
+        signing = context.signer.map(ResponseSigning.init)
     }
+
+    deinit { signing?.deallocate() }
 
     var logger: Logger { context.logger }
 
@@ -73,7 +81,10 @@ final class QueryHandler {
     func answer(_ packet: UnsafeRawBufferPointer, snapshot: Snapshot, origin: ReplyOrigin, received: Int64,
                 into writer: inout WireWriter) -> Bool {
         let maxUDPSize = origin.transport == .udp ? UDPWorker.maxResponseSize : nil
-        switch responder.respond(to: packet, snapshot: snapshot, maxUDPSize: maxUDPSize, into: &writer) {
+        // A signed answer is made whole, then cut to size with its signatures.
+        let signedLimit = signing?.signedAnswerLimit(packet, transport: origin.transport)
+        switch responder.respond(to: packet, snapshot: snapshot, maxUDPSize: signedLimit == nil ? maxUDPSize : nil,
+                                 into: &writer) {
         case .drop:
             metrics.add(MetricsBlock.Slot.dropped)
             return false
@@ -94,6 +105,10 @@ final class QueryHandler {
                 case nil:
                     break
                 }
+            }
+            if let signedLimit, let signing, !signing.sign(&writer, maxSize: signedLimit), writer.count > signedLimit {
+                // Not the domain's to sign (a refusal, a reverse name): answered again within the usual limit.
+                _ = responder.respond(to: packet, snapshot: snapshot, maxUDPSize: maxUDPSize, into: &writer)
             }
             return sent(rcode, query: query, packet: packet, writer: writer)
         case .outsideZone(let query):

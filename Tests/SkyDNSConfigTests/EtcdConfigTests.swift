@@ -25,7 +25,7 @@ struct EtcdConfigMergeTests {
         #expect(config.dnssec == "Kcluster.local.+005+12345")
         #expect(config.upstreamTimeout == .milliseconds(1500))
         #expect(config.systemd && config.scache == 5 && config.etcd3 == true)
-        #expect(config.notYetSupported == ["dnssec", "systemd", "scache"])
+        #expect(config.notYetSupported == ["systemd"])
     }
 
     @Test("absent and null fields leave the flag values; unknown keys are ignored")
