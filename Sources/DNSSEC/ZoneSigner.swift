@@ -59,13 +59,15 @@ public final class ZoneSigner: Sendable {
     /// cut when they do not fit, TC set if that cuts the answer or authority section (RFC 4035
     /// §3.1.1), additional data dropped silently. Returns false, leaving `writer` untouched,
     /// when the response is not one to sign (not authoritative, not NOERROR/NXDOMAIN, its
-    /// question outside the domain, or unreadable).
+    /// question not of class IN or outside the domain, or unreadable).
     public func sign(response: [UInt8], maxSize: Int, into writer: inout WireWriter) -> Bool {
         guard var message = try? Message(parsing: response), message.questions.count == 1,
               message.header.isAuthoritative else { return false }
         let question = message.questions[0]
         let rcode = message.header.responseCode
-        guard rcode == .noError || rcode == .nxDomain, question.name.isSubdomain(of: apex) else { return false }
+        guard rcode == .noError || rcode == .nxDomain, question.recordClass == .in, question.name.isSubdomain(of: apex) else {
+            return false
+        }
         if question.type == .dnskey && question.name.lowercased() == apex {
             message.answers = [dnskeyRecord(owner: question.name)]
             message.authorities = []

@@ -94,7 +94,7 @@ final class QueryHandler {
                 switch hiddenKeys.lookup(name: name) {
                 case .fetch(let path):
                     let parsed = ParsedQuery(packet: packet, view: query, received: received)
-                    let reply = makeWriter(origin, parsed)
+                    let reply = makeAnswerWriter(origin, parsed)
                     if !hiddenKeys.park(path: path, query: parsed, writer: reply) {
                         // Too many already wait for etcd: say so at once.
                         reply.refuse(.servFail)
@@ -120,7 +120,7 @@ final class QueryHandler {
                 return false
             }
             let parsed = ParsedQuery(packet: packet, view: query, received: received)
-            handOff(Forwarder.Job(kind: .completeAnswer, query: parsed, writer: makeWriter(origin, parsed)), to: forwarder)
+            handOff(Forwarder.Job(kind: .completeAnswer, query: parsed, writer: makeAnswerWriter(origin, parsed)), to: forwarder)
             return false
         case .notLoaded(let query):
             // The REFUSED in the writer goes out unless the name's own keys can be read.
@@ -128,7 +128,7 @@ final class QueryHandler {
                 return sent(.refused, query: query, packet: packet, writer: writer)
             }
             let parsed = ParsedQuery(packet: packet, view: query, received: received)
-            let reply = makeWriter(origin, parsed)
+            let reply = makeAnswerWriter(origin, parsed)
             if !firstRead.park(path: parsed.path, query: parsed, writer: reply) { reply.refuse(.refused) }
             return false
         }
@@ -186,6 +186,14 @@ final class QueryHandler {
 
     private func makeWriter(_ origin: ReplyOrigin, _ query: ParsedQuery) -> any ReplyWriter {
         origin.writer(for: query, recursionAvailable: context.recursionAvailable, metrics: context.metrics)
+    }
+
+    /// The writer of an answer from the store completed on a slow path: signed on its way out
+    /// when the query asks for DNSSEC records (see `SigningReplyWriter`).
+    private func makeAnswerWriter(_ origin: ReplyOrigin, _ query: ParsedQuery) -> any ReplyWriter {
+        let writer = makeWriter(origin, query)
+        guard let signer = context.signer, query.view.edns?.dnssecOK == true else { return writer }
+        return SigningReplyWriter(writer, signer: signer)
     }
 
     private func handOff(_ job: Forwarder.Job, to forwarder: Forwarder) {

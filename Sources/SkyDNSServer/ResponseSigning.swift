@@ -38,3 +38,38 @@ public struct DNSSECSetupError: Error, CustomStringConvertible {
     public let reason: KeyFileError
     public var description: String { "-dnssec: \(reason)" }
 }
+
+/// The reply writer of an answer the store completes on a slow path (a target outside the
+/// domain resolved upstream, an etcd v2 hidden key, a name the first read has not reached) for
+/// a query with DO set: the answer is made whole (`maxSize` is TCP's), then signed and cut to
+/// the client's size on its way out, as on the fast path.
+final class SigningReplyWriter: ReplyWriter {
+    private let client: any ReplyWriter
+    private let signer: ZoneSigner
+
+    init(_ client: any ReplyWriter, signer: ZoneSigner) {
+        self.client = client
+        self.signer = signer
+    }
+
+    var transport: Transport { client.transport }
+    var maxSize: Int { 65535 }
+    var edns: EDNSView? { client.edns }
+
+    func write(_ reply: [UInt8]) {
+        var writer = WireWriter(capacity: min(reply.count + 1024, 65535))
+        if signer.sign(response: reply, maxSize: client.maxSize, into: &writer) {
+            client.write(writer.bytes)
+        } else if reply.count <= client.maxSize {
+            client.write(reply)
+        } else if let message = try? Message(parsing: reply) {
+            // Not the domain's to sign, and too big for the client: cut as the codec cuts, TC set.
+            client.write(message.encode(maxSize: client.maxSize))
+        } else {
+            client.refuse(.servFail)
+        }
+    }
+
+    func refuse(_ rcode: ResponseCode) { client.refuse(rcode) }
+    func drop() { client.drop() }
+}

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # -dnssec with keys made by dnssec-keygen, for each of RSASHA256, ECDSAP256SHA256 and ED25519:
 # BIND's delv, with the key as trust anchor, fully validates A, AAAA, SRV, TXT, SOA and DNSKEY
-# answers and the denials of a missing name and a missing type (compact denial); Unbound with a
+# answers (CNAME chains, wildcards and answers completed on a forwarder thread too) and the
+# denials of a missing name and a missing type (compact denial); Unbound with a
 # stub zone to the server and the key as anchor answers with AD, and with another key as anchor
 # SERVFAIL. A query without DO gets the bytes a server without -dnssec sends; an answer too big
 # for the client's UDP size is cut whole and marked TC, and validates over TCP. Key files that
@@ -15,6 +16,9 @@ put_v3 /skydns/sohu/domeos/kafka-1-wkfa1/19d074a1 '{"host":"172.28.0.12","ttl":3
 put_v3 /skydns/sohu/domeos/v6/1 '{"host":"fd00::12","ttl":30}'
 put_v3 /skydns/sohu/domeos/svc/default/kafka-svc-1/b56639fb '{"host":"172.16.50.1","port":9092,"priority":10,"weight":10,"ttl":30}'
 put_v3 /skydns/sohu/domeos/notes/1 '{"text":"hello dnssec","ttl":30}'
+put_v3 /skydns/sohu/domeos/alias/1 '{"host":"kafka-1-wkfa1.domeos.sohu","ttl":30}'
+# A CNAME whose target lies outside: completed on a forwarder thread (the upstream is dead here).
+put_v3 /skydns/sohu/domeos/ext/1 '{"host":"www.example.org","ttl":30}'
 for i in $(seq 1 60); do put_v3 "/skydns/sohu/domeos/big/$i" "{\"host\":\"10.9.0.$i\",\"ttl\":30}"; done
 
 mkdir -p "$WORK/keys"
@@ -115,12 +119,12 @@ for algorithm in RSASHA256 ECDSAP256SHA256 ED25519; do
   echo "trust-anchors { $ZONE. static-key $flags $proto $alg \"$material\"; };" >"$WORK/anchors"
   validated() { delv @127.0.0.1 -p "$DNS_PORT" -a "$WORK/anchors" +root=$ZONE "$@" 2>&1; }
   for check in "kafka-1-wkfa1.$ZONE A" "v6.$ZONE AAAA" "kafka-svc-1.default.svc.$ZONE SRV" "notes.$ZONE TXT" \
-               "$ZONE SOA" "$ZONE DNSKEY" "big.$ZONE A"; do
+               "$ZONE SOA" "$ZONE DNSKEY" "big.$ZONE A" "alias.$ZONE A" "*.svc.$ZONE SRV"; do
     # shellcheck disable=SC2086
     out=$(validated $check)
     grep -q '^; fully validated' <<<"$out" || fail "$algorithm: delv $check: $out"
   done
-  for check in "nope.$ZONE A" "kafka-1-wkfa1.$ZONE AAAA" "deep.nope.$ZONE TXT" "$ZONE MX"; do
+  for check in "nope.$ZONE A" "kafka-1-wkfa1.$ZONE AAAA" "deep.nope.$ZONE TXT" "$ZONE MX" "ext.$ZONE A"; do
     # shellcheck disable=SC2086
     out=$(validated $check)
     grep -q '^; negative response, fully validated' <<<"$out" || fail "$algorithm: delv $check: $out"
