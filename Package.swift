@@ -7,7 +7,7 @@ import PackageDescription
 //   SkyDNSConfig  SkyDNS's flags, environment variables and defaults
 //   SkyDNSStore   SkyDNS record values, the name trie, snapshots and answer building
 //   DNSSEC        online signing (RFC 4034/4035): BIND key files, RRSIGs, compact denial, signature cache
-//   EtcdClient    etcd v2/v3 over libcurl: initial read, watch, failover
+//   EtcdClient    etcd v2/v3 over libcurl: full read, watch, failover; emits the store's changes
 //   SkyDNSServer  UDP/TCP sockets, the query loop, wiring etcd into the store, metrics
 //   SkyDNSOperator  the metrics and health-probe HTTP endpoint (one poll thread, bounded)
 //   skydns        the executable
@@ -53,7 +53,7 @@ let package = Package(
         .target(
             name: "EtcdClient",
             dependencies: [
-                "CLibCurl", "StrictJSON",
+                "CLibCurl", "StrictJSON", "SkyDNSStore",
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -71,7 +71,7 @@ let package = Package(
         .target(
             name: "SkyDNSOperator",
             dependencies: [
-                "SkyDNSServer", "CSystemShim",
+                "SkyDNSServer", "EtcdClient", "CSystemShim",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -87,7 +87,7 @@ let package = Package(
         .testTarget(name: "DNSSECTests", dependencies: ["DNSSEC", "DNSWire"]),
         .testTarget(name: "SkyDNSConfigTests", dependencies: ["SkyDNSConfig"]),
         .testTarget(name: "SkyDNSStoreTests", dependencies: ["SkyDNSStore", "DNSWire"]),
-        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "StrictJSON"]),
+        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "SkyDNSStore", "StrictJSON"]),
         .testTarget(name: "SkyDNSServerTests", dependencies: ["SkyDNSServer", "DNSWire"]),
         .testTarget(name: "SkyDNSOperatorTests", dependencies: ["SkyDNSOperator"]),
     ]

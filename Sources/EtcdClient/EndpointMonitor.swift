@@ -49,8 +49,10 @@ final class EndpointMonitor: Sendable {
     var health: [EtcdEndpointHealth] { state.withLock { $0 } }
 
     func start() {
-        if !startDetachedThread({ [self] in run() }) {
-            logger.warning("etcd: no thread for endpoint health probes; a silent endpoint is found by the watch's idle timeout only")
+        do {
+            try startThread { [self] in run() }
+        } catch {
+            logger.warning("etcd: no thread for endpoint health probes (\(error)); a silent endpoint is found by the watch's idle timeout only")
         }
     }
 

@@ -1,32 +1,19 @@
+import SkyDNSStore
+
 /// Which etcd keyspace SkyDNS records live in: the v2 store or the v3 MVCC store.
 public enum EtcdAPI: String, Sendable {
     case v2, v3
 }
 
-public struct EtcdKeyValue: Sendable, Equatable {
-    /// Full key, e.g. "/skydns/sohu/domeos/kafka-1-wkfa1/19d074a1".
-    public var key: String
-    /// Raw value bytes (SkyDNS JSON, not parsed here).
-    public var value: [UInt8]
-    /// Remaining v2 node TTL or v3 lease TTL in seconds, nil if none.
-    public var ttl: UInt32?
-    /// The v3 lease the key is attached to (0: none); the watcher turns it into `ttl`.
+/// A key as etcd reports it: the store's key and value, with what the watcher needs besides.
+struct EtcdKey: Sendable, Equatable {
+    var keyValue: KeyValue
+    /// The v3 lease the key is attached to (0: none); the watcher turns it into the TTL.
     var lease: Int64 = 0
-    /// Where the key stands in etcd's history (v3 mod/create revision and version, v2
-    /// modified/created index); the watcher checks a reconnect against it. Not compared by `==`.
+    /// Where the key stands in etcd's history; the watcher checks a reconnect against it.
     var history = KeyHistory()
 
-    public init(key: String, value: [UInt8], ttl: UInt32? = nil) {
-        self.key = key
-        self.value = value
-        self.ttl = ttl
-    }
-}
-
-extension EtcdKeyValue {
-    public static func == (lhs: EtcdKeyValue, rhs: EtcdKeyValue) -> Bool {
-        lhs.key == rhs.key && lhs.value == rhs.value && lhs.ttl == rhs.ttl && lhs.lease == rhs.lease
-    }
+    var key: String { keyValue.key }
 }
 
 /// A key's place in etcd's history: v3 mod_revision, create_revision and version; v2
@@ -37,19 +24,20 @@ struct KeyHistory: Sendable, Equatable {
     var version: Int64 = 0
 }
 
-public enum EtcdEvent: Sendable, Equatable {
-    /// The complete contents of the prefix: replaces everything known before
-    /// (first read, and full resync after a compaction / "event index cleared" / reconnect gap).
-    case snapshot([EtcdKeyValue])
-    case put(EtcdKeyValue)
-    /// Removes the record at exactly this key.
-    case delete(key: String)
-    /// Removes this key and everything below it (v2 directory delete/expire).
-    case deleteTree(key: String)
-    /// One page of the very first read of a large v3 keyspace, when `progressiveFirstRead` is
-    /// on: pages come in key order, `first` starts over, `complete` ends it (instead of one
-    /// `.snapshot`), so a server can answer the names it already has while the rest streams in.
-    case firstReadPage([EtcdKeyValue], first: Bool, complete: Bool)
+/// One change a watch reported: the store's change, and for a put the key as etcd reported it
+/// (its lease and history).
+struct WatchedChange: Sendable, Equatable {
+    var change: StoreChange
+    var lease: Int64 = 0
+    var history = KeyHistory()
+
+    static func put(_ key: EtcdKey) -> WatchedChange {
+        WatchedChange(change: .put(key.keyValue), lease: key.lease, history: key.history)
+    }
+
+    static func delete(key: String) -> WatchedChange { WatchedChange(change: .delete(key: key)) }
+
+    static func deleteTree(key: String) -> WatchedChange { WatchedChange(change: .deleteTree(key: key)) }
 }
 
 public struct EtcdClientConfig: Sendable {
@@ -69,7 +57,7 @@ public struct EtcdClientConfig: Sendable {
     /// Seconds a watch may go without receiving a byte before it is re-issued from the last
     /// applied revision/index; this is also the v2 long-poll length.
     public var watchIdleTimeout: Double
-    /// Deliver the first v3 read page by page (`.firstReadPage`) rather than as one snapshot.
+    /// Deliver the first v3 read page by page (`.firstReadPage`) rather than as one full read.
     public var progressiveFirstRead: Bool
     /// Keys in the first v3 range page; later pages double, up to four times this. etcd 3.4
     /// counts every remaining key of the range for each page, so large pages keep a

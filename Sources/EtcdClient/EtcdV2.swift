@@ -1,3 +1,4 @@
+import SkyDNSStore
 import StrictJSON
 
 /// v2 error codes the watcher reacts to (etcd's Documentation/v2/errorcode.md).
@@ -7,14 +8,12 @@ enum V2ErrorCode {
 }
 
 /// Every leaf (a node with a value) at or below `node`; directory nodes themselves are skipped.
-func v2Leaves(of node: JSONValue) -> [EtcdKeyValue] {
+func v2Leaves(of node: JSONValue) -> [EtcdKey] {
     if node["dir"]?.bool == true || node["nodes"] != nil {
         return (node["nodes"]?.array ?? []).flatMap(v2Leaves)
     }
     guard let key = node["key"]?.string, let value = node["value"]?.string else { return [] }
-    var kv = EtcdKeyValue(key: key, value: Array(value.utf8), ttl: v2TTL(node["ttl"]))
-    kv.history = v2History(node)
-    return [kv]
+    return [EtcdKey(keyValue: KeyValue(key: key, value: Array(value.utf8), ttl: v2TTL(node["ttl"])), history: v2History(node))]
 }
 
 /// A v2 node's modified and created index.
@@ -29,15 +28,14 @@ private func v2TTL(_ raw: JSONValue?) -> UInt32? {
 
 /// The event a v2 watch action means for the record store; nil for changes to directories
 /// themselves (creating an empty directory adds no record).
-func v2Event(action: String, node: JSONValue) -> EtcdEvent? {
+func v2Event(action: String, node: JSONValue) -> WatchedChange? {
     guard let key = node["key"]?.string else { return nil }
     let isDir = node["dir"]?.bool == true
     switch action {
     case "set", "create", "update", "compareAndSwap":
         guard !isDir, let value = node["value"]?.string else { return nil }
-        var kv = EtcdKeyValue(key: key, value: Array(value.utf8), ttl: v2TTL(node["ttl"]))
-        kv.history = v2History(node)
-        return .put(kv)
+        return .put(EtcdKey(keyValue: KeyValue(key: key, value: Array(value.utf8), ttl: v2TTL(node["ttl"])),
+                            history: v2History(node)))
     case "delete", "expire", "compareAndDelete":
         return isDir ? .deleteTree(key: key) : .delete(key: key)
     default:
@@ -60,7 +58,7 @@ private func v2Document(status: Int, body: [UInt8], what: String) throws -> JSON
 
 /// The answer to a recursive GET of one key.
 struct V2Tree: Equatable {
-    var kvs: [EtcdKeyValue]
+    var kvs: [EtcdKey]
     /// X-Etcd-Index: the store index the read reflects; a watch from index + 1 misses nothing.
     var index: Int64
     var exists: Bool
@@ -92,7 +90,7 @@ struct V2Tree: Equatable {
 /// How one v2 long-poll ended.
 enum V2WaitResult: Equatable {
     /// A change at `index`; `event` is nil when it does not touch any record.
-    case change(EtcdEvent?, index: Int64)
+    case change(WatchedChange?, index: Int64)
     /// The wait index fell out of etcd's 1000-event history: only a full re-read can catch up.
     case outdated
     /// No change before the long-poll ended. Nothing under the key changed up to `etcdIndex`

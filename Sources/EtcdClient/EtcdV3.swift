@@ -1,5 +1,6 @@
 import Dispatch
 import ExtrasBase64
+import SkyDNSStore
 import StrictJSON
 import Synchronization
 
@@ -23,7 +24,7 @@ struct V3RangePage: Equatable {
     /// The cluster that answered: a different one (a restored or replaced etcd) invalidates
     /// every revision we hold.
     var clusterID: String?
-    var kvs: [EtcdKeyValue]
+    var kvs: [EtcdKey]
     var more: Bool
     var count: Int64
     var raftTerm: Int64? = nil
@@ -31,7 +32,7 @@ struct V3RangePage: Equatable {
     static func parse(_ body: [UInt8]) throws -> V3RangePage {
         var reader = JSONReader(body)
         var header = V3Header()
-        var kvs: [EtcdKeyValue] = []
+        var kvs: [EtcdKey] = []
         var more = false, count: Int64 = 0, failed = false
         do {
             try reader.beginObject()
@@ -68,7 +69,7 @@ enum V3WatchMessage: Equatable {
     case created
     /// `revision` is the highest mod_revision among the events: everything up to it is applied;
     /// `current` is etcd's revision when it sent them (the header's).
-    case events([EtcdEvent], revision: Int64, current: Int64)
+    case events([WatchedChange], revision: Int64, current: Int64)
     /// Nothing under the watched range changed up to `revision`.
     case progress(revision: Int64)
     /// The start revision was compacted away: only a full re-read can catch up.
@@ -80,7 +81,7 @@ enum V3WatchMessage: Equatable {
     static func parse(_ bytes: [UInt8]) throws -> V3WatchMessage {
         var reader = JSONReader(bytes)
         var header = V3Header()
-        var events: [EtcdEvent] = []
+        var events: [WatchedChange] = []
         var revision: Int64 = 0, compactRevision: Int64 = 0
         var sawResult = false, created = false, canceled = false
         var cancelReason = "no reason given"
@@ -125,7 +126,7 @@ enum V3WatchMessage: Equatable {
         return .progress(revision: header.revision ?? 0)
     }
 
-    private static func readEvent(_ reader: inout JSONReader, in bytes: [UInt8]) throws -> (event: EtcdEvent, modRevision: Int64) {
+    private static func readEvent(_ reader: inout JSONReader, in bytes: [UInt8]) throws -> (event: WatchedChange, modRevision: Int64) {
         var isDelete = false
         var kv: V3KeyValue?
         try reader.beginObject()
@@ -170,7 +171,7 @@ private struct V3Header {
 
 /// A v3 `mvccpb.KeyValue`, its key and value base64 in the gateway's JSON.
 private struct V3KeyValue {
-    var kv: EtcdKeyValue
+    var kv: EtcdKey
     var modRevision: Int64 = 0
 
     init(_ reader: inout JSONReader) throws {
@@ -191,10 +192,9 @@ private struct V3KeyValue {
             }
         }
         guard let key else { throw EtcdError.malformed("kv without a base64 key") }
-        kv = EtcdKeyValue(key: String(decoding: key, as: UTF8.self), value: value, ttl: nil)
-        kv.lease = lease
         history.modified = modRevision
-        kv.history = history
+        kv = EtcdKey(keyValue: KeyValue(key: String(decoding: key, as: UTF8.self), value: value), lease: lease,
+                     history: history)
     }
 }
 
@@ -299,8 +299,8 @@ struct EtcdV3 {
 
     /// All keys starting with `prefix` at one revision, read page by page. `timeout` limits
     /// each page; nil for none (a stalled page is still cut off by the idle timeout).
-    func readPrefix(_ prefix: String, timeout: Double? = nil) throws -> (kvs: [EtcdKeyValue], revision: Int64) {
-        var kvs: [EtcdKeyValue] = []
+    func readPrefix(_ prefix: String, timeout: Double? = nil) throws -> (kvs: [EtcdKey], revision: Int64) {
+        var kvs: [EtcdKey] = []
         let revision = try readPrefix(prefix, timeout: timeout) { page, _ in kvs += page }
         return (kvs, revision)
     }
@@ -310,14 +310,14 @@ struct EtcdV3 {
     /// of their own, one page ahead of `onPage`, so etcd producing pages and the store taking
     /// them in overlap (on a million keys each takes tens of seconds).
     func readPrefix(_ prefix: String, timeout: Double? = nil,
-                    onPage: ([EtcdKeyValue], _ last: Bool) -> Void) throws -> Int64 {
+                    onPage: ([EtcdKey], _ last: Bool) -> Void) throws -> Int64 {
         try readPrefix(prefix, timeout: timeout) { page, last, _ in onPage(page, last) }
     }
 
     /// The same, also handing over how many keys the range held from the page's start on
     /// (etcd's count: the first page's is the total).
     func readPrefix(_ prefix: String, timeout: Double? = nil,
-                    onPage: ([EtcdKeyValue], _ last: Bool, _ remaining: Int64) -> Void) throws -> Int64 {
+                    onPage: ([EtcdKey], _ last: Bool, _ remaining: Int64) -> Void) throws -> Int64 {
         let reader = PageReader(connection: connection, prefix: Array(prefix.utf8), pageSize: pageSize, timeout: timeout)
         while true {
             let page = try reader.next()
@@ -368,18 +368,18 @@ struct EtcdV3 {
 
     /// The value of exactly `key`; nil when it is absent.
     func readKey(_ key: String, timeout: Double) throws -> [UInt8]? {
-        try rangePage(["key": base64(Array(key.utf8))], timeout: timeout, maxBody: HTTPRequest.smallBody).kvs.first?.value
+        try rangePage(["key": base64(Array(key.utf8))], timeout: timeout, maxBody: HTTPRequest.smallBody).kvs.first?.keyValue.value
     }
 
     /// `key` itself and every key below `key + "/"`.
-    func readTree(_ key: String, timeout: Double) throws -> [EtcdKeyValue] {
+    func readTree(_ key: String, timeout: Double) throws -> [EtcdKey] {
         let exact = try rangePage(["key": base64(Array(key.utf8))], timeout: timeout).kvs
         return try exact + readPrefix(key + "/", timeout: timeout).kvs
     }
 
     /// `key` itself and at most `limit` keys below it, in one request each; nil when there are
     /// more below.
-    func readSmallTree(_ key: String, limit: Int, timeout: Double) throws -> [EtcdKeyValue]? {
+    func readSmallTree(_ key: String, limit: Int, timeout: Double) throws -> [EtcdKey]? {
         let exact = try rangePage(["key": base64(Array(key.utf8))], timeout: timeout).kvs
         let below = try rangePage(prefixRange(Array((key + "/").utf8), [("limit", .integer(limit))]), timeout: timeout)
         return below.more ? nil : exact + below.kvs
@@ -406,7 +406,7 @@ struct EtcdV3 {
             // The events of every message in one chunk go out as one batch: under a stream of
             // changes the store then publishes once per read instead of once per revision, and a
             // lone change is not held back at all.
-            var events: [EtcdEvent] = []
+            var events: [WatchedChange] = []
             var revision: Int64 = 0, current: Int64 = 0
             func flush() {
                 guard !events.isEmpty else { return }
@@ -491,8 +491,10 @@ private final class PageReader: @unchecked Sendable {
 
     init(connection: EtcdConnection, prefix: [UInt8], pageSize: Int, timeout: Double?) {
         self.connection = connection
-        if !startDetachedThread({ [self] in read(prefix: prefix, pageSize: pageSize, timeout: timeout) }) {
-            hand(.failure(EtcdError.transport("no thread to read pages with")))
+        do {
+            try startThread { [self] in read(prefix: prefix, pageSize: pageSize, timeout: timeout) }
+        } catch {
+            hand(.failure(EtcdError.transport("no thread to read pages with: \(error)")))
         }
     }
 

@@ -1,26 +1,27 @@
 import Logging
+import SkyDNSStore
 
-/// Keeps a local copy of everything under the configured prefix current: one full read
-/// (`.snapshot`), then a watch, with failover between endpoints, reconnects that resume from
-/// the last applied revision, and a fresh snapshot whenever etcd cannot replay the gap.
+/// Keeps the record store current with everything under the configured prefix: one full read
+/// (`StoreChange.replaceAll`), then a watch, with failover between endpoints, reconnects that
+/// resume from the last applied revision, and a full re-read whenever etcd cannot replay the gap.
 public final class EtcdWatcher: @unchecked Sendable {
     // Safe to share between threads: the mutable fields below are only touched under
-    // `condition`; `onEvents` calls are serialised by `deliveryLock`; everything else is
+    // `condition`; `onChanges` calls are serialised by `deliveryLock`; everything else is
     // immutable or Sendable. Each background thread owns its own connection.
     fileprivate let config: EtcdClientConfig
     fileprivate let logger: Logger
-    private let onEvents: @Sendable ([EtcdEvent]) -> Void
+    private let onChanges: @Sendable ([StoreChange]) -> Void
     private let onStateChange: @Sendable (EtcdConnectionState) -> Void
     private let endpoints: EndpointRing
     private let condition = ConditionLock()
-    /// Recursive so that a consumer calling stop() from inside onEvents does not deadlock.
+    /// Recursive so that a consumer calling stop() from inside onChanges does not deadlock.
     private let deliveryLock = ConditionLock(recursive: true)
 
     private var started = false
     private var stopped = false
     private var api: EtcdAPI?
     private var lastState: EtcdConnectionState?
-    /// Paths fetched by fetchHidden and watched since; v2 snapshots re-read them because a
+    /// Paths fetched by fetchHidden and watched since; v2 full reads re-read them because a
     /// recursive listing of the prefix leaves them out.
     private var hiddenPaths: Set<String> = []
     private var hiddenWatchLimitLogged = false
@@ -32,21 +33,21 @@ public final class EtcdWatcher: @unchecked Sendable {
 
     public init(
         config: EtcdClientConfig, logger: Logger,
-        onEvents: @escaping @Sendable ([EtcdEvent]) -> Void,
+        onChanges: @escaping @Sendable ([StoreChange]) -> Void,
         onStateChange: @escaping @Sendable (EtcdConnectionState) -> Void = { _ in }
     ) {
         var config = config
         while config.prefix.hasSuffix("/") { config.prefix.removeLast() }
         self.config = config
         self.logger = logger
-        self.onEvents = onEvents
+        self.onChanges = onChanges
         self.onStateChange = onStateChange
         self.endpoints = EndpointRing(config.endpoints)
         self.api = config.api
     }
 
-    /// Spawns the background thread; returns immediately. The first `.snapshot` arrives
-    /// through onEvents as soon as the initial read completes.
+    /// Spawns the background thread; returns immediately. The first full read (`.replaceAll`, or
+    /// `.firstReadPage`s) arrives through onChanges as soon as it completes.
     public func start() {
         let first = locked { () -> Bool in
             defer { started = true }
@@ -54,8 +55,10 @@ public final class EtcdWatcher: @unchecked Sendable {
         }
         guard first else { return }
         report(.connecting)
-        if !startDetachedThread({ [self] in runMain() }) {
-            report(.disconnected(reason: "no thread to follow etcd with (the system refused one)"))
+        do {
+            try startThread { [self] in runMain() }
+        } catch {
+            report(.disconnected(reason: "no thread to follow etcd with (\(error))"))
         }
         let monitor = EndpointMonitor(
             config: config, endpoints: endpoints, logger: logger, isStopped: { [weak self] in self?.isStopped ?? true },
@@ -85,7 +88,7 @@ public final class EtcdWatcher: @unchecked Sendable {
     /// How each endpoint answered its last health probe.
     public var endpointHealth: [EtcdEndpointHealth] { locked { monitor }?.health ?? [] }
 
-    /// Ends all background work. No onEvents call starts after this returns.
+    /// Ends all background work. No onChanges call starts after this returns.
     public func stop() {
         deliveryLock.withLock {
             locked {
@@ -112,24 +115,24 @@ public final class EtcdWatcher: @unchecked Sendable {
     /// etcd v2 hides keys whose label starts with "_" from recursive listings and recursive
     /// watches. Fetches exactly `key` (recursively), blocking at most `timeout` seconds.
     /// Returns nil on timeout/error, [] when absent. A v2 path that holds keys is then kept
-    /// current by a background watch whose changes arrive through onEvents (at most
+    /// current by a background watch whose changes arrive through onChanges (at most
     /// `maxHiddenWatches`); an absent one is not watched, so names that exist nowhere (a flood
     /// of random `_` names) cost no watch.
-    public func fetchHidden(key: String, timeout: Double) -> [EtcdKeyValue]? {
+    public func fetchHidden(key: String, timeout: Double) -> [KeyValue]? {
         readOnce(key, timeout: timeout) { connection, remaining in
             if activeAPI == .v3 {
                 // v3 hides nothing: the prefix watch already keeps these keys current.
-                return try EtcdV3(connection: connection).readTree(key, timeout: remaining)
+                return try EtcdV3(connection: connection).readTree(key, timeout: remaining).map(\.keyValue)
             }
             let tree = try EtcdV2(connection: connection).readTree(key, timeout: remaining)
             if !tree.kvs.isEmpty { watchHidden(key, after: tree.index) }
-            return tree.kvs
+            return tree.kvs.map(\.keyValue)
         }
     }
 
     /// What `fetchSmallSubtree` found.
     public enum SubtreeRead: Sendable {
-        case keys([EtcdKeyValue])
+        case keys([KeyValue])
         /// More keys lie below than asked for.
         case tooLarge
         /// etcd did not answer in time (or v3 is not in use).
@@ -143,7 +146,7 @@ public final class EtcdWatcher: @unchecked Sendable {
               let found = readOnce(key, timeout: timeout, { connection, remaining in
                   try EtcdV3(connection: connection).readSmallTree(key, limit: limit, timeout: remaining)
               }) else { return .failed }
-        return found.map { .keys($0) } ?? .tooLarge
+        return found.map { .keys($0.map(\.keyValue)) } ?? .tooLarge
     }
 
     /// Runs `read` on a connection of its own against each endpoint in turn until one answers
@@ -169,15 +172,15 @@ public final class EtcdWatcher: @unchecked Sendable {
 
     /// State of the main watch that survives reconnects; used by the main thread only.
     private final class Progress {
-        var needsSnapshot = true
+        var needsFullRead = true
         /// v3 revision or v2 index up to which every change has been delivered.
         var applied: Int64 = 0 {
             didSet { onPosition?(applied, latest) }
         }
         /// The cluster `applied` belongs to.
         var clusterID: String?
-        /// Whether a complete read has been delivered (later re-reads are whole snapshots).
-        var deliveredSnapshot = false
+        /// Whether a full read has been delivered (later re-reads are delivered whole).
+        var deliveredFullRead = false
         /// The newest revision or index etcd has reported; minus `applied`, the watch's lag.
         var latest: Int64 = 0 {
             didSet { onPosition?(applied, latest) }
@@ -191,37 +194,37 @@ public final class EtcdWatcher: @unchecked Sendable {
         /// v3: how many keys under the prefix we hold (etcd must count as many at `applied`).
         var heldKeys: Int64 = 0
 
-        func noteHeld(_ kv: EtcdKeyValue) {
-            if kv.history.modified > (anchor?.history.modified ?? 0) { anchor = (kv.key, kv.history) }
+        func noteHeld(_ key: String, _ history: KeyHistory) {
+            if history.modified > (anchor?.history.modified ?? 0) { anchor = (key, history) }
         }
 
         /// Keeps `heldKeys` and `anchor` following one watched event.
-        func follow(_ event: EtcdEvent) {
-            switch event {
+        func follow(_ watched: WatchedChange) {
+            switch watched.change {
             case .put(let kv):
-                if kv.history.version == 1 { heldKeys += 1 }
-                noteHeld(kv)
+                if watched.history.version == 1 { heldKeys += 1 }
+                noteHeld(kv.key, watched.history)
             case .delete(let key):
                 heldKeys -= 1
                 if anchor?.key == key { anchor = nil }
             case .deleteTree(let key):
                 if let held = anchor?.key, held == key || held.hasPrefix(key + "/") { anchor = nil }
-            case .snapshot, .firstReadPage:
+            case .replaceAll, .firstReadPage:
                 break
             }
         }
 
         /// Starts the history checks over from a complete read.
-        func reset(_ kvs: [EtcdKeyValue], position: EtcdPosition) {
+        func reset(_ kvs: [EtcdKey], position: EtcdPosition) {
             anchor = nil
             heldKeys = 0
             add(kvs)
             raftTerm = position.raftTerm ?? 0
         }
 
-        func add(_ kvs: [EtcdKeyValue]) {
+        func add(_ kvs: [EtcdKey]) {
             heldKeys += Int64(kvs.count)
-            for kv in kvs { noteHeld(kv) }
+            for kv in kvs { noteHeld(kv.key, kv.history) }
         }
 
         /// Granted TTLs of the v3 leases seen so far (a lease's granted TTL never changes).
@@ -313,7 +316,7 @@ public final class EtcdWatcher: @unchecked Sendable {
     /// would otherwise be read and failed on forever while stale data is served. True when the
     /// caller should return so that `chosenAPI` runs again; once per re-read.
     private func redetectsAfterNewHistory(_ progress: Progress) -> Bool {
-        guard config.api == nil, progress.needsSnapshot, progress.deliveredSnapshot, !progress.redetected else { return false }
+        guard config.api == nil, progress.needsFullRead, progress.deliveredFullRead, !progress.redetected else { return false }
         progress.redetected = true
         // The new etcd may be filled after we reconnect: keep probing the other keyspace while
         // the chosen one is empty, as at start.
@@ -345,12 +348,12 @@ public final class EtcdWatcher: @unchecked Sendable {
     /// that does not continue ours: resuming the watch would miss or misplace changes, so it
     /// takes a full re-read.
     private func checkContinuity(_ position: EtcdPosition, _ progress: Progress) {
-        guard !progress.needsSnapshot else { return }
+        guard !progress.needsFullRead else { return }
         let otherCluster = progress.clusterID != nil && position.clusterID != nil && position.clusterID != progress.clusterID
         let termWentBack = (position.raftTerm ?? Int64.max) < progress.raftTerm
         if otherCluster || position.index < progress.applied || termWentBack {
             logger.warning("etcd: history does not continue ours (cluster \(position.clusterID ?? "?"), at \(position.index), raft term \(position.raftTerm.map(String.init) ?? "?"); we applied \(progress.applied) in term \(progress.raftTerm)); re-reading \(config.prefix)")
-            progress.needsSnapshot = true
+            progress.needsFullRead = true
         } else if let term = position.raftTerm {
             progress.raftTerm = max(progress.raftTerm, term)
         }
@@ -361,7 +364,7 @@ public final class EtcdWatcher: @unchecked Sendable {
     /// as many keys under the prefix as we do, and our newest key with the same history;
     /// otherwise (or when it cannot tell) the prefix is read again.
     private func verifyV3History(_ v3: EtcdV3, prefix: String, _ progress: Progress) throws {
-        guard !progress.needsSnapshot else { return }
+        guard !progress.needsFullRead else { return }
         var mismatch: String?
         if let count = try v3.count(prefix: prefix, at: progress.applied) {
             if count != progress.heldKeys {
@@ -374,14 +377,14 @@ public final class EtcdWatcher: @unchecked Sendable {
         }
         if let mismatch {
             logger.warning("etcd: history does not continue ours (\(mismatch)); re-reading \(config.prefix)")
-            progress.needsSnapshot = true
+            progress.needsFullRead = true
         }
     }
 
     /// v2 keeps no old versions: our newest key must still stand as we hold it, or (with no such
     /// key, as for an empty prefix, where a re-read costs little) the prefix is read again.
     private func verifyV2History(_ v2: EtcdV2, _ progress: Progress) throws {
-        guard !progress.needsSnapshot else { return }
+        guard !progress.needsFullRead else { return }
         var mismatch: String?
         if let anchor = progress.anchor {
             if try v2.history(of: anchor.key) != anchor.history { mismatch = "\(anchor.key) changed while we were away" }
@@ -390,23 +393,26 @@ public final class EtcdWatcher: @unchecked Sendable {
         }
         if let mismatch {
             logger.info("etcd: after reconnecting, re-reading \(config.prefix) (\(mismatch))")
-            progress.needsSnapshot = true
+            progress.needsFullRead = true
         }
     }
 
-    /// Gives keys attached to a v3 lease the lease's TTL.
-    private func withLeaseTTLs(_ kvs: [EtcdKeyValue], _ v3: EtcdV3, _ progress: Progress) -> [EtcdKeyValue] {
+    /// The keys, those attached to a v3 lease with the lease's TTL.
+    private func withLeaseTTLs(_ kvs: [EtcdKey], _ v3: EtcdV3, _ progress: Progress) -> [KeyValue] {
         kvs.map { kv in
-            guard kv.lease != 0 else { return kv }
-            var kv = kv
-            if let known = progress.leaseTTLs[kv.lease] {
-                kv.ttl = known
-            } else if let granted = try? v3.grantedTTL(lease: kv.lease) {
-                progress.leaseTTLs[kv.lease] = granted
-                kv.ttl = granted
-            }
-            return kv
+            var keyValue = kv.keyValue
+            keyValue.ttl = leaseTTL(kv.lease, v3, progress) ?? keyValue.ttl
+            return keyValue
         }
+    }
+
+    /// The TTL `lease` was granted with (nil: no lease, or gone); asked once per lease.
+    private func leaseTTL(_ lease: Int64, _ v3: EtcdV3, _ progress: Progress) -> UInt32? {
+        guard lease != 0 else { return nil }
+        if let known = progress.leaseTTLs[lease] { return known }
+        guard let granted = try? v3.grantedTTL(lease: lease) else { return nil }
+        progress.leaseTTLs[lease] = granted
+        return granted
     }
 
     private func followV3(_ connection: EtcdConnection, _ progress: Progress) throws {
@@ -419,10 +425,10 @@ public final class EtcdWatcher: @unchecked Sendable {
         try verifyV3History(v3, prefix: keyPrefix, progress)
         if redetectsAfterNewHistory(progress) { return }
         progress.latest = max(progress.latest, position.index)
-        if progress.needsSnapshot {
+        if progress.needsFullRead {
             let revision: Int64
             progress.reset([], position: position)
-            if config.progressiveFirstRead && !progress.deliveredSnapshot {
+            if config.progressiveFirstRead && !progress.deliveredFullRead {
                 var first = true
                 var tracker = FirstReadTracker(api: .v3, watcher: self)
                 revision = try v3.readPrefix(keyPrefix) { page, last, remaining in
@@ -439,13 +445,13 @@ public final class EtcdWatcher: @unchecked Sendable {
                 revision = read
                 progress.hasRecords = progress.hasRecords || !kvs.isEmpty
                 progress.add(kvs)
-                deliver([.snapshot(withLeaseTTLs(kvs, leases, progress))])
+                deliver([.replaceAll(withLeaseTTLs(kvs, leases, progress))])
             }
             progress.applied = revision
             progress.clusterID = position.clusterID
-            progress.needsSnapshot = false
+            progress.needsFullRead = false
             progress.redetected = false
-            progress.deliveredSnapshot = true
+            progress.deliveredFullRead = true
             connected(.v3, progress)
         }
         while !isStopped {
@@ -461,11 +467,12 @@ public final class EtcdWatcher: @unchecked Sendable {
                     progress.latest = max(progress.latest, current)
                     events.forEach(progress.follow)
                     self.deliver(events.map { event in
-                        guard case .put(let kv) = event, kv.lease != 0 else { return event }
-                        return .put(self.withLeaseTTLs([kv], leases, progress)[0])
+                        guard case .put(var kv) = event.change, event.lease != 0 else { return event.change }
+                        kv.ttl = self.leaseTTL(event.lease, leases, progress) ?? kv.ttl
+                        return .put(kv)
                     })
                     progress.applied = max(progress.applied, revision)
-                    if events.contains(where: { if case .put = $0 { true } else { false } }) {
+                    if events.contains(where: { if case .put = $0.change { true } else { false } }) {
                         progress.hasRecords = true
                     }
                 case .progress(let revision):
@@ -478,7 +485,7 @@ public final class EtcdWatcher: @unchecked Sendable {
             switch end {
             case .compacted:
                 logger.info("etcd: revision \(progress.applied + 1) was compacted; re-reading \(config.prefix)")
-                progress.needsSnapshot = true
+                progress.needsFullRead = true
                 return
             case .idle:
                 if probing, try EtcdV2(connection: connection).readTreeIfServed(config.prefix)?.kvs.isEmpty == false {
@@ -497,9 +504,9 @@ public final class EtcdWatcher: @unchecked Sendable {
         if redetectsAfterNewHistory(progress) { return }
         progress.latest = max(progress.latest, position.index)
         progress.clusterID = position.clusterID ?? progress.clusterID
-        if progress.needsSnapshot {
+        if progress.needsFullRead {
             let tree: V2Tree
-            if progress.deliveredSnapshot {
+            if progress.deliveredFullRead {
                 tree = try v2.readTree(config.prefix)
             } else {
                 var tracker = FirstReadTracker(api: .v2, watcher: self)
@@ -516,11 +523,11 @@ public final class EtcdWatcher: @unchecked Sendable {
                 }
             }
             progress.applied = tree.index
-            progress.deliveredSnapshot = true
-            progress.needsSnapshot = false
+            progress.deliveredFullRead = true
+            progress.needsFullRead = false
             progress.redetected = false
             progress.hasRecords = progress.hasRecords || !tree.kvs.isEmpty
-            deliver([.snapshot(kvs)])
+            deliver([.replaceAll(kvs.map(\.keyValue))])
             connected(.v2, progress)
         }
         while !isStopped {
@@ -533,13 +540,13 @@ public final class EtcdWatcher: @unchecked Sendable {
             case .change(let event, let index):
                 if let event {
                     progress.follow(event)
-                    deliver([event])
-                    if case .put = event { progress.hasRecords = true }
+                    deliver([event.change])
+                    if case .put = event.change { progress.hasRecords = true }
                 }
                 progress.applied = max(progress.applied, index)
             case .outdated:
                 logger.info("etcd: index \(progress.applied + 1) is no longer in etcd's v2 history; re-reading \(config.prefix)")
-                progress.needsSnapshot = true
+                progress.needsFullRead = true
                 return
             case .idle(let etcdIndex):
                 // Skipping ahead keeps a quiet prefix from falling out of the 1000-event history.
@@ -566,7 +573,7 @@ public final class EtcdWatcher: @unchecked Sendable {
     private func switchAPI(to newAPI: EtcdAPI, _ progress: Progress) {
         logger.info("etcd: records appeared under \(config.prefix) in the \(newAPI.rawValue) API; switching to it")
         locked { api = newAPI }
-        progress.needsSnapshot = true
+        progress.needsFullRead = true
         progress.applied = 0
         progress.latest = 0
     }
@@ -595,8 +602,10 @@ public final class EtcdWatcher: @unchecked Sendable {
             return true
         }
         guard isNew else { return }
-        if !startDetachedThread({ [self] in followHidden(key, from: index + 1) }) {
-            logger.warning("etcd: no thread to watch hidden \(key) with; it is re-read when asked again")
+        do {
+            try startThread { [self] in followHidden(key, from: index + 1) }
+        } catch {
+            logger.warning("etcd: no thread to watch hidden \(key) with (\(error)); it is re-read when asked again")
             locked { _ = hiddenPaths.remove(key) }
         }
     }
@@ -610,13 +619,13 @@ public final class EtcdWatcher: @unchecked Sendable {
             do {
                 switch try v2.wait(key, waitIndex: waitIndex, timeout: config.watchIdleTimeout) {
                 case .change(let event, let index):
-                    if let event { deliver([event]) }
+                    if let event { deliver([event.change]) }
                     waitIndex = max(waitIndex, index + 1)
                 case .idle(let etcdIndex):
                     if let etcdIndex { waitIndex = max(waitIndex, etcdIndex + 1) }
                 case .outdated:
                     let tree = try v2.readTree(key)
-                    deliver([.deleteTree(key: key)] + tree.kvs.map { .put($0) })
+                    deliver([.deleteTree(key: key)] + tree.kvs.map { .put($0.keyValue) })
                     waitIndex = tree.index + 1
                 }
                 backoff.reset()
@@ -639,10 +648,10 @@ public final class EtcdWatcher: @unchecked Sendable {
         EtcdConnection(config: config, endpoints: endpoints) { [weak self] in self?.isStopped ?? true }
     }
 
-    private func deliver(_ events: [EtcdEvent]) {
+    private func deliver(_ changes: [StoreChange]) {
         deliveryLock.withLock {
-            guard !events.isEmpty, !isStopped else { return }
-            onEvents(events)
+            guard !changes.isEmpty, !isStopped else { return }
+            onChanges(changes)
         }
     }
 

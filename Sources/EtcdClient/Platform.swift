@@ -20,10 +20,21 @@ func wallClockNow() -> Double {
     return Double(time.tv_sec) + Double(time.tv_nsec) / 1e9
 }
 
-/// Starts a detached OS thread running `body` (the etcd client's loops block in libcurl). False
-/// when the system refuses one (a pids limit); the caller decides what that costs.
-@discardableResult
-func startDetachedThread(_ body: @escaping @Sendable () -> Void) -> Bool {
+/// pthread_create's refusal: EAGAIN under `ulimit -u`, a pids cgroup or systemd's TasksMax;
+/// ENOMEM.
+public struct ThreadRefused: Error, CustomStringConvertible {
+    /// The errno pthread_create returned.
+    public let code: Int32
+
+    public var description: String { "cannot create a thread: \(String(cString: strerror(code)))" }
+}
+
+/// Starts a detached OS thread running `body`. The etcd client's loops block in libcurl and the
+/// server's socket loops in system calls, so each gets a thread of its own rather than a task
+/// on Swift's cooperative pool; the caller decides what a refusal costs.
+///
+/// - Throws: `ThreadRefused` when the system refuses a thread.
+public func startThread(_ body: @escaping @Sendable () -> Void) throws(ThreadRefused) {
     final class Box: @unchecked Sendable {
         // Handed to exactly one thread, which takes ownership.
         let body: @Sendable () -> Void
@@ -38,10 +49,9 @@ func startDetachedThread(_ body: @escaping @Sendable () -> Void) -> Bool {
     }, context)
     guard result == 0 else {
         Unmanaged<Box>.fromOpaque(context).release()
-        return false
+        throw ThreadRefused(code: result)
     }
     pthread_detach(thread)
-    return true
 }
 
 /// A mutex and condition variable (pthread), for sleeping until a deadline or a signal.

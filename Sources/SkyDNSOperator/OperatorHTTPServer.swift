@@ -5,6 +5,7 @@ import Musl
 #endif
 import CSystemShim
 import Dispatch
+import EtcdClient
 import Logging
 import SkyDNSServer
 import Synchronization

@@ -90,8 +90,8 @@ public final class DNSServer: Sendable {
         }
         // The watcher chooses its API before it delivers anything; with v2, `_` keys are hidden.
         let chosenAPI = WatcherAPI()
-        watcher = EtcdWatcher(config: clientConfig, logger: logger, onEvents: { events in
-            writer.apply(events.map(StoreChange.init), coalesce: true, hidesUnderscoreLabels: chosenAPI.current == .v2)
+        watcher = EtcdWatcher(config: clientConfig, logger: logger, onChanges: { changes in
+            writer.apply(changes, coalesce: true, hidesUnderscoreLabels: chosenAPI.current == .v2)
         }, onStateChange: { state in
             // The watcher logs each change itself.
             etcdStatus.changed(to: state)
@@ -230,17 +230,4 @@ public final class DNSServer: Sendable {
 private final class WatcherAPI: Sendable {
     let watcher = Mutex<EtcdWatcher?>(nil)
     var current: EtcdAPI? { watcher.withLock { $0 }?.activeAPI }
-}
-
-extension StoreChange {
-    init(_ event: EtcdEvent) {
-        switch event {
-        case .snapshot(let all): self = .replaceAll(all.map { KeyValue(key: $0.key, value: $0.value, ttl: $0.ttl) })
-        case .put(let kv): self = .put(KeyValue(key: kv.key, value: kv.value, ttl: kv.ttl))
-        case .delete(let key): self = .delete(key: key)
-        case .deleteTree(let key): self = .deleteTree(key: key)
-        case .firstReadPage(let page, let first, let complete):
-            self = .firstReadPage(page.map { KeyValue(key: $0.key, value: $0.value, ttl: $0.ttl) }, first: first, complete: complete)
-        }
-    }
 }

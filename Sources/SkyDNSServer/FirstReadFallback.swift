@@ -81,7 +81,7 @@ final class FirstReadFallback: Sendable {
         let now = monotonicNanoseconds()
         if let hit = recent.withLock({ $0[path] }), hit.until > now { return hit.snapshot }
         let key = keys.prefix + path.joined(separator: "/")
-        let found: [EtcdKeyValue]
+        let found: [KeyValue]
         switch watcher.fetchSmallSubtree(key: key, limit: Self.maxKeys, timeout: Self.fetchTimeout) {
         case .keys(let read):
             found = read
@@ -95,7 +95,7 @@ final class FirstReadFallback: Sendable {
             return nil
         }
         let store = RecordStore(zone: publisher.current.zone, pathPrefix: keys.prefix)
-        store.apply([.replaceAll(found.map { KeyValue(key: $0.key, value: $0.value, ttl: $0.ttl) })])
+        store.apply([.replaceAll(found)])
         let snapshot = store.publisher.current
         var addressesOnly = true
         snapshot.root.forEachRecord { record in

@@ -161,7 +161,7 @@ final class HiddenKeyResolver: Sendable {
             known.withLock { $0.recent.store(false, for: key, until: monotonicSeconds() + Self.absentSeconds) }
             return true
         }
-        apply(found.map { .put(KeyValue(key: $0.key, value: $0.value, ttl: $0.ttl)) })
+        apply(found.map { .put($0) })
         let watched = watcher.isWatchingHidden(key)
         known.withLock { known in
             known.recent.forget(key)
@@ -183,7 +183,7 @@ final class HiddenKeyResolver: Sendable {
             }
             for key in due {
                 guard let found = watcher.fetchHidden(key: key, timeout: Self.fetchTimeout) else { continue }
-                apply([.deleteTree(key: key)] + found.map { .put(KeyValue(key: $0.key, value: $0.value, ttl: $0.ttl)) })
+                apply([.deleteTree(key: key)] + found.map { .put($0) })
                 let watched = watcher.isWatchingHidden(key)
                 known.withLock { known in
                     if found.isEmpty {

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import EtcdClient
 import CSystemShim  // SOCK_STREAM: without it, some build orders see sys/socket.h only through this module
 
 /// A listening address parsed from SkyDNS's `-addr` (`127.0.0.1:53`, `[::1]:53`, `:53`).
@@ -124,8 +125,8 @@ public enum ServerError: Error, CustomStringConvertible {
     case invalidAddress(String)
     case socket(String, Int32)
     case invalidDomain(String)
-    /// pthread_create refused a thread (its error code).
-    case thread(Int32)
+    /// The system refused a thread.
+    case thread(ThreadRefused)
     /// `-systemd` without usable sockets.
     case activation(String)
 
@@ -134,7 +135,7 @@ public enum ServerError: Error, CustomStringConvertible {
         case .invalidAddress(let text): "invalid listen address \"\(text)\": want host:port"
         case .socket(let call, let code): "\(call): \(String(cString: strerror(code)))"
         case .invalidDomain(let domain): "invalid domain \"\(domain)\""
-        case .thread(let code): "cannot create a thread: \(String(cString: strerror(code)))"
+        case .thread(let refused): refused.description
         case .activation(let reason): reason
         }
     }

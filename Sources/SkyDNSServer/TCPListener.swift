@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Musl)
 import Musl
 #endif
+import EtcdClient
 import CSystemShim
 import SkyDNSConfig
 import Logging
@@ -76,7 +77,7 @@ final class TCPListener: Sendable {
     /// Starts the loops' threads.
     func start() throws(ServerError) {
         for loop in loops {
-            try startThread { [self] in loop.run(self) }
+            do { try startThread { [self] in loop.run(self) } } catch { throw .thread(error) }
         }
     }
 

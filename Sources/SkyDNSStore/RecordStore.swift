@@ -1,6 +1,7 @@
 /// A change to the records, as the etcd watcher reports it.
-public enum StoreChange: Sendable {
-    /// The complete contents of the prefix, replacing everything known before.
+public enum StoreChange: Sendable, Equatable {
+    /// A full read: the complete contents of the prefix, replacing everything known before
+    /// (the first read, and a re-read after a compaction, a reconnect gap or a new history).
     case replaceAll([KeyValue])
     case put(KeyValue)
     /// Removes the record at exactly this key.
@@ -13,7 +14,7 @@ public enum StoreChange: Sendable {
     case firstReadPage([KeyValue], first: Bool, complete: Bool)
 }
 
-public struct KeyValue: Sendable {
+public struct KeyValue: Sendable, Equatable {
     public var key: String
     public var value: [UInt8]
     /// The key's own TTL in etcd (v2 node TTL, v3 lease), if it has one.

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SkyDNSStore
 import StrictJSON
 import Testing
 
@@ -146,15 +147,15 @@ final class EventRecorder: @unchecked Sendable {
     // Safe to share: every field is only touched under `lock`.
     private let lock = NSLock()
     private var records: [String: String] = [:]
-    private var events: [EtcdEvent] = []
+    private var events: [StoreChange] = []
     private var states: [EtcdConnectionState] = []
 
-    func apply(_ batch: [EtcdEvent]) {
+    func apply(_ batch: [StoreChange]) {
         lock.withLock {
             events += batch
             for event in batch {
                 switch event {
-                case .snapshot(let kvs):
+                case .replaceAll(let kvs):
                     records = Dictionary(kvs.map { ($0.key, String(decoding: $0.value, as: UTF8.self)) }) { $1 }
                 case .put(let kv):
                     records[kv.key] = String(decoding: kv.value, as: UTF8.self)
@@ -175,10 +176,11 @@ final class EventRecorder: @unchecked Sendable {
     }
 
     var current: [String: String] { lock.withLock { records } }
-    var allEvents: [EtcdEvent] { lock.withLock { events } }
+    var allEvents: [StoreChange] { lock.withLock { events } }
     var allStates: [EtcdConnectionState] { lock.withLock { states } }
-    var snapshots: [[EtcdKeyValue]] {
-        allEvents.compactMap { if case .snapshot(let kvs) = $0 { kvs } else { nil } }
+    /// The full reads delivered whole.
+    var fullReads: [[KeyValue]] {
+        allEvents.compactMap { if case .replaceAll(let kvs) = $0 { kvs } else { nil } }
     }
 
     func makeWatcher(_ config: EtcdClientConfig) -> EtcdWatcher {
@@ -186,7 +188,7 @@ final class EventRecorder: @unchecked Sendable {
         logger.logLevel = .debug
         return EtcdWatcher(
             config: config, logger: logger,
-            onEvents: { [self] in apply($0) },
+            onChanges: { [self] in apply($0) },
             onStateChange: { [self] in record($0) })
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SkyDNSStore
 import StrictJSON
 import Testing
 
@@ -27,9 +28,9 @@ struct V3CodecTests {
         #expect(page.revision == 42)
         #expect(page.more)
         #expect(page.count == 5)
-        #expect(page.kvs == [
-            EtcdKeyValue(key: "/skydns/a", value: bytes("{\"host\":\"1.2.3.4\"}")),
-            EtcdKeyValue(key: "/skydns/b", value: []),
+        #expect(page.kvs.map(\.keyValue) == [
+            KeyValue(key: "/skydns/a", value: bytes("{\"host\":\"1.2.3.4\"}")),
+            KeyValue(key: "/skydns/b", value: []),
         ])
         // What a reconnect is checked against: the raft term and each key's place in history.
         #expect(page.raftTerm == 2)
@@ -47,7 +48,7 @@ struct V3CodecTests {
              "count":"1"}
             """))
         #expect(page.clusterID == "14841639068965178418")
-        #expect(page.kvs.map(\.value) == [bytes("{\"host\":\"10.0.0.1\"}??")])
+        #expect(page.kvs.map(\.keyValue.value) == [bytes("{\"host\":\"10.0.0.1\"}??")])
         #expect(page.kvs.map(\.lease) == [694])
         #expect(page.count == 1 && !page.more)
     }
@@ -59,7 +60,8 @@ struct V3CodecTests {
         let watch = try V3WatchMessage.parse(bytes("""
             {"result":{"header":{"revision":"6"},"events":[{"type":"PUT","kv":{"key":"\(b64("/skydns/a"))","value":null,"mod_revision":"6"}}]}}
             """))
-        #expect(watch == .events([.put(EtcdKeyValue(key: "/skydns/a", value: []))], revision: 6, current: 6))
+        let put = EtcdKey(keyValue: KeyValue(key: "/skydns/a", value: []), history: KeyHistory(modified: 6))
+        #expect(watch == .events([.put(put)], revision: 6, current: 6))
         #expect(try V3WatchMessage.parse(bytes(#"{"result":{"header":null,"events":null}}"#)) == .progress(revision: 0))
     }
 
@@ -86,12 +88,17 @@ struct V3CodecTests {
               {"type":"PUT","kv":{"key":"\(b64("/skydns/b"))","mod_revision":"11","value":"\(b64("y"))"}},
               {"type":"DELETE","kv":{"key":"\(b64("/skydns/c"))","mod_revision":"11"}}]}}
             """
-        let message = try V3WatchMessage.parse(bytes(body))
-        #expect(message == .events([
-            .put(EtcdKeyValue(key: "/skydns/a", value: bytes("x"))),
-            .put(EtcdKeyValue(key: "/skydns/b", value: bytes("y"))),
+        guard case .events(let events, let revision, let current) = try V3WatchMessage.parse(bytes(body)) else {
+            Issue.record("not events")
+            return
+        }
+        #expect(events.map(\.change) == [
+            .put(KeyValue(key: "/skydns/a", value: bytes("x"))),
+            .put(KeyValue(key: "/skydns/b", value: bytes("y"))),
             .delete(key: "/skydns/c"),
-        ], revision: 11, current: 12))
+        ])
+        #expect(events.map(\.history.modified) == [10, 11, 0])
+        #expect(revision == 11 && current == 12)
     }
 
     @Test func watchControlMessages() throws {
@@ -160,10 +167,11 @@ struct V2CodecTests {
                 {"key":"/skydns/local/empty","dir":true}]},
               {"key":"/skydns/b","value":"v","modifiedIndex":8}]}
             """)
-        #expect(v2Leaves(of: tree) == [
-            EtcdKeyValue(key: "/skydns/local/a", value: bytes(#"{"host":"10.0.0.1"}"#), ttl: 30),
-            EtcdKeyValue(key: "/skydns/b", value: bytes("v")),
+        #expect(v2Leaves(of: tree).map(\.keyValue) == [
+            KeyValue(key: "/skydns/local/a", value: bytes(#"{"host":"10.0.0.1"}"#), ttl: 30),
+            KeyValue(key: "/skydns/b", value: bytes("v")),
         ])
+        #expect(v2Leaves(of: tree).map(\.history.modified) == [7, 8])
     }
 
     /// An IPv6 reverse key has 34 labels below the prefix, and a v2 recursive read nests two
@@ -190,12 +198,13 @@ struct V2CodecTests {
         let leaf = object(#"{"key":"/skydns/a","value":"v","modifiedIndex":5}"#)
         let dir = object(#"{"key":"/skydns/d","dir":true,"modifiedIndex":6}"#)
         for action in ["set", "create", "update", "compareAndSwap"] {
-            #expect(v2Event(action: action, node: leaf) == .put(EtcdKeyValue(key: "/skydns/a", value: bytes("v"))))
+            #expect(v2Event(action: action, node: leaf)?.change == .put(KeyValue(key: "/skydns/a", value: bytes("v"))))
+            #expect(v2Event(action: action, node: leaf)?.history == KeyHistory(modified: 5))
             #expect(v2Event(action: action, node: dir) == nil)
         }
         for action in ["delete", "expire", "compareAndDelete"] {
-            #expect(v2Event(action: action, node: leaf) == .delete(key: "/skydns/a"))
-            #expect(v2Event(action: action, node: dir) == .deleteTree(key: "/skydns/d"))
+            #expect(v2Event(action: action, node: leaf)?.change == .delete(key: "/skydns/a"))
+            #expect(v2Event(action: action, node: dir)?.change == .deleteTree(key: "/skydns/d"))
         }
         #expect(v2Event(action: "get", node: leaf) == nil)
     }
@@ -204,7 +213,8 @@ struct V2CodecTests {
         let tree = try V2Tree.parse(
             status: 200, body: bytes(#"{"action":"get","node":{"key":"/skydns/x","value":"1","modifiedIndex":4}}"#),
             etcdIndex: 9)
-        #expect(tree == V2Tree(kvs: [EtcdKeyValue(key: "/skydns/x", value: bytes("1"))], index: 9, exists: true))
+        let x = EtcdKey(keyValue: KeyValue(key: "/skydns/x", value: bytes("1")), history: KeyHistory(modified: 4))
+        #expect(tree == V2Tree(kvs: [x], index: 9, exists: true))
         let absent = try V2Tree.parse(
             status: 404, body: bytes(#"{"errorCode":100,"message":"Key not found","cause":"/skydns","index":12}"#),
             etcdIndex: nil)

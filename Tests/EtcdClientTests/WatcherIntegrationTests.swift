@@ -1,4 +1,5 @@
 import Foundation
+import SkyDNSStore
 import StrictJSON
 import Testing
 
@@ -19,8 +20,8 @@ struct WatcherIntegrationTests {
         watcher.start()
         defer { watcher.stop() }
 
-        eventually("the snapshot") { !recorder.snapshots.isEmpty }
-        #expect(recorder.snapshots.first?.map(\.key) == ["/skydns/local/a", "/skydns/local/b"])
+        eventually("the full read") { !recorder.fullReads.isEmpty }
+        #expect(recorder.fullReads.first?.map(\.key) == ["/skydns/local/a", "/skydns/local/b"])
         #expect(watcher.activeAPI == .v3)
         #expect(recorder.allStates.contains(.connected(.v3)))
 
@@ -31,7 +32,7 @@ struct WatcherIntegrationTests {
             recorder.current == ["/skydns/local/a": "a2", "/skydns/local/c": "c"]
         }
         #expect(recorder.allEvents.last == .delete(key: "/skydns/local/b"))
-        #expect(recorder.snapshots.count == 1)
+        #expect(recorder.fullReads.count == 1)
     }
 
     @Test func v3ReadPagesAtOneRevision() throws {
@@ -71,10 +72,10 @@ struct WatcherIntegrationTests {
         watcher.start()
         defer { watcher.stop() }
 
-        eventually("the snapshot") { !recorder.snapshots.isEmpty }
-        let snapshot = try #require(recorder.snapshots.first)
-        #expect(Set(snapshot.map(\.key)) == ["/skydns/local/svc/a", "/skydns/local/svc/b", "/skydns/local/other/c"])
-        let ttl = try #require(snapshot.first { $0.key == "/skydns/local/svc/a" }?.ttl)
+        eventually("the full read") { !recorder.fullReads.isEmpty }
+        let read = try #require(recorder.fullReads.first)
+        #expect(Set(read.map(\.key)) == ["/skydns/local/svc/a", "/skydns/local/svc/b", "/skydns/local/other/c"])
+        let ttl = try #require(read.first { $0.key == "/skydns/local/svc/a" }?.ttl)
         #expect(ttl > 0 && ttl <= 300)
         #expect(watcher.activeAPI == .v2)
 
@@ -86,7 +87,7 @@ struct WatcherIntegrationTests {
         try etcd.v2Delete("/skydns/local/svc", directory: true)
         eventually("the directory delete") { recorder.current == ["/skydns/local/other/c": "c"] }
         #expect(recorder.allEvents.contains(.deleteTree(key: "/skydns/local/svc")))
-        #expect(recorder.snapshots.count == 1)
+        #expect(recorder.fullReads.count == 1)
     }
 
     @Test func detectionPicksV2WhenOnlyV2HasRecords() throws {
@@ -98,7 +99,7 @@ struct WatcherIntegrationTests {
         watcher.start()
         defer { watcher.stop() }
 
-        eventually("the snapshot") { !recorder.snapshots.isEmpty }
+        eventually("the full read") { !recorder.fullReads.isEmpty }
         #expect(watcher.activeAPI == .v2)
         #expect(recorder.current == ["/skydns/local/a": "a"])
     }
@@ -113,7 +114,7 @@ struct WatcherIntegrationTests {
         watcher.start()
         defer { watcher.stop() }
 
-        eventually("the snapshot") { !recorder.snapshots.isEmpty }
+        eventually("the full read") { !recorder.fullReads.isEmpty }
         #expect(watcher.activeAPI == .v2)
         #expect(recorder.current == ["/skydns/local/a": "a"])
         #expect(watcher.keyspaceNotice?.contains("serving the v2 keyspace") == true)
@@ -127,8 +128,8 @@ struct WatcherIntegrationTests {
         watcher.start()
         defer { watcher.stop() }
 
-        eventually("the empty first snapshot") { !recorder.snapshots.isEmpty }
-        #expect(recorder.snapshots.first == [])
+        eventually("the empty first read") { !recorder.fullReads.isEmpty }
+        #expect(recorder.fullReads.first == [])
         #expect(watcher.activeAPI == .v3)
 
         try etcd.v2Set("/skydns/local/a", "a")
@@ -162,12 +163,12 @@ struct WatcherIntegrationTests {
         watcher.start()
         defer { watcher.stop() }
 
-        eventually("the snapshot") { !recorder.snapshots.isEmpty }
+        eventually("the full read") { !recorder.fullReads.isEmpty }
         #expect(watcher.activeAPI == .v2)
         #expect(recorder.current == ["/skydns/local/cluster/svc/default/kafka/k1": "visible"])
 
         let fetched = try #require(watcher.fetchHidden(key: hidden, timeout: 5))
-        #expect(fetched == [EtcdKeyValue(key: hidden + "/k1", value: Array("srv1".utf8))])
+        #expect(fetched == [KeyValue(key: hidden + "/k1", value: Array("srv1".utf8))])
         #expect(watcher.fetchHidden(key: "/skydns/local/_absent", timeout: 5) == [])
         // Only a path that holds keys is watched: names that exist nowhere cost no watch.
         #expect(watcher.isWatchingHidden(hidden))
@@ -190,7 +191,7 @@ struct WatcherIntegrationTests {
         let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [etcd.endpoint]))
         watcher.start()
         defer { watcher.stop() }
-        eventually("the snapshot") { recorder.current == ["/skydns/local/a": "a"] }
+        eventually("the full read") { recorder.current == ["/skydns/local/a": "a"] }
 
         etcd.stop()
         eventually("the disconnect to be noticed") {
@@ -212,7 +213,7 @@ struct WatcherIntegrationTests {
         let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [proxy.endpoint], api: .v3))
         watcher.start()
         defer { watcher.stop() }
-        eventually("the snapshot") { recorder.current == ["/skydns/local/a": "a"] }
+        eventually("the full read") { recorder.current == ["/skydns/local/a": "a"] }
 
         proxy.disconnect()
         eventually("the disconnect to be noticed") {
@@ -225,7 +226,7 @@ struct WatcherIntegrationTests {
         _ = try etcd.request("POST", "/v3/kv/compaction", json: ["revision": .string(String(revision)), "physical": true])
         try proxy.connect()
 
-        eventually("a second snapshot") { recorder.snapshots.count == 2 }
+        eventually("a second full read") { recorder.fullReads.count == 2 }
         #expect(recorder.current == ["/skydns/local/b": "b"])
         try etcd.v3Put("/skydns/local/c", "c")
         eventually("watching again after the re-read") { recorder.current.count == 2 }
@@ -239,7 +240,7 @@ struct WatcherIntegrationTests {
         let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [proxy.endpoint], api: .v2))
         watcher.start()
         defer { watcher.stop() }
-        eventually("the snapshot") { recorder.current == ["/skydns/local/a": "a"] }
+        eventually("the full read") { recorder.current == ["/skydns/local/a": "a"] }
 
         proxy.disconnect()
         try etcd.v2Set("/skydns/local/b", "b")
@@ -247,7 +248,7 @@ struct WatcherIntegrationTests {
         for i in 0..<1001 { try etcd.v2Set("/elsewhere/k", "\(i)") }
         try proxy.connect()
 
-        eventually("a second snapshot") { recorder.snapshots.count == 2 }
+        eventually("a second full read") { recorder.fullReads.count == 2 }
         #expect(recorder.current == ["/skydns/local/a": "a", "/skydns/local/b": "b"])
     }
 
@@ -271,7 +272,7 @@ struct WatcherIntegrationTests {
             EtcdClientConfig(endpoints: [etcd.endpoint], api: .v3, username: "root", password: "secret"))
         watcher.start()
         defer { watcher.stop() }
-        eventually("the snapshot") { recorder.current == ["/skydns/local/a": "a"] }
+        eventually("the full read") { recorder.current == ["/skydns/local/a": "a"] }
     }
 
     @Test func idleWatchesAreReissuedWithoutLosingChanges() throws {
@@ -288,15 +289,15 @@ struct WatcherIntegrationTests {
             v3Watcher.stop()
             v2Watcher.stop()
         }
-        eventually("the snapshots") { v3.snapshots.count == 1 && v2.snapshots.count == 1 }
+        eventually("the full reads") { v3.fullReads.count == 1 && v2.fullReads.count == 1 }
 
         // Outlive a few idle timeouts, then change something.
         Thread.sleep(forTimeInterval: 2.5)
         try etcd.v3Put("/skydns/local/b", "b")
         try etcd.v2Set("/skydns/local/b", "b")
         eventually("the changes") { v3.current.count == 2 && v2.current.count == 2 }
-        #expect(v3.snapshots.count == 1)
-        #expect(v2.snapshots.count == 1)
+        #expect(v3.fullReads.count == 1)
+        #expect(v2.fullReads.count == 1)
         #expect(!v3.allStates.contains { if case .disconnected = $0 { true } else { false } })
         #expect(!v2.allStates.contains { if case .disconnected = $0 { true } else { false } })
     }
