@@ -100,10 +100,10 @@ public final class DNSServer: Sendable {
         chosenAPI.watcher.withLock { $0 = watcher }
         metrics.watchEtcdLag { watcher.watchLag }
         metrics.watchEtcdEndpoints { watcher.endpointHealth }
-        let hiddenKeys = HiddenKeyResolver(watcher: watcher, keys: store.keys, publisher: store.publisher,
+        let hiddenKeys = HiddenKeyResolver(backend: watcher, keys: store.keys, publisher: store.publisher,
                                            logger: logger, forwarder: forwarder, metrics: metrics,
                                            apply: { writer.apply($0, coalesce: false) })
-        let firstRead = FirstReadFallback(watcher: watcher, keys: store.keys, publisher: store.publisher, logger: logger,
+        let firstRead = FirstReadFallback(backend: watcher, keys: store.keys, publisher: store.publisher, logger: logger,
                                           forwarder: forwarder)
         context = ServerContext(logger: logger, verbose: configuration.verbose, hiddenKeys: hiddenKeys, firstRead: firstRead,
                                 forwarder: forwarder, metrics: metrics, signer: signer)

@@ -15,7 +15,7 @@ import SkyDNSStore
 /// is answered from them alone. Only when they hold nothing but addresses: a CNAME or SRV target
 /// may lie anywhere in the store, so such names stay refused until the read completes.
 final class FirstReadFallback: Sendable {
-    static let fetchTimeout = 0.5
+    static let fetchTimeout = Duration.milliseconds(500)
     /// A name read is reused this long for the queries that follow it.
     static let reuseNanoseconds: Int64 = 1_000_000_000
     static let tooLargeNanoseconds: Int64 = 30_000_000_000
@@ -25,7 +25,7 @@ final class FirstReadFallback: Sendable {
     /// it per query would cost etcd as much as the read itself.
     static let maxKeys = 256
 
-    private let watcher: EtcdWatcher
+    private let backend: any RecordBackend
     private let keys: RecordKeyMapper
     private let publisher: SnapshotPublisher
     private let logger: Logger
@@ -34,11 +34,11 @@ final class FirstReadFallback: Sendable {
     /// Names read lately: their one-name snapshot (nil: not answerable from their keys alone).
     private let recent = Mutex<[[String]: (snapshot: Snapshot?, until: Int64)]>([:])
 
-    init(watcher: EtcdWatcher, keys: RecordKeyMapper, publisher: SnapshotPublisher, logger: Logger,
+    init(backend: any RecordBackend, keys: RecordKeyMapper, publisher: SnapshotPublisher, logger: Logger,
          forwarder: Forwarder? = nil) {
         parked = ParkedQueries(limit: Self.maxParked)
         self.forwarder = forwarder
-        self.watcher = watcher
+        self.backend = backend
         self.keys = keys
         self.publisher = publisher
         self.logger = logger
@@ -46,7 +46,7 @@ final class FirstReadFallback: Sendable {
     }
 
     /// Whether names can be read from etcd now: v3 is in use (its reads take a limit).
-    var isAvailable: Bool { watcher.activeAPI == .v3 }
+    var isAvailable: Bool { backend.keyspace == .v3 }
 
     /// Queues a query; false when too many wait (the caller replies REFUSED).
     func park(path: [String], query: ParsedQuery, writer: any ReplyWriter) -> Bool {
@@ -82,14 +82,14 @@ final class FirstReadFallback: Sendable {
         if let hit = recent.withLock({ $0[path] }), hit.until > now { return hit.snapshot }
         let key = keys.prefix + path.joined(separator: "/")
         let found: [KeyValue]
-        switch watcher.fetchSmallSubtree(key: key, limit: Self.maxKeys, timeout: Self.fetchTimeout) {
-        case .keys(let read):
+        switch backend.records(under: key, limit: Self.maxKeys, timeout: Self.fetchTimeout) {
+        case .records(let read):
             found = read
         case .tooLarge:
             // Stays so until the read completes, or nearly: no need to ask again soon.
             recent.withLock { $0[path] = (nil, now + Self.tooLargeNanoseconds) }
             return nil
-        case .failed:
+        case .unavailable:
             logger.debug("first read: \(key) not read from etcd in time; REFUSED for a second")
             recent.withLock { $0[path] = (nil, now + Self.reuseNanoseconds) }
             return nil

@@ -19,7 +19,7 @@ import SkyDNSStore
 /// first), the time one batch spends fetching, the watches (only paths that exist, at most
 /// `EtcdWatcher.maxHiddenWatches`), and the log lines a flood causes.
 final class HiddenKeyResolver: Sendable {
-    static let fetchTimeout = 0.3
+    static let fetchTimeout = Duration.milliseconds(300)
     static let absentSeconds: Int64 = 5
     static let maxParked = 1024
     static let maxRemembered = 4096
@@ -48,7 +48,7 @@ final class HiddenKeyResolver: Sendable {
         var unwatched: [String: Int64] = [:]
     }
 
-    private let watcher: EtcdWatcher
+    private let backend: any RecordBackend
     private let apply: @Sendable ([StoreChange]) -> Void
     private let publisher: SnapshotPublisher
     private let logger: Logger
@@ -60,10 +60,10 @@ final class HiddenKeyResolver: Sendable {
     private let floodWarning = RateLimitedWarning(interval: .seconds(60))
     private let slowWarning = RateLimitedWarning(interval: .seconds(60))
 
-    init(watcher: EtcdWatcher, keys: RecordKeyMapper, publisher: SnapshotPublisher, logger: Logger,
+    init(backend: any RecordBackend, keys: RecordKeyMapper, publisher: SnapshotPublisher, logger: Logger,
          forwarder: Forwarder? = nil, metrics: ServerMetrics? = nil, apply: @escaping @Sendable ([StoreChange]) -> Void) {
         parked = ParkedQueries(limit: Self.maxParked)
-        self.watcher = watcher
+        self.backend = backend
         self.keys = keys
         self.publisher = publisher
         self.logger = logger
@@ -80,7 +80,7 @@ final class HiddenKeyResolver: Sendable {
     /// - Parameter name: the question name in wire form, as the client cased it.
     func lookup(name: UnsafeRawBufferPointer) -> Lookup? {
         // Most names have no `_`: they cost no label strings.
-        guard watcher.activeAPI == .v2, name.contains(UInt8(ascii: "_")) else { return nil }
+        guard backend.keyspace == .v2, name.contains(UInt8(ascii: "_")) else { return nil }
         let lowercased = name.map(asciiLowercase)
         let labels = lowercased.withUnsafeBufferPointer { wireLabels($0) }
         guard let deepest = labels.firstIndex(where: { $0.hasPrefix("_") }) else { return nil }
@@ -111,7 +111,7 @@ final class HiddenKeyResolver: Sendable {
 
     /// For the metrics: watched paths, paths remembered, queries refused because the queue was full.
     var status: (watched: Int, remembered: Int, refused: UInt64) {
-        (watcher.hiddenWatchCount, known.withLock { $0.recent.count + $0.fetched.count }, refused.load(ordering: .relaxed))
+        (backend.pathsKeptCurrent, known.withLock { $0.recent.count + $0.fetched.count }, refused.load(ordering: .relaxed))
     }
 
     /// Fetches each path of the batch once (for at most `batchFetchSeconds`), then answers its
@@ -152,7 +152,7 @@ final class HiddenKeyResolver: Sendable {
     @discardableResult
     private func fetch(_ key: String) -> Bool {
         if known.withLock({ $0.fetched.contains(key) }) { return true }
-        guard let found = watcher.fetchHidden(key: key, timeout: Self.fetchTimeout) else {
+        guard case .records(let found) = backend.records(under: key, limit: nil, timeout: Self.fetchTimeout) else {
             slowWarning.log(logger, "etcd v2: hidden key \(key) not fetched in time; answering SERVFAIL for it for a second")
             known.withLock { $0.recent.store(true, for: key, until: monotonicSeconds() + 1) }
             return false
@@ -162,7 +162,7 @@ final class HiddenKeyResolver: Sendable {
             return true
         }
         apply(found.map { .put($0) })
-        let watched = watcher.isWatchingHidden(key)
+        let watched = backend.isKeptCurrent(key)
         known.withLock { known in
             known.recent.forget(key)
             known.fetched.insert(key)
@@ -182,9 +182,11 @@ final class HiddenKeyResolver: Sendable {
                 known.unwatched.filter { $0.value <= now }.keys.sorted().prefix(Self.maxRereadsPerSecond)
             }
             for key in due {
-                guard let found = watcher.fetchHidden(key: key, timeout: Self.fetchTimeout) else { continue }
+                guard case .records(let found) = backend.records(under: key, limit: nil, timeout: Self.fetchTimeout) else {
+                    continue
+                }
                 apply([.deleteTree(key: key)] + found.map { .put($0) })
-                let watched = watcher.isWatchingHidden(key)
+                let watched = backend.isKeptCurrent(key)
                 known.withLock { known in
                     if found.isEmpty {
                         known.fetched.remove(key)
