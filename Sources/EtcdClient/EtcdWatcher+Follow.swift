@@ -4,7 +4,7 @@ import SkyDNSStore
 /// Following the prefix: a full read when needed, then the watch (v3 stream or v2 long-polls).
 extension EtcdWatcher {
     /// The keys, those attached to a v3 lease with the lease's TTL.
-    func withLeaseTTLs(_ kvs: [EtcdKey], _ v3: EtcdV3, _ progress: WatchProgress) -> [KeyValue] {
+    fileprivate func withLeaseTTLs(_ kvs: [EtcdKey], _ v3: EtcdV3, _ progress: WatchProgress) -> [KeyValue] {
         kvs.map { kv in
             var keyValue = kv.keyValue
             keyValue.ttl = leaseTTL(kv.lease, v3, progress) ?? keyValue.ttl
@@ -13,7 +13,7 @@ extension EtcdWatcher {
     }
 
     /// The TTL `lease` was granted with (nil: no lease, or gone); asked once per lease.
-    func leaseTTL(_ lease: Int64, _ v3: EtcdV3, _ progress: WatchProgress) -> UInt32? {
+    fileprivate func leaseTTL(_ lease: Int64, _ v3: EtcdV3, _ progress: WatchProgress) -> UInt32? {
         guard lease != 0 else { return nil }
         if let known = progress.leaseTTLs[lease] { return known }
         guard let granted = try? v3.grantedTTL(lease: lease) else { return nil }
@@ -176,7 +176,7 @@ extension EtcdWatcher {
         }
     }
 
-    func switchAPI(to newAPI: EtcdAPI, _ progress: WatchProgress) {
+    fileprivate func switchAPI(to newAPI: EtcdAPI, _ progress: WatchProgress) {
         logger.info("etcd: records appeared under \(config.prefix) in the \(newAPI.rawValue) API; switching to it")
         locked { api = newAPI }
         progress.needsFullRead = true
@@ -184,7 +184,7 @@ extension EtcdWatcher {
         progress.latest = 0
     }
 
-    func connected(_ api: EtcdAPI, _ progress: WatchProgress) {
+    fileprivate func connected(_ api: EtcdAPI, _ progress: WatchProgress) {
         progress.backoff.reset()
         report(.connected(api))
     }

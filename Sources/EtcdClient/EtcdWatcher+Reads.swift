@@ -45,7 +45,7 @@ extension EtcdWatcher {
     /// within `timeout` in all; nil when none did. Each endpoint gets an equal share of what is
     /// left (`read` is told its share): a hung endpoint (one that accepts connections and never
     /// answers) must not spend the whole time, leaving the healthy ones after it unasked.
-    func readOnce<Value>(_ key: String, timeout: Double, _ read: (EtcdConnection, Double) throws -> Value) -> Value? {
+    fileprivate func readOnce<Value>(_ key: String, timeout: Double, _ read: (EtcdConnection, Double) throws -> Value) -> Value? {
         let deadline = MonotonicClock.now + timeout
         let connection = makeConnection()
         let count = endpoints.count
@@ -64,7 +64,7 @@ extension EtcdWatcher {
 
     // MARK: - Hidden paths (v2)
 
-    func watchHidden(_ key: String, after index: Int64) {
+    fileprivate func watchHidden(_ key: String, after index: Int64) {
         let isNew = locked { () -> Bool in
             guard !stopped, !hiddenPaths.contains(key) else { return false }
             guard hiddenPaths.count < Self.maxHiddenWatches else {
@@ -89,7 +89,7 @@ extension EtcdWatcher {
         }
     }
 
-    func followHidden(_ key: String, from firstIndex: Int64) {
+    fileprivate func followHidden(_ key: String, from firstIndex: Int64) {
         let connection = makeConnection()
         let v2 = EtcdV2(connection: connection)
         var waitIndex = firstIndex
