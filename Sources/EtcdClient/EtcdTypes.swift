@@ -107,6 +107,8 @@ enum EtcdError: Error, CustomStringConvertible {
     case server(status: Int, message: String)
     /// etcd answered 200 with a body of an unexpected shape.
     case malformed(String)
+    /// The answer grew past the bytes allowed for it (`HTTPRequest.maxBody`).
+    case tooLarge(String)
     /// stop() was called while the request ran.
     case cancelled
 
@@ -115,6 +117,7 @@ enum EtcdError: Error, CustomStringConvertible {
         case .transport(let m): return "transport error: \(m)"
         case .server(let status, let m): return "HTTP \(status): \(m)"
         case .malformed(let m): return "unexpected response: \(m)"
+        case .tooLarge(let m): return "answer too large: \(m)"
         case .cancelled: return "cancelled"
         }
     }

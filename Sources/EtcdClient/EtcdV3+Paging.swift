@@ -26,7 +26,8 @@ extension EtcdV3 {
     /// (etcd's count: the first page's is the total).
     func readPrefix(_ prefix: String, timeout: Double? = nil,
                     onPage: ([EtcdKey], _ last: Bool, _ remaining: Int64) -> Void) throws -> Int64 {
-        let reader = PageReader(connection: connection, prefix: Array(prefix.utf8), pageSize: pageSize, timeout: timeout)
+        let reader = PageReader(connection: connection, prefix: Array(prefix.utf8), pageSize: max(1, pageSize),
+                                pageBytes: max(1, pageBytes), timeout: timeout)
         while true {
             let page = try reader.next()
             let last = !page.more || page.kvs.isEmpty
@@ -37,7 +38,7 @@ extension EtcdV3 {
 }
 
 /// Reads a prefix page by page on a thread of its own, at most one page ahead of the reader.
-private final class PageReader: @unchecked Sendable {
+final class PageReader: @unchecked Sendable {
     // @unchecked: the connection is used by the reading thread alone until the last page (or an
     // error) has been handed over; `ready` holds at most one page, under `lock`.
     private let connection: EtcdConnection
@@ -45,33 +46,50 @@ private final class PageReader: @unchecked Sendable {
     private let filled = DispatchSemaphore(value: 0)
     private let emptied = DispatchSemaphore(value: 0)
 
-    init(connection: EtcdConnection, prefix: [UInt8], pageSize: Int, timeout: Double?) {
+    init(connection: EtcdConnection, prefix: [UInt8], pageSize: Int, pageBytes: Int, timeout: Double?) {
         self.connection = connection
         do {
-            try startThread { [self] in read(prefix: prefix, pageSize: pageSize, timeout: timeout) }
+            try startThread { [self] in read(prefix: prefix, pageSize: pageSize, pageBytes: pageBytes, timeout: timeout) }
         } catch {
             hand(.failure(EtcdError.transport("no thread to read pages with: \(error)")))
         }
     }
 
-    private func read(prefix: [UInt8], pageSize: Int, timeout: Double?) {
+    private func read(prefix: [UInt8], pageSize: Int, pageBytes: Int, timeout: Double?) {
         let end = v3RangeEnd(forPrefix: prefix)
         var pageStart = prefix
         var revision: Int64?
-        // The first page is small so that the first names answer soon; then pages double (up
-        // to four times the first), since etcd 3.4 recounts the rest of the range for each page.
         var limit = pageSize
         while true {
             var body: JSONValue = ["key": base64(pageStart), "range_end": base64(end), "limit": .integer(limit)]
-            limit = min(limit * 2, pageSize * 4)
             if let revision { body = body.adding("revision", .string(String(revision))) }
-            let result = Result { try EtcdV3.rangePage(connection, body, timeout: timeout) }
+            let maxBody = limit == 1 ? HTTPRequest.largestBody : saturating(pageBytes, times: 4)
+            let result = Result { try EtcdV3.rangePage(connection, body, timeout: timeout, maxBody: maxBody) }
+            if case .failure(EtcdError.tooLarge) = result, limit > 1 {
+                limit = max(1, limit / 4)  // the same page again, fewer keys: at most log4(limit) times
+                continue
+            }
             hand(result)
             guard case .success(let page) = result, page.more, let lastKey = page.kvs.last?.key else { return }
             revision = revision ?? page.revision
             pageStart = Array(lastKey.utf8) + [0]
+            limit = Self.nextLimit(after: limit, pageSize: pageSize, pageBytes: pageBytes,
+                                   keys: page.kvs.count, bytes: page.bytes)
             emptied.wait()
         }
+    }
+
+    /// Keys to ask for in the page after one of `limit` keys that held `keys` keys in `bytes`
+    /// bytes. The first page is small so that the first names answer soon; then pages double
+    /// (up to four times the first), since etcd 3.4 recounts the rest of the range for each
+    /// page; and a page asks for no more keys than `pageBytes` holds at the last page's bytes per
+    /// key. At least 1.
+    static func nextLimit(after limit: Int, pageSize: Int, pageBytes: Int, keys: Int, bytes: Int) -> Int {
+        var next = min(saturating(limit, times: 2), saturating(pageSize, times: 4))
+        if keys > 0, bytes > 0 {
+            next = min(next, pageBytes / max(1, bytes / keys))
+        }
+        return max(1, next)
     }
 
     private func hand(_ result: Result<V3RangePage, any Error>) {
@@ -90,4 +108,10 @@ private final class PageReader: @unchecked Sendable {
         guard let result else { throw EtcdError.malformed("page reader handed over nothing") }
         return try result.get()
     }
+}
+
+/// `value * factor` for non-negative operands, Int.max when that does not fit.
+private func saturating(_ value: Int, times factor: Int) -> Int {
+    let (product, overflow) = value.multipliedReportingOverflow(by: factor)
+    return overflow ? Int.max : product
 }

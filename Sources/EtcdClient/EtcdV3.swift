@@ -12,6 +12,12 @@ struct EtcdV3 {
 
     let connection: EtcdConnection
     var pageSize = 10_000
+    /// The bytes a range page should hold: the next page asks for as many keys as fit at the
+    /// last page's bytes per key. A page of several keys that grows past four times this is cut
+    /// off and asked again with a quarter of the keys; a lone key may be as large as etcd holds.
+    /// So a read of large values holds a bounded number of bytes at a time, whatever the keys
+    /// per page.
+    var pageBytes = 16 << 20
 
     /// Whether any key starts with `prefix`.
     func hasKeys(prefix: String) throws -> Bool {
@@ -99,6 +105,8 @@ struct EtcdV3 {
         guard response.status == 200 else {
             throw EtcdError.server(status: response.status, message: bodySummary(response.body))
         }
-        return try V3RangePage.parse(response.body)
+        var page = try V3RangePage.parse(response.body)
+        page.bytes = response.body.count
+        return page
     }
 }

@@ -187,7 +187,7 @@ final class HTTPTransport {
         case CURLE_ABORTED_BY_CALLBACK:
             throw EtcdError.cancelled
         case CURLE_WRITE_ERROR where state.tooLarge:
-            throw EtcdError.malformed("\(request.url): answer longer than \(request.maxBody) bytes")
+            throw EtcdError.tooLarge("\(request.url): answer longer than \(request.maxBody) bytes")
         case CURLE_WRITE_ERROR where state.consumerStopped:
             var stopped = response
             stopped.ending = .consumerStopped

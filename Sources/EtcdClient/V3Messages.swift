@@ -29,6 +29,8 @@ struct V3RangePage: Equatable {
     var more: Bool
     var count: Int64
     var raftTerm: Int64? = nil
+    /// The answer's length in bytes (set by the request, not the parser).
+    var bytes = 0
 
     static func parse(_ body: [UInt8]) throws -> V3RangePage {
         var reader = JSONReader(body)
