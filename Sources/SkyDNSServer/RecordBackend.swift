@@ -1,4 +1,5 @@
 import EtcdClient
+import SkyDNSConfig
 import SkyDNSStore
 
 /// Where the slow paths read records the store cannot answer for yet: etcd, outside the watch.
@@ -39,7 +40,7 @@ extension EtcdWatcher: RecordBackend {
     var keyspace: EtcdAPI? { activeAPI }
 
     func records(under key: String, limit: Int?, timeout: Duration) -> BackendRead {
-        let seconds = timeout.seconds
+        let seconds = timeout.inSeconds
         guard let limit else {
             return fetchHidden(key: key, timeout: seconds).map { .records($0) } ?? .unavailable
         }
@@ -53,11 +54,4 @@ extension EtcdWatcher: RecordBackend {
     func isKeptCurrent(_ key: String) -> Bool { isWatchingHidden(key) }
 
     var pathsKeptCurrent: Int { hiddenWatchCount }
-}
-
-extension Duration {
-    /// The duration in seconds, for the etcd client's time limits.
-    fileprivate var seconds: Double {
-        Double(components.seconds) + Double(components.attoseconds) / 1e18
-    }
 }
