@@ -82,13 +82,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // What several test targets share: a real etcd, loopback DNS/HTTP clients, the record-semantics table.
+        .target(name: "SkyDNSTestSupport", dependencies: ["DNSWire", "StrictJSON"], path: "Tests/SkyDNSTestSupport"),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
         .testTarget(name: "DNSSECTests", dependencies: ["DNSSEC", "DNSWire"]),
         .testTarget(name: "SkyDNSConfigTests", dependencies: ["SkyDNSConfig"]),
-        .testTarget(name: "SkyDNSStoreTests", dependencies: ["SkyDNSStore", "DNSWire"]),
-        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "SkyDNSStore", "StrictJSON"]),
-        .testTarget(name: "SkyDNSServerTests", dependencies: ["SkyDNSServer", "DNSWire"]),
+        .testTarget(name: "SkyDNSStoreTests", dependencies: ["SkyDNSStore", "DNSWire", "SkyDNSTestSupport"]),
+        .testTarget(name: "EtcdClientTests", dependencies: ["EtcdClient", "SkyDNSStore", "StrictJSON", "SkyDNSTestSupport"]),
+        .testTarget(name: "SkyDNSServerTests", dependencies: ["SkyDNSServer", "DNSWire", "SkyDNSTestSupport"]),
         .testTarget(name: "SkyDNSOperatorTests", dependencies: ["SkyDNSOperator"]),
     ]
 )

@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import SkyDNSStore
+import SkyDNSTestSupport
 import Testing
 
 @testable import EtcdClient
@@ -27,7 +28,7 @@ private final class HungEndpoint {
         }
         guard ok else {
             close(fd)
-            throw TestServerError.noPort
+            throw SupportError.io("a listening socket on 127.0.0.1")
         }
         endpoint = "http://127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SkyDNSTestSupport
 import Testing
 
 @testable import EtcdClient

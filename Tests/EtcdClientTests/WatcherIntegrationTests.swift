@@ -1,5 +1,6 @@
 import Foundation
 import SkyDNSStore
+import SkyDNSTestSupport
 import StrictJSON
 import Testing
 
@@ -199,7 +200,7 @@ struct WatcherIntegrationTests {
         }
         try etcd.start()
         try etcd.v3Put("/skydns/local/b", "b")
-        eventually("a change made after the restart", timeout: 15) {
+        eventually("a change made after the restart", timeout: .seconds(15)) {
             recorder.current == ["/skydns/local/a": "a", "/skydns/local/b": "b"]
         }
         #expect(recorder.allStates.last == .connected(.v3))

@@ -2,21 +2,23 @@ import Foundation
 
 #if canImport(Glibc)
 import Glibc
+#elseif canImport(Musl)
+import Musl
 #endif
 
 /// A loopback TCP forwarder the test can cut (`disconnect`: drop every connection and refuse
 /// new ones) and restore, so a watcher can be kept away from etcd while etcd keeps running.
-final class TCPProxy: @unchecked Sendable {
+public final class TCPProxy: @unchecked Sendable {
     // Safe to share: `listener` and `connections` are only touched under `lock`.
-    let port: UInt16
+    public let port: UInt16
     private let target: UInt16
     private let lock = NSLock()
     private var listener: Int32 = -1
     private var connections: [ForwardedConnection] = []
 
-    var endpoint: String { "http://127.0.0.1:\(port)" }
+    public var endpoint: String { "http://127.0.0.1:\(port)" }
 
-    init(to target: UInt16) throws {
+    public init(to target: UInt16) throws {
         self.target = target
         self.port = try freeLoopbackPort()
         try connect()
@@ -25,7 +27,7 @@ final class TCPProxy: @unchecked Sendable {
     deinit { disconnect() }
 
     /// Starts accepting and forwarding connections.
-    func connect() throws {
+    public func connect() throws {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var one: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
@@ -37,14 +39,14 @@ final class TCPProxy: @unchecked Sendable {
         }
         guard ok, listen(fd, 16) == 0 else {
             close(fd)
-            throw TestServerError.noPort
+            throw SupportError.io("listen on 127.0.0.1:\(port): \(errnoText())")
         }
         lock.withLock { listener = fd }
         Thread.detachNewThread { [self] in acceptLoop(fd) }
     }
 
     /// Drops every forwarded connection and stops listening.
-    func disconnect() {
+    public func disconnect() {
         lock.withLock {
             if listener >= 0 { shutdown(listener, Int32(SHUT_RDWR)) }
             listener = -1

@@ -1,26 +1,51 @@
 import Foundation
 
-// The records the semantics suite loads into etcd, and the servers answering from them.
-//
-// Two servers share one etcd (prefix `skydns`):
-//   main   `-domain=skydns.test. -ttl=300 -min-ttl=45 -local=a.svc.skydns.test.` (round robin on)
-//   other  `-domain=other.test.` with SkyDNS's defaults (ttl 3600, min-ttl 60) and `-round-robin=false`
+// The records the record-semantics table is answered from, and the two servers answering it.
+// The same data is loaded into the store in process (SkyDNSStoreTests) and into a real etcd read
+// by real servers (SkyDNSServerTests).
+
+/// The two servers of the table; both read the whole `skydns` prefix.
+public enum ServerName: String, Sendable {
+    /// `-domain=skydns.test. -ttl=300 -min-ttl=45 -local=a.svc.skydns.test.` (round robin on).
+    case main
+    /// `-domain=other.test.` with SkyDNS's defaults (ttl 3600, min-ttl 60) and `-round-robin=false`.
+    case other
+
+    /// The flags that differ from SkyDNS's defaults; every server of the table also runs with
+    /// `-no-rec`.
+    public var settings: ServerSettings {
+        switch self {
+        case .main: ServerSettings(domain: "skydns.test.", ttl: 300, minTTL: 45, local: "a.svc.skydns.test.",
+                                   roundRobin: true)
+        case .other: ServerSettings(domain: "other.test.", ttl: 3600, minTTL: 60, local: nil, roundRobin: false)
+        }
+    }
+}
+
+/// One server's flags: `-domain`, `-ttl` and `-min-ttl` (seconds), `-local`, `-round-robin`.
+public struct ServerSettings: Sendable {
+    public var domain: String
+    public var ttl: UInt32
+    public var minTTL: UInt32
+    public var local: String?
+    public var roundRobin: Bool
+}
 
 /// `svc/a/x1` → `/skydns/test/skydns/svc/a/x1` (the name `x1.a.svc.skydns.test.`).
-func mainKey(_ path: String) -> String { "/skydns/test/skydns/" + path }
+public func mainKey(_ path: String) -> String { "/skydns/test/skydns/" + path }
 /// `rr/r1` → `/skydns/test/other/rr/r1`.
-func otherKey(_ path: String) -> String { "/skydns/test/other/" + path }
+public func otherKey(_ path: String) -> String { "/skydns/test/other/" + path }
 
 /// Directory `big` holds 100 A records (10.1.0.i), `huge` 3000 (10.2.i/256.i%256).
-let bigCount = 100
-let hugeCount = 3000
+public let bigCount = 100
+public let hugeCount = 3000
 /// Directory `bigtxt` holds 80 distinct TXT records of 1000 bytes: about 80 KB of answers.
-let bigTextCount = 80
-func bigText(_ i: Int) -> String { String(format: "%02d", i) + String(repeating: "x", count: 998) }
-let longText = String(repeating: "0123456789", count: 30)  // 300 bytes: TXT strings of 255 + 45
+public let bigTextCount = 80
+public func bigText(_ i: Int) -> String { String(format: "%02d", i) + String(repeating: "x", count: 998) }
+public let longText = String(repeating: "0123456789", count: 30)  // 300 bytes: TXT strings of 255 + 45
 
-let seedRecords: [(String, String)] = {
-    var records: [(String, String)] = [
+public let seedRecords: [(key: String, value: String)] = {
+    var records: [(key: String, value: String)] = [
         // SRV: IP hosts (targets named after the keys, glue in additional); weights 100/0(=100)/100.
         (mainKey("svc/a/x1"), #"{"host":"10.0.1.1","port":8080,"weight":100}"#),
         (mainKey("svc/a/x2"), #"{"host":"10.0.1.2","port":8080}"#),
@@ -125,40 +150,3 @@ let seedRecords: [(String, String)] = {
     }
     return records
 }()
-
-/// etcd with the seed records and both servers, started once for the whole suite.
-final class World: Sendable {
-    let etcd: EtcdProcess
-    let main: RunningServer
-    let other: RunningServer
-
-    init() throws {
-        etcd = try EtcdProcess()
-        try etcd.putAll(seedRecords)
-        main = try RunningServer.start(domain: "skydns.test.", etcd: etcd) { config in
-            config.ttl = 300
-            config.minTTL = 45
-            config.local = "a.svc.skydns.test."
-            config.roundRobin = true
-        }
-        other = try RunningServer.start(domain: "other.test.", etcd: etcd) { config in
-            config.roundRobin = false
-        }
-    }
-
-    func port(_ server: ServerName) -> UInt16 {
-        switch server {
-        case .main: main.port
-        case .other: other.port
-        }
-    }
-}
-
-enum ServerName: String, Sendable {
-    case main, other
-}
-
-let sharedWorld = Task<World, any Error> { try World() }
-
-/// The suite's etcd and servers, started on first use.
-func world() async throws -> World { try await sharedWorld.value }
