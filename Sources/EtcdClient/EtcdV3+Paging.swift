@@ -69,10 +69,16 @@ final class PageReader: @unchecked Sendable {
                 limit = max(1, limit / 4)  // the same page again, fewer keys: at most log4(limit) times
                 continue
             }
+            // Each page must start past the last: an endpoint that answers with keys before the
+            // page asked for would otherwise be asked the same page for ever.
+            if case .success(let page) = result, let lastKey = page.lastKey, lastKey.lexicographicallyPrecedes(pageStart) {
+                hand(.failure(EtcdError.malformed("range: a page ended before it started")))
+                return
+            }
             hand(result)
-            guard case .success(let page) = result, page.more, let lastKey = page.kvs.last?.key else { return }
+            guard case .success(let page) = result, page.more, let lastKey = page.lastKey else { return }
             revision = revision ?? page.revision
-            pageStart = Array(lastKey.utf8) + [0]
+            pageStart = lastKey + [0]
             limit = Self.nextLimit(after: limit, pageSize: pageSize, pageBytes: pageBytes,
                                    keys: page.kvs.count, bytes: page.bytes)
             emptied.wait()

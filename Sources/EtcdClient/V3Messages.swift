@@ -31,12 +31,16 @@ struct V3RangePage: Equatable {
     var raftTerm: Int64? = nil
     /// The answer's length in bytes (set by the request, not the parser).
     var bytes = 0
+    /// The last key's bytes as etcd holds them (a key's `String` replaces bytes that are not
+    /// UTF-8): the next page starts after these.
+    var lastKey: [UInt8]? = nil
 
     static func parse(_ body: [UInt8]) throws -> V3RangePage {
         var reader = JSONReader(body)
         var header = V3Header()
         var kvs: [EtcdKey] = []
         var more = false, count: Int64 = 0, failed = false
+        var lastKey: [UInt8]?
         do {
             try reader.beginObject()
             while let field = try reader.nextKey() {
@@ -45,7 +49,11 @@ struct V3RangePage: Equatable {
                 case "kvs":
                     if try reader.readNull() { continue }
                     try reader.beginArray()
-                    while try reader.nextElement() { kvs.append(try V3KeyValue(&reader).kv) }
+                    while try reader.nextElement() {
+                        let kv = try V3KeyValue(&reader)
+                        kvs.append(kv.kv)
+                        lastKey = kv.rawKey
+                    }
                 case "more": more = try reader.readFlag()
                 case "count": count = try reader.readInt64() ?? 0
                 case "error":
@@ -63,7 +71,7 @@ struct V3RangePage: Equatable {
             throw EtcdError.malformed("range: no header revision: \(bodySummary(body))")
         }
         return V3RangePage(revision: revision, clusterID: header.clusterID, kvs: kvs, more: more, count: count,
-                           raftTerm: header.raftTerm)
+                           raftTerm: header.raftTerm, lastKey: lastKey)
     }
 }
 
@@ -176,6 +184,7 @@ private struct V3Header {
 private struct V3KeyValue {
     var kv: EtcdKey
     var modRevision: Int64 = 0
+    var rawKey: [UInt8]
 
     init(_ reader: inout JSONReader) throws {
         var key: [UInt8]?
@@ -195,6 +204,7 @@ private struct V3KeyValue {
             }
         }
         guard let key else { throw EtcdError.malformed("kv without a base64 key") }
+        rawKey = key
         history.modified = modRevision
         kv = EtcdKey(keyValue: KeyValue(key: String(decoding: key, as: UTF8.self), value: value), lease: lease,
                      history: history)

@@ -1,5 +1,6 @@
 import Foundation
 import SkyDNSTestSupport
+import StrictJSON
 import Testing
 
 @testable import EtcdClient
@@ -59,5 +60,26 @@ struct PagingIntegrationTests {
         #expect(keys == (0..<12).map { "/skydns/big/k\($0 < 10 ? "0" : "")\($0)" })
         #expect(pages.allSatisfy { $0 <= 4 }, "pages of \(pages) keys")
         #expect(pages.count >= 3)
+    }
+
+    /// Keys are bytes in etcd; one that is not UTF-8 ends a page like any other: the next page
+    /// starts after its bytes, not after its `String` (which replaces them, and so may sort
+    /// before it, asking the same page for ever).
+    @Test func keysThatAreNotUTF8EndPagesToo() throws {
+        let etcd = try EtcdTestServer()
+        let keys: [[UInt8]] = [Array("/skydns/k/a".utf8), Array("/skydns/k/z".utf8),
+                               Array("/skydns/k/".utf8) + [0xFF, 0x31], Array("/skydns/k/".utf8) + [0xFF, 0x32]]
+        for key in keys {
+            let response = try etcd.request("POST", "/v3/kv/put", json: [
+                "key": .string(Data(key).base64EncodedString()), "value": .string(Data("v".utf8).base64EncodedString()),
+            ])
+            #expect(response.status == 200)
+        }
+        let connection = EtcdConnection(
+            config: EtcdClientConfig(endpoints: [etcd.endpoint]), endpoints: EndpointRing([etcd.endpoint]),
+            isCancelled: { false })
+        // Pages of 1, 2 and 4 keys: the second ends on the first key that is not UTF-8.
+        let (read, _) = try EtcdV3(connection: connection, pageSize: 1).readPrefix("/skydns/k/")
+        #expect(read.map(\.key) == ["/skydns/k/a", "/skydns/k/z", "/skydns/k/\u{FFFD}1", "/skydns/k/\u{FFFD}2"])
     }
 }
