@@ -1,11 +1,13 @@
+import DequeModule
 import DNSWire
 import Synchronization
 
 /// Forwarded answers, kept for their TTL (capped by `-rcache-ttl`) up to `-rcache` entries and
 /// `bytesPerEntry` bytes of replies (in wire form) per entry on average: upstreams and the
 /// clients who pick the names decide how large each reply is (a 64 KiB TXT record costs 80 KiB
-/// of memory), so the count alone would let them grow the cache 100 times over. Entries are
-/// dropped to make room for a new one; a reply larger than the whole budget is not kept.
+/// of memory), so the count alone would let them grow the cache 100 times over. The oldest
+/// entries are dropped to make room for a new one (each in O(1): the client picks the names, so
+/// a full cache must not cost a walk per insert); a reply larger than the whole budget is not kept.
 /// Negative answers are kept for the SOA's negative TTL (RFC 2308 §5); SERVFAIL and truncated
 /// answers are not kept. Entries are upstream replies already parsed (and so checked); a hit
 /// is that reply with every TTL aged, which the caller fits to its own client's query (see
@@ -17,6 +19,8 @@ final class ResponseCache: Sendable {
         var lifetime: Double
         /// The reply's size in wire form.
         var bytes: Int
+        /// Its place in the insertion order.
+        var serial: UInt64
     }
 
     /// The average reply size (bytes) budgeted per entry; answers are typically 100–500 bytes.
@@ -29,6 +33,10 @@ final class ResponseCache: Sendable {
     fileprivate struct Entries {
         var byKey: [Key: Entry] = [:]
         var bytes = 0
+        /// Keys in insertion order, the oldest first; a key whose entry was replaced or removed
+        /// since stays until it comes up (its serial tells), at most `2 * capacity` of them.
+        var order = Deque<(key: Key, serial: UInt64)>()
+        var nextSerial: UInt64 = 0
     }
     private let entries = Mutex(Entries())
     let hits = Atomic<Int>(0)
@@ -88,20 +96,26 @@ final class ResponseCache: Sendable {
         return reply
     }
 
-    func insert(_ key: Key, reply: Message, now: Double = monotonicNow()) {
+    /// Keeps `reply` to `key` for its lifetime (see `lifetime(of:)`), unless it must not be kept.
+    /// `wireSize` is its size in bytes as it came from the upstream (encoded here when nil).
+    func insert(_ key: Key, reply: Message, wireSize: Int? = nil, now: Double = monotonicNow()) {
         guard let lifetime = Self.lifetime(of: reply), lifetime > 0 else { return }
-        let bytes = reply.encode().count
+        let bytes = wireSize ?? reply.encode().count
         guard bytes <= maxBytes else { return }
-        let entry = Entry(reply: reply, stored: now, lifetime: Double(min(lifetime, maxTTL)), bytes: bytes)
         entries.withLock { entries in
             entries.remove(key)
-            // Each pass drops one entry, so this ends within the number of entries.
+            // Each pass takes one key off the order, so this ends within its length.
             while entries.byKey.count >= capacity || entries.bytes + bytes > maxBytes,
-                  let victim = entries.byKey.keys.first {
-                entries.remove(victim)
+                  let oldest = entries.order.popFirst() {
+                if entries.byKey[oldest.key]?.serial == oldest.serial { entries.remove(oldest.key) }
             }
-            entries.byKey[key] = entry
+            let serial = entries.nextSerial
+            entries.nextSerial &+= 1
+            entries.byKey[key] = Entry(reply: reply, stored: now, lifetime: Double(min(lifetime, maxTTL)), bytes: bytes,
+                                       serial: serial)
             entries.bytes += bytes
+            entries.order.append((key, serial))
+            if entries.order.count > 2 * capacity { entries.compactOrder() }
         }
     }
 
@@ -127,5 +141,10 @@ final class ResponseCache: Sendable {
 private extension ResponseCache.Entries {
     mutating func remove(_ key: ResponseCache.Key) {
         if let entry = byKey.removeValue(forKey: key) { bytes -= entry.bytes }
+    }
+
+    /// Drops the order's stale keys (entries expired or replaced since).
+    mutating func compactOrder() {
+        order = Deque(order.filter { byKey[$0.key]?.serial == $0.serial })
     }
 }

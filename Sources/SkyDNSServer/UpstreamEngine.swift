@@ -21,7 +21,8 @@ struct UpstreamRequest {
 }
 
 enum UpstreamOutcome {
-    case answered(Message)
+    /// The reply, and its size as it came (bytes): what it costs to keep.
+    case answered(Message, wireSize: Int)
     /// Every server failed (or none could be asked); `looped` when one sent the query back here.
     case failed(looped: Bool)
 }
@@ -207,6 +208,7 @@ final class UpstreamEngine: @unchecked Sendable {
             // Another ID or question (a spoof, a late reply) is ignored.
             guard let result = UpstreamExchange.accept(Array(UnsafeRawBufferPointer(rebasing: scratch[..<count])),
                                                        id: flight.id, question: flight.question) else { continue }
+            flight.replySize = count
             if case .success(let reply) = result, reply.header.isTruncated, let server = flight.server {
                 retryOverTCP(flight, server: server, now: now)
             } else {
@@ -248,6 +250,7 @@ final class UpstreamEngine: @unchecked Sendable {
         // Each message is consumed as it is taken, so this ends with what was read.
         while let message = flight.tcp?.deframer.nextMessage() {
             if let result = UpstreamExchange.accept(Array(message), id: flight.id, question: flight.question) {
+                flight.replySize = message.count
                 conclude(flight, result, now: now)
                 return
             }
@@ -280,7 +283,7 @@ final class UpstreamEngine: @unchecked Sendable {
         if let server = flight.server { observe(server, result, now &- flight.started) }
         switch result {
         case .success(let reply):
-            finish(flight, .answered(reply))
+            finish(flight, .answered(reply, wireSize: flight.replySize))
         case .failure(let failure):
             if failure == .loop { flight.looped = true }
             startNext(flight, now: now)
@@ -325,6 +328,8 @@ private final class InFlight {
     var server: SocketAddress?
     var started: Int64 = 0
     var deadline: Int64 = 0
+    /// The size of the reply accepted, in bytes.
+    var replySize = 0
     /// Counts exchanges: a timer set for an earlier one is stale.
     var serial: UInt32 = 0
     /// nil while the exchange is over UDP.

@@ -155,3 +155,32 @@ struct ResponseCacheRuleTests {
         #expect(cache.byteCount == 0)
     }
 }
+
+@Suite("Response cache eviction")
+struct ResponseCacheEvictionTests {
+    @Test("full: the oldest entry makes room, whatever order the keys hash in")
+    func oldestFirst() {
+        let cache = ResponseCache(capacity: 3, maxTTL: 3600)
+        for index in 0..<6 {
+            let owner = "n\(index).example.test"
+            cache.insert(ResponseCache.Key(question(owner)), reply: reply(owner, answers: [a(owner, ttl: 300)]), now: 0)
+        }
+        let kept = (0..<6).filter { cache.lookup(ResponseCache.Key(question("n\($0).example.test")), now: 1) != nil }
+        #expect(kept == [3, 4, 5])
+    }
+
+    @Test("one name stored again and again keeps one entry and its bytes once; the others stay")
+    func replaced() {
+        let cache = ResponseCache(capacity: 3, maxTTL: 3600)
+        cache.insert(ResponseCache.Key(question("a.example.test")),
+                     reply: reply("a.example.test", answers: [a("a.example.test", ttl: 300)]), now: 0)
+        let once = cache.byteCount
+        for round in 0..<1000 {
+            cache.insert(ResponseCache.Key(question("b.example.test")),
+                         reply: reply("b.example.test", answers: [a("b.example.test", ttl: 300)]), now: Double(round) / 1000)
+        }
+        #expect(cache.count == 2)
+        #expect(cache.byteCount == 2 * once)
+        #expect(cache.lookup(ResponseCache.Key(question("a.example.test")), now: 1) != nil)
+    }
+}
