@@ -145,8 +145,14 @@ if [ "$(id -u)" != 0 ]; then
     -tls-pem="$PKI/client.pem" -tls-key="$WORK/unreadable.key"
 fi
 # The listen address is checked before serving too.
-busy=$(free_port); python3 -c "import socket,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('127.0.0.1',$busy)); time.sleep(30)" &
-PIDS+=($!); sleep 0.3
+# (The kernel picks the UDP port python holds, and python names it once it is held: a port found
+# free beforehand may be taken by then on a shared machine, and a fixed pause may be too short.)
+python3 -c "import os,socket,sys,time; s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM); s.bind(('127.0.0.1',0))
+open(sys.argv[1]+'.tmp','w').write(str(s.getsockname()[1])); os.rename(sys.argv[1]+'.tmp',sys.argv[1]); time.sleep(30)" \
+  "$WORK/busy.port" &
+PIDS+=($!)
+eventually test -s "$WORK/busy.port" || fail "a listen address in use: no UDP port held"
+busy=$(cat "$WORK/busy.port")
 rc=0; timeout 10 "$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$busy >"$WORK/busy.log" 2>&1 || rc=$?
 [ "$rc" = 2 ] || fail "a listen address in use: exit status $rc, wanted 2"
 grep -q "cannot start" "$WORK/busy.log" || fail "a listen address in use: no reason logged"
