@@ -71,7 +71,7 @@ final class EtcdConnection {
         usedEndpoint = index
         var request = HTTPRequest(
             method: method, url: base + path, body: json?.serialized,
-            connectTimeout: config.requestTimeout, totalTimeout: totalTimeout, idleTimeout: idleTimeout, maxBody: maxBody)
+            connectTimeout: config.requestSeconds, totalTimeout: totalTimeout, idleTimeout: idleTimeout, maxBody: maxBody)
         if path.hasPrefix("/v3/") {
             if let token = try v3AuthToken(base: base), !token.isEmpty {
                 request.headers.append("Authorization: \(token)")
@@ -95,7 +95,7 @@ final class EtcdConnection {
         let request = HTTPRequest(
             method: "POST", url: base + "/v3/auth/authenticate",
             body: JSONValue.object([("name", .string(name)), ("password", .string(config.password ?? ""))]).serialized,
-            connectTimeout: config.requestTimeout, totalTimeout: config.requestTimeout, maxBody: HTTPRequest.smallBody)
+            connectTimeout: config.requestSeconds, totalTimeout: config.requestSeconds, maxBody: HTTPRequest.smallBody)
         let response = try transport.perform(request)
         if response.status == 200, let token = (try? JSONValue.parse(response.body))?["token"]?.string {
             v3Token = token

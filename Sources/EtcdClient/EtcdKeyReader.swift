@@ -12,13 +12,13 @@ public enum EtcdKeyReader {
         case unavailable(String)
     }
 
-    /// Asks each endpoint in turn until one answers, within `timeout` seconds in all, each
+    /// Asks each endpoint in turn until one answers, within `timeout` in all, each
     /// endpoint getting an equal share of what is left: a hung endpoint (one that accepts
     /// connections and never answers) listed first must not spend the whole time, leaving the
     /// healthy ones after it unasked. With `config.api` nil both keyspaces are asked, v2 first
     /// (SkyDNS's default without -etcd3).
-    public static func read(_ key: String, config: EtcdClientConfig, timeout: Double) -> Outcome {
-        let deadline = MonotonicClock.now + timeout
+    public static func read(_ key: String, config: EtcdClientConfig, timeout: Duration) -> Outcome {
+        let deadline = MonotonicClock.now + timeout.asSeconds
         let endpoints = EndpointRing(config.endpoints)
         let connection = EtcdConnection(config: config, endpoints: endpoints) { MonotonicClock.now > deadline + 1 }
         let apis: [EtcdAPI] = config.api.map { [$0] } ?? [.v2, .v3]

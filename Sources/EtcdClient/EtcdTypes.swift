@@ -52,11 +52,11 @@ public struct EtcdClientConfig: Sendable {
     public var tlsKeyPath: String?
     public var username: String?
     public var password: String?
-    /// Seconds for non-watch requests.
-    public var requestTimeout: Double
-    /// Seconds a watch may go without receiving a byte before it is re-issued from the last
+    /// The limit for connecting, and for a non-watch request going without a byte.
+    public var requestTimeout: Duration
+    /// How long a watch may go without receiving a byte before it is re-issued from the last
     /// applied revision/index; this is also the v2 long-poll length.
-    public var watchIdleTimeout: Double
+    public var watchIdleTimeout: Duration
     /// Deliver the first v3 read page by page (`.firstReadPage`) rather than as one full read.
     public var progressiveFirstRead: Bool
     /// Keys in the first v3 range page; later pages double, up to four times this. etcd 3.4
@@ -73,8 +73,8 @@ public struct EtcdClientConfig: Sendable {
         tlsKeyPath: String? = nil,
         username: String? = nil,
         password: String? = nil,
-        requestTimeout: Double = 5,
-        watchIdleTimeout: Double = 60,
+        requestTimeout: Duration = .seconds(5),
+        watchIdleTimeout: Duration = .seconds(60),
         progressiveFirstRead: Bool = false,
         pageSize: Int = 10_000
     ) {
@@ -129,4 +129,18 @@ struct EtcdPosition: Equatable {
     var clusterID: String?
     var index: Int64
     var raftTerm: Int64? = nil
+}
+
+extension EtcdClientConfig {
+    /// `requestTimeout` in seconds, as libcurl's limits take it.
+    var requestSeconds: Double { requestTimeout.asSeconds }
+    /// `watchIdleTimeout` in seconds.
+    var watchIdleSeconds: Double { watchIdleTimeout.asSeconds }
+}
+
+extension Duration {
+    /// The duration in seconds, for libcurl's limits and the monotonic-clock deadlines.
+    var asSeconds: Double {
+        Double(components.seconds) + Double(components.attoseconds) / 1e18
+    }
 }

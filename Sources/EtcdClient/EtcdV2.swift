@@ -138,7 +138,7 @@ struct EtcdV2 {
     func readTree(_ key: String, timeout: Double? = nil) throws -> V2Tree {
         let response = try connection.send(
             path: "/v2/keys" + v2KeyPath(key) + "?recursive=true",
-            totalTimeout: timeout, idleTimeout: connection.config.requestTimeout)
+            totalTimeout: timeout, idleTimeout: connection.config.requestSeconds)
         return try V2Tree.parse(
             status: response.status, body: response.body, etcdIndex: response.header("X-Etcd-Index").flatMap { Int64($0) })
     }
@@ -150,7 +150,7 @@ struct EtcdV2 {
         let response = try withoutActuallyEscaping(onProgress) { onProgress in
             try connection.send(
                 path: "/v2/keys" + v2KeyPath(key) + "?recursive=true",
-                totalTimeout: nil, idleTimeout: connection.config.requestTimeout
+                totalTimeout: nil, idleTimeout: connection.config.requestSeconds
             ) { chunk in
                 body.append(contentsOf: chunk)
                 counter.scan(chunk)
@@ -168,7 +168,7 @@ struct EtcdV2 {
     /// Where etcd is now: its cluster and current store index.
     func position(_ key: String) throws -> EtcdPosition {
         let response = try connection.send(
-            path: "/v2/keys" + v2KeyPath(key), totalTimeout: nil, idleTimeout: connection.config.requestTimeout)
+            path: "/v2/keys" + v2KeyPath(key), totalTimeout: nil, idleTimeout: connection.config.requestSeconds)
         guard response.status < 500 else {
             throw EtcdError.server(status: response.status, message: bodySummary(response.body))
         }
@@ -180,7 +180,7 @@ struct EtcdV2 {
     /// Exactly `key` now: its modified and created index; nil when absent.
     func history(of key: String) throws -> KeyHistory? {
         let response = try connection.send(
-            path: "/v2/keys" + v2KeyPath(key), totalTimeout: nil, idleTimeout: connection.config.requestTimeout,
+            path: "/v2/keys" + v2KeyPath(key), totalTimeout: nil, idleTimeout: connection.config.requestSeconds,
             maxBody: HTTPRequest.smallBody)
         guard response.status == 200 else {
             if response.status == 404 { return nil }

@@ -57,7 +57,7 @@ struct EtcdV3 {
     func grantedTTL(lease: Int64) throws -> UInt32? {
         let response = try connection.send(
             method: "POST", path: "/v3/lease/timetolive", json: ["ID": .string(String(lease))],
-            totalTimeout: nil, idleTimeout: connection.config.requestTimeout, maxBody: HTTPRequest.smallBody)
+            totalTimeout: nil, idleTimeout: connection.config.requestSeconds, maxBody: HTTPRequest.smallBody)
         guard response.status == 200, let granted = (try? JSONValue.parse(response.body))?["grantedTTL"]?.int64,
               granted > 0 else { return nil }
         return UInt32(clamping: granted)
@@ -101,7 +101,7 @@ struct EtcdV3 {
                                       maxBody: Int = HTTPRequest.largestBody) throws -> V3RangePage {
         let response = try connection.send(
             method: "POST", path: "/v3/kv/range", json: body,
-            totalTimeout: timeout, idleTimeout: connection.config.requestTimeout, maxBody: maxBody)
+            totalTimeout: timeout, idleTimeout: connection.config.requestSeconds, maxBody: maxBody)
         guard response.status == 200 else {
             throw EtcdError.server(status: response.status, message: bodySummary(response.body))
         }

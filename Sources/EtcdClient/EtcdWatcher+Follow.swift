@@ -64,7 +64,7 @@ extension EtcdWatcher {
             let probing = config.api == nil && !progress.hasRecords
             let end = try v3.watch(
                 prefix: keyPrefix, from: progress.applied + 1,
-                maxDuration: probing ? Self.probeInterval : nil, idleTimeout: config.watchIdleTimeout
+                maxDuration: probing ? Self.probeInterval : nil, idleTimeout: config.watchIdleSeconds
             ) { message in
                 switch message {
                 case .created:
@@ -140,7 +140,7 @@ extension EtcdWatcher {
             let probing = config.api == nil && !progress.hasRecords
             let result = try v2.wait(
                 config.prefix, waitIndex: progress.applied + 1,
-                timeout: probing ? Self.probeInterval : config.watchIdleTimeout)
+                timeout: probing ? Self.probeInterval : config.watchIdleSeconds)
             connected(.v2, progress)
             switch result {
             case .change(let event, let index):

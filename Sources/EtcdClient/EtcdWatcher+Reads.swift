@@ -5,13 +5,13 @@ import SkyDNSStore
 /// current by a watch of their own) and small subtrees during the first read.
 extension EtcdWatcher {
     /// etcd v2 hides keys whose label starts with "_" from recursive listings and recursive
-    /// watches. Fetches exactly `key` (recursively), blocking at most `timeout` seconds.
+    /// watches. Fetches exactly `key` (recursively), blocking at most `timeout`.
     /// Returns nil on timeout/error, [] when absent. A v2 path that holds keys is then kept
     /// current by a background watch whose changes arrive through onChanges (at most
     /// `maxHiddenWatches`); an absent one is not watched, so names that exist nowhere (a flood
     /// of random `_` names) cost no watch.
-    public func fetchHidden(key: String, timeout: Double) -> [KeyValue]? {
-        readOnce(key, timeout: timeout) { connection, remaining in
+    public func fetchHidden(key: String, timeout: Duration) -> [KeyValue]? {
+        readOnce(key, timeout: timeout.asSeconds) { connection, remaining in
             if activeAPI == .v3 {
                 // v3 hides nothing: the prefix watch already keeps these keys current.
                 return try EtcdV3(connection: connection).readTree(key, timeout: remaining).map(\.keyValue)
@@ -33,9 +33,9 @@ extension EtcdWatcher {
 
     /// `key` and at most `limit` keys below it, read with etcd v3 (v2 has no limit, so it is
     /// not asked).
-    public func fetchSmallSubtree(key: String, limit: Int, timeout: Double) -> SubtreeRead {
+    public func fetchSmallSubtree(key: String, limit: Int, timeout: Duration) -> SubtreeRead {
         guard activeAPI == .v3,
-              let found = readOnce(key, timeout: timeout, { connection, remaining in
+              let found = readOnce(key, timeout: timeout.asSeconds, { connection, remaining in
                   try EtcdV3(connection: connection).readSmallTree(key, limit: limit, timeout: remaining)
               }) else { return .failed }
         return found.map { .keys($0.map(\.keyValue)) } ?? .tooLarge
@@ -96,7 +96,7 @@ extension EtcdWatcher {
         var backoff = Backoff()
         while !isStopped {
             do {
-                switch try v2.wait(key, waitIndex: waitIndex, timeout: config.watchIdleTimeout) {
+                switch try v2.wait(key, waitIndex: waitIndex, timeout: config.watchIdleSeconds) {
                 case .change(let event, let index):
                     if let event { deliver([event.change]) }
                     waitIndex = max(waitIndex, index + 1)

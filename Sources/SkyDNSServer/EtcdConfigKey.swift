@@ -23,11 +23,11 @@ extension DNSServer {
     }
 
     /// SkyDNS read `/<prefix>/config` once at start, before serving, over the flags' values; so
-    /// does this, within `timeout` seconds. Each field that does not take effect is logged; when
+    /// does this, within `timeout`. Each field that does not take effect is logged; when
     /// etcd cannot be read the flags' values are used (as SkyDNS fell back), and a key read later
     /// through the watch only changes the upstreams.
     public static func applyingEtcdConfigKey(to configuration: SkyDNSConfiguration, logger: Logger,
-                                             timeout: Double = 5) -> SkyDNSConfiguration {
+                                             timeout: Duration = .seconds(5)) -> SkyDNSConfiguration {
         let key = etcdPrefix(configuration) + "/config"
         switch EtcdKeyReader.read(key, config: etcdClientConfig(configuration), timeout: timeout) {
         case .absent:

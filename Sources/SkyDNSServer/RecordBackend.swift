@@ -1,5 +1,4 @@
 import EtcdClient
-import SkyDNSConfig
 import SkyDNSStore
 
 /// Where the slow paths read records the store cannot answer for yet: etcd, outside the watch.
@@ -40,11 +39,10 @@ extension EtcdWatcher: RecordBackend {
     var keyspace: EtcdAPI? { activeAPI }
 
     func records(under key: String, limit: Int?, timeout: Duration) -> BackendRead {
-        let seconds = timeout.inSeconds
         guard let limit else {
-            return fetchHidden(key: key, timeout: seconds).map { .records($0) } ?? .unavailable
+            return fetchHidden(key: key, timeout: timeout).map { .records($0) } ?? .unavailable
         }
-        switch fetchSmallSubtree(key: key, limit: limit, timeout: seconds) {
+        switch fetchSmallSubtree(key: key, limit: limit, timeout: timeout) {
         case .keys(let found): return .records(found)
         case .tooLarge: return .tooLarge
         case .failed: return .unavailable

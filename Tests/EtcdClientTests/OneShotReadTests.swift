@@ -50,7 +50,7 @@ struct OneShotReadTests {
         // Not started: the read needs no watch, and the keyspace is given.
         let watcher = EventRecorder().makeWatcher(EtcdClientConfig(endpoints: [hung.endpoint, etcd.endpoint], api: .v2))
         defer { watcher.stop() }
-        #expect(watcher.fetchHidden(key: hidden, timeout: 4) == [KeyValue(key: hidden + "/k1", value: Array("srv1".utf8))])
+        #expect(watcher.fetchHidden(key: hidden, timeout: .seconds(4)) == [KeyValue(key: hidden + "/k1", value: Array("srv1".utf8))])
     }
 
     @Test func smallSubtreeReadGetsPastAHungFirstEndpoint() throws {
@@ -60,7 +60,7 @@ struct OneShotReadTests {
         let hung = try HungEndpoint()
         let watcher = EventRecorder().makeWatcher(EtcdClientConfig(endpoints: [hung.endpoint, etcd.endpoint], api: .v3))
         defer { watcher.stop() }
-        guard case .keys(let found) = watcher.fetchSmallSubtree(key: "/skydns/local/kafka", limit: 8, timeout: 4) else {
+        guard case .keys(let found) = watcher.fetchSmallSubtree(key: "/skydns/local/kafka", limit: 8, timeout: .seconds(4)) else {
             Issue.record("the second endpoint was not asked")
             return
         }

@@ -168,9 +168,9 @@ struct WatcherIntegrationTests {
         #expect(watcher.activeAPI == .v2)
         #expect(recorder.current == ["/skydns/local/cluster/svc/default/kafka/k1": "visible"])
 
-        let fetched = try #require(watcher.fetchHidden(key: hidden, timeout: 5))
+        let fetched = try #require(watcher.fetchHidden(key: hidden, timeout: .seconds(5)))
         #expect(fetched == [KeyValue(key: hidden + "/k1", value: Array("srv1".utf8))])
-        #expect(watcher.fetchHidden(key: "/skydns/local/_absent", timeout: 5) == [])
+        #expect(watcher.fetchHidden(key: "/skydns/local/_absent", timeout: .seconds(5)) == [])
         // Only a path that holds keys is watched: names that exist nowhere cost no watch.
         #expect(watcher.isWatchingHidden(hidden))
         #expect(!watcher.isWatchingHidden("/skydns/local/_absent"))
@@ -282,8 +282,8 @@ struct WatcherIntegrationTests {
         try etcd.v2Set("/skydns/local/a", "a")
         let v3 = EventRecorder()
         let v2 = EventRecorder()
-        let v3Watcher = v3.makeWatcher(EtcdClientConfig(endpoints: [etcd.endpoint], api: .v3, watchIdleTimeout: 1))
-        let v2Watcher = v2.makeWatcher(EtcdClientConfig(endpoints: [etcd.endpoint], api: .v2, watchIdleTimeout: 1))
+        let v3Watcher = v3.makeWatcher(EtcdClientConfig(endpoints: [etcd.endpoint], api: .v3, watchIdleTimeout: .seconds(1)))
+        let v2Watcher = v2.makeWatcher(EtcdClientConfig(endpoints: [etcd.endpoint], api: .v2, watchIdleTimeout: .seconds(1)))
         v3Watcher.start()
         v2Watcher.start()
         defer {
