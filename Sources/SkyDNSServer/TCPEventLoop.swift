@@ -67,7 +67,7 @@ final class TCPEventLoop: @unchecked Sendable {
 
     /// Notes that a reply writer was made for a query of this loop (called on the loop thread,
     /// from within `answer`): the connection waits for one more completion.
-    func noteHandedOff() { handedOff += 1 }
+    func noteHandedOff() { handedOff &+= 1 }
 
     /// Hands a slow-path reply back to the loop that owns its connection.
     func post(_ completion: Completion) {
