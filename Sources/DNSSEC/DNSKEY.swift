@@ -25,7 +25,6 @@ extension RecordType {
     public static let rrsig = RecordType(46)
     public static let nsec = RecordType(47)
     public static let dnskey = RecordType(48)
-    public static let ds = RecordType(43)
     public static let nxname = RecordType(128)
 }
 

@@ -31,6 +31,9 @@ public final class ZoneSigner: Sendable {
         self.clock = clock
     }
 
+    /// Seconds since 1970, from the signer's clock.
+    public var now: UInt32 { clock() }
+
     /// The zone apex the key signs (lower-cased).
     public var apex: DomainName { key.dnskey.owner }
 

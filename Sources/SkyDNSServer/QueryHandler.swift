@@ -70,7 +70,6 @@ final class QueryHandler {
         signing = context.signer.map(ResponseSigning.init)
     }
 
-    deinit { signing?.deallocate() }
 
     var logger: Logger { context.logger }
 

@@ -2,19 +2,44 @@ import DNSSEC
 import DNSWire
 import SkyDNSStore
 
-/// The `-dnssec` step of the query path: which queries get signed answers, and the signing of
-/// the store's answer to one. A query without DO (or a server without `-dnssec`) never comes
-/// here, so its answer stays byte for byte what it was.
-struct ResponseSigning {
+/// The `-dnssec` step of one worker's query path: which queries get signed answers, and the
+/// signing of the store's answer to one. A query without DO (or a server without `-dnssec`)
+/// never comes here, so its answer stays byte for byte what it was. Owned by one worker
+/// thread: its table of signed answers needs no lock.
+final class ResponseSigning {
     let signer: ZoneSigner
     /// Scratch for reading the question without allocating (`QueryParser`).
     private let name = UnsafeMutablePointer<UInt8>.allocate(capacity: QueryParser.nameBufferSize)
+    /// Signed answers by the unsigned answer they were made from (all but its ID) and the size
+    /// they were cut to: a repeated answer is copied, not parsed, grouped and looked up again.
+    /// The signature cache still bounds signing; this bounds the rest of the work.
+    private var signedAnswers: [SignedAnswerKey: SignedAnswer] = [:]
+    private var signedBytes = 0
+
+    /// At most this many answers, and this many bytes of them, per worker; answers over 4 KiB
+    /// (TCP's large ones) are not kept.
+    static let maxAnswers = 4096
+    static let maxBytes = 2 << 20
+    static let maxAnswerSize = 4096
+    /// A kept answer is made again after an hour: its signatures are reused for days (until 3
+    /// days before they expire), so an hour-old copy is always far from expiry.
+    static let answerLifetime: UInt32 = 3600
+
+    private struct SignedAnswerKey: Hashable {
+        var maxSize: Int
+        var unsigned: ArraySlice<UInt8>
+    }
+
+    private struct SignedAnswer {
+        var bytes: [UInt8]
+        var expires: UInt32
+    }
 
     init(signer: ZoneSigner) {
         self.signer = signer
     }
 
-    func deallocate() { name.deallocate() }
+    deinit { name.deallocate() }
 
     /// The size a signed answer to `packet` may take, or nil when the query does not ask for
     /// DNSSEC records (no OPT with DO set: RFC 3225 §3) or is not a query.
@@ -29,7 +54,29 @@ struct ResponseSigning {
     /// within `maxSize` bytes. Returns false, leaving `writer` as it was, when the answer is
     /// not one to sign (not authoritative for the domain).
     func sign(_ writer: inout WireWriter, maxSize: Int) -> Bool {
-        signer.sign(response: writer.bytes, maxSize: maxSize, into: &writer)
+        let unsigned = writer.bytes
+        guard unsigned.count > Header.size else { return false }
+        let key = SignedAnswerKey(maxSize: maxSize, unsigned: unsigned[2...])
+        let now = signer.now
+        if let kept = signedAnswers[key], Int32(bitPattern: kept.expires &- now) > 0 {
+            writer.reset()
+            writer.writeBytes(kept.bytes)
+            writer.setUInt16(UInt16(unsigned[0]) << 8 | UInt16(unsigned[1]), at: 0)
+            return true
+        }
+        guard signer.sign(response: unsigned, maxSize: maxSize, into: &writer) else { return false }
+        let signed = writer.bytes
+        guard signed.count <= Self.maxAnswerSize else { return true }
+        let cost = signed.count + unsigned.count
+        if signedAnswers.count >= Self.maxAnswers || signedBytes + cost > Self.maxBytes {
+            signedAnswers.removeAll(keepingCapacity: true)
+            signedBytes = 0
+        }
+        if let old = signedAnswers.updateValue(SignedAnswer(bytes: signed, expires: now &+ Self.answerLifetime), forKey: key) {
+            signedBytes -= old.bytes.count + unsigned.count
+        }
+        signedBytes += cost
+        return true
     }
 }
 

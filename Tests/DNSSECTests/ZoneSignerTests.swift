@@ -107,6 +107,17 @@ final class TestClock: Sendable {
             [.a, .ns, .soa, .ptr, RecordType(13), .txt, .aaaa, .srv, .rrsig, .nsec, .dnskey]))
     }
 
+    @Test("a missing name too long for \\000.name: the NSEC's next name is the apex (still after it in canonical order)")
+    func longName() throws {
+        let label = String(repeating: "a", count: 63)
+        let name = "\(label).\(label).\(label).\(String(repeating: "b", count: 48)).example.com."
+        #expect((try DomainName(name)).wire.count == 254)
+        let message = try signed(signer(), try response(name, .a, rcode: .nxDomain, authorities: [try soa()]))
+        guard case .unknown(_, let rdata) = message.authorities[2].data else { Issue.record("no NSEC"); return }
+        #expect(Array(rdata.prefix(apex.wire.count)) == apex.wire)
+        #expect(try verifies(message.authorities[3], over: [message.authorities[2]]))
+    }
+
     @Test("the apex DNSKEY query answers the key, signed by itself")
     func dnskey() throws {
         let message = try signed(signer(), try response("EXAMPLE.com.", .dnskey, authorities: [try soa()]))
@@ -140,6 +151,9 @@ final class TestClock: Sendable {
         refused.header.flags = Header.qrBit | Header.aaBit | 5
         #expect(!signer().sign(response: refused.encode(), maxSize: 512, into: &writer))
         #expect(!signer().sign(response: try response("example.org.", .a), maxSize: 512, into: &writer))
+        var chaos = try Message(parsing: try response("example.com.", .txt))
+        chaos.questions[0].recordClass = .chaos
+        #expect(!signer().sign(response: chaos.encode(), maxSize: 512, into: &writer))
         #expect(!signer().sign(response: [1, 2, 3], maxSize: 512, into: &writer))
         #expect(writer.count == 0)
     }
