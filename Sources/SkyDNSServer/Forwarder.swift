@@ -156,8 +156,8 @@ final class Forwarder: Sendable {
         let passedOverLooping = servers.isEmpty && upstreams.isLooping(configured)
         return UpstreamRequest(query: outgoing, servers: servers) { [self] outcome in
             switch outcome {
-            case .answered(let reply, let wireSize):
-                if let cache, stub == nil { cache.insert(key, reply: reply, wireSize: wireSize) }
+            case .answered(let reply):
+                if let cache, stub == nil { cache.insert(key, reply: reply) }
                 writer.write(ForwardedReply.fit(reply, to: query, maxSize: limit))
             case .failed(let looped):
                 metrics?.forwarding.add(MetricsBlock.Slot.forwardServFail)
@@ -186,7 +186,7 @@ final class Forwarder: Sendable {
         let servers = upstreams.candidates(upstreams.ordered())
         let done = Rendezvous<UpstreamOutcome>()
         guard engine.submit({ UpstreamRequest(query: query, servers: servers) { done.put($0) } }) else { return nil }
-        guard case .answered(let reply, _) = done.take(), reply.header.responseCode == .noError else { return nil }
+        guard case .answered(let reply) = done.take(), reply.header.responseCode == .noError else { return nil }
         return ForwardedReply.answers(to: name, type: type, in: reply.answers)
     }
 }

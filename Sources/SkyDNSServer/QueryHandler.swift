@@ -111,8 +111,10 @@ final class QueryHandler {
             }
             return sent(rcode, query: query, packet: packet, writer: writer)
         case .outsideZone(let query):
+            let cached = cachedReply(to: query, packet: packet, snapshot: snapshot, origin: origin, into: &writer)
+            if case .written(let rcode) = cached { return sent(rcode, query: query, packet: packet, writer: writer) }
             return outsideZone(ParsedQuery(packet: packet, view: query, received: received), snapshot: snapshot,
-                               origin: origin, into: &writer)
+                               origin: origin, askCache: cached != .miss, into: &writer)
         case .outOfZoneData(let query):
             guard let forwarder = context.forwarder else {
                 metrics.add(MetricsBlock.Slot.dropped)
@@ -139,8 +141,8 @@ final class QueryHandler {
     /// root with fewer than `-ndots` labels, which are not forwarded, get NXDOMAIN without an
     /// SOA (stub resolvers stop there, caches keep nothing: RFC 2308 §5); servers without
     /// upstreams get SERVFAIL; `-no-rec` refuses; cached answers are answered here; the rest
-    /// goes upstream.
-    private func outsideZone(_ query: ParsedQuery, snapshot: Snapshot, origin: ReplyOrigin,
+    /// goes upstream. `askCache` false: the cache has been asked (see `cachedReply`) and has nothing.
+    private func outsideZone(_ query: ParsedQuery, snapshot: Snapshot, origin: ReplyOrigin, askCache: Bool,
                              into writer: inout WireWriter) -> Bool {
         guard let forwarder = context.forwarder else { return reply(.refused, to: query, into: &writer) }
         // The query as a message only when something below reads more than the question (nil:
@@ -172,15 +174,37 @@ final class QueryHandler {
         let labels = query.view.labelCount
         guard labels >= forwarder.ndots || labels == 0 else { return reply(.nxDomain, to: query, into: &writer) }
         guard forwarder.hasUpstreams else { return reply(.servFail, to: query, into: &writer) }
-        if let cache = forwarder.cache, let message, let hit = cache.lookup(ResponseCache.Key(message)) {
-            let limit = ForwardedReply.sizeLimit(for: message, transport: origin.transport,
-                                                 maxUDPSize: UDPWorker.maxResponseSize)
-            writer.reset()
-            writer.writeBytes(ForwardedReply.fit(hit, to: message, maxSize: limit))
-            return sent(ResponseCode(rawValue: writer.bytes[3] & 0x0F), query: query, writer: writer)
+        if askCache, let cache = forwarder.cache, let message {
+            let limit = Self.sizeLimit(query.view, transport: origin.transport)
+            let cached = query.packet.withUnsafeBytes { cache.reply(to: query.view, packet: $0, maxSize: limit, into: &writer) }
+            if case .written(let rcode) = cached { return sent(rcode, query: query, writer: writer) }
+            if cached == .needsFitting, let hit = cache.lookup(ResponseCache.Key(message)) {
+                writer.reset()
+                writer.writeBytes(ForwardedReply.fit(hit, to: message, maxSize: limit))
+                return sent(ResponseCode(rawValue: writer.bytes[3] & 0x0F), query: query, writer: writer)
+            }
         }
         handOff(Forwarder.Job(kind: .forward(stub: nil), query: query, writer: makeWriter(origin, query)), to: forwarder)
         return false
+    }
+
+    /// A forwarded answer kept in the response cache, written as kept (`ResponseCache.reply(to:…)`)
+    /// before anything is copied out of `packet`, for a query the steps of `outsideZone` before
+    /// the cache would all pass: no stub zones, no EDNS options (so no loop mark), enough labels,
+    /// upstreams. Any other query gets `.needsFitting`: `outsideZone` asks the cache in its turn.
+    private func cachedReply(to query: QueryView, packet: UnsafeRawBufferPointer, snapshot: Snapshot,
+                             origin: ReplyOrigin, into writer: inout WireWriter) -> ResponseCache.WireHit {
+        guard let forwarder = context.forwarder, let cache = forwarder.cache, snapshot.stubZones.isEmpty,
+              query.edns?.options.isEmpty ?? true, query.labelCount >= forwarder.ndots || query.labelCount == 0,
+              forwarder.hasUpstreams
+        else { return .needsFitting }
+        return cache.reply(to: query, packet: packet, maxSize: Self.sizeLimit(query, transport: origin.transport),
+                           into: &writer)
+    }
+
+    /// The largest reply `query` may receive (see `ForwardedReply.sizeLimit`).
+    private static func sizeLimit(_ query: QueryView, transport: Transport) -> Int {
+        transport == .udp ? min(query.udpLimit, UDPWorker.maxResponseSize) : 65535
     }
 
     private func makeWriter(_ origin: ReplyOrigin, _ query: ParsedQuery) -> any ReplyWriter {

@@ -9,15 +9,18 @@ import Synchronization
 /// entries are dropped to make room for a new one (each in O(1): the client picks the names, so
 /// a full cache must not cost a walk per insert); a reply larger than the whole budget is not kept.
 /// Negative answers are kept for the SOA's negative TTL (RFC 2308 §5); SERVFAIL and truncated
-/// answers are not kept. Entries are upstream replies already parsed (and so checked); a hit
-/// is that reply with every TTL aged, which the caller fits to its own client's query (see
-/// `ForwardedReply.fit`): one stored reply serves clients of every size limit.
+/// answers are not kept. Entries are upstream replies already parsed (and so checked), kept in
+/// wire form (`CachedReply`): a hit the whole reply fits is written by `reply(to:…)` as a copy
+/// patched for its client, without allocating; other clients get `lookup`'s reply with every
+/// TTL aged, fitted to their query by the caller (see `ForwardedReply.fit`).
+/// One lock guards the entries; a hit holds it only to find the entry and retain its bytes.
 final class ResponseCache: Sendable {
     fileprivate struct Entry {
-        var reply: Message
+        var reply: CachedReply
+        var dnssecOK: Bool
         var stored: Double
         var lifetime: Double
-        /// The reply's size in wire form.
+        /// The memory the reply takes: its wire form and TTL offsets, in bytes.
         var bytes: Int
         /// Its place in the insertion order.
         var serial: UInt64
@@ -31,31 +34,60 @@ final class ResponseCache: Sendable {
     /// The most bytes (wire form) all entries together may hold.
     let maxBytes: Int
     fileprivate struct Entries {
-        var byKey: [Key: Entry] = [:]
+        var byKey: [Int: Entry] = [:]
         var bytes = 0
         /// Keys in insertion order, the oldest first; a key whose entry was replaced or removed
         /// since stays until it comes up (its serial tells), at most `2 * capacity` of them.
-        var order = Deque<(key: Key, serial: UInt64)>()
+        var order = Deque<(key: Int, serial: UInt64)>()
         var nextSerial: UInt64 = 0
     }
     private let entries = Mutex(Entries())
     let hits = Atomic<Int>(0)
     let misses = Atomic<Int>(0)
 
-    /// The question (name compared case-insensitively, type, class) and the DO bit.
-    struct Key: Hashable, Sendable {
+    /// The question (name compared case-insensitively, type, class) and the DO bit. Entries are
+    /// found by `digest`, a keyed hash of these (seeded per process, so no client can aim two
+    /// names at one entry), and a hit checks the question against the entry's.
+    struct Key: Sendable {
         var name: DomainName
         var type: RecordType
         var recordClass: RecordClass
         var dnssecOK: Bool
+        var digest: Int
 
         init(_ query: Message) {
             let question = query.questions.first ?? Question(name: .root, type: RecordType(0))
             name = question.name
             type = question.type
             recordClass = question.recordClass
-            dnssecOK = query.edns?.dnssecOK ?? false
+            let dnssecOK = query.edns?.dnssecOK ?? false
+            self.dnssecOK = dnssecOK
+            digest = question.name.wire.withUnsafeBytes {
+                Self.digest(name: $0, type: question.type, recordClass: question.recordClass, dnssecOK: dnssecOK)
+            }
         }
+
+        /// `name` in wire form, any case.
+        static func digest(name: UnsafeRawBufferPointer, type: RecordType, recordClass: RecordClass,
+                           dnssecOK: Bool) -> Int {
+            var hasher = Hasher()
+            for byte in name { hasher.combine(asciiLowercase(byte)) }
+            hasher.combine(type.rawValue)
+            hasher.combine(recordClass.rawValue)
+            hasher.combine(dnssecOK)
+            return hasher.finalize()
+        }
+    }
+
+    /// What a hit found for a query read from the wire (see `reply(to:…)`).
+    enum WireHit: Equatable {
+        /// The reply is in the writer.
+        case written(ResponseCode)
+        /// Nothing kept for the question (or expired).
+        case miss
+        /// Kept, but not servable as stored (too large for the client, an extended rcode): ask
+        /// `lookup` and fit the reply.
+        case needsFitting
     }
 
     init(capacity: Int, maxTTL: UInt32, bytesPerEntry: Int = ResponseCache.bytesPerEntry) {
@@ -65,45 +97,77 @@ final class ResponseCache: Sendable {
         maxBytes = overflow ? Int.max : budget
     }
 
+    /// Writes the reply kept for the query `view` (read from `packet`) into `writer`, patched for
+    /// its client (see `CachedReply.write`), when it fits in `maxSize` bytes. Allocates nothing.
+    func reply(to view: QueryView, packet: UnsafeRawBufferPointer, maxSize: Int, now: Double = monotonicNow(),
+               into writer: inout WireWriter) -> WireHit {
+        let nameEnd = Header.size + view.nameLength
+        guard nameEnd <= packet.count else { return .miss }
+        let name = UnsafeRawBufferPointer(rebasing: packet[Header.size..<nameEnd])
+        let dnssecOK = view.edns?.dnssecOK ?? false
+        let digest = Key.digest(name: name, type: view.type, recordClass: view.recordClass, dnssecOK: dnssecOK)
+        let found = find(digest, now: now) { entry in
+            entry.dnssecOK == dnssecOK && entry.reply.answers(name: name, type: view.type, recordClass: view.recordClass)
+        }
+        guard let entry = found?.entry, let age = found?.age else {
+            misses.add(1, ordering: .relaxed)
+            return .miss
+        }
+        guard entry.reply.extendedRCode == 0, entry.reply.size(withOPT: view.edns != nil) <= maxSize else {
+            return .needsFitting
+        }
+        hits.add(1, ordering: .relaxed)
+        entry.reply.write(to: view, packet: packet, age: age, into: &writer)
+        return .written(ResponseCode(rawValue: entry.reply.wire[3] & 0x0F))
+    }
+
     /// The stored reply for `key` with its TTLs aged by the time it has been kept; nil when
     /// absent or expired.
     func lookup(_ key: Key, now: Double = monotonicNow()) -> Message? {
-        let found = entries.withLock { entries -> Entry? in
-            guard let entry = entries.byKey[key] else { return nil }
-            if now - entry.stored >= entry.lifetime {
-                entries.remove(key)
-                return nil
+        let found = key.name.wire.withUnsafeBytes { name in
+            find(key.digest, now: now) { entry in
+                entry.dnssecOK == key.dnssecOK
+                    && entry.reply.answers(name: name, type: key.type, recordClass: key.recordClass)
             }
-            return entry
         }
-        guard let entry = found else {
+        guard let entry = found?.entry, let age = found?.age, var reply = try? Message(parsing: entry.reply.wire) else {
             misses.add(1, ordering: .relaxed)
             return nil
         }
         hits.add(1, ordering: .relaxed)
-        let age = UInt32(clamping: Int64((now - entry.stored).rounded(.down)))
-        var reply = entry.reply
-        func aged(_ records: [ResourceRecord]) -> [ResourceRecord] {
-            records.map { record in
-                var record = record
-                record.ttl = record.ttl > age ? record.ttl - age : 0
-                return record
-            }
+        func aged(_ records: inout [ResourceRecord]) {
+            for index in records.indices { records[index].ttl = records[index].ttl > age ? records[index].ttl - age : 0 }
         }
-        reply.answers = aged(reply.answers)
-        reply.authorities = aged(reply.authorities)
-        reply.additionals = aged(reply.additionals)
+        aged(&reply.answers)
+        aged(&reply.authorities)
+        aged(&reply.additionals)
+        if entry.reply.extendedRCode != 0 { reply.edns = EDNS(extendedRCode: entry.reply.extendedRCode) }
         return reply
     }
 
+    /// The live entry under `digest` that `matches`, and its age in whole seconds; an expired
+    /// one is removed.
+    private func find(_ digest: Int, now: Double, where matches: (Entry) -> Bool) -> (entry: Entry, age: UInt32)? {
+        let found = entries.withLock { entries -> Entry? in
+            guard let entry = entries.byKey[digest] else { return nil }
+            if now - entry.stored >= entry.lifetime {
+                entries.remove(digest)
+                return nil
+            }
+            return entry
+        }
+        guard let entry = found, matches(entry) else { return nil }
+        return (entry, UInt32(clamping: Int64((now - entry.stored).rounded(.down))))
+    }
+
     /// Keeps `reply` to `key` for its lifetime (see `lifetime(of:)`), unless it must not be kept.
-    /// `wireSize` is its size in bytes as it came from the upstream (encoded here when nil).
-    func insert(_ key: Key, reply: Message, wireSize: Int? = nil, now: Double = monotonicNow()) {
-        guard let lifetime = Self.lifetime(of: reply), lifetime > 0 else { return }
-        let bytes = wireSize ?? reply.encode().count
+    func insert(_ key: Key, reply: Message, now: Double = monotonicNow()) {
+        guard let lifetime = Self.lifetime(of: reply), lifetime > 0, let stored = CachedReply(reply) else { return }
+        let bytes = stored.wire.count + 2 * stored.ttlOffsets.count
         guard bytes <= maxBytes else { return }
+        let digest = key.digest
         entries.withLock { entries in
-            entries.remove(key)
+            entries.remove(digest)
             // Each pass takes one key off the order, so this ends within its length.
             while entries.byKey.count >= capacity || entries.bytes + bytes > maxBytes,
                   let oldest = entries.order.popFirst() {
@@ -111,10 +175,10 @@ final class ResponseCache: Sendable {
             }
             let serial = entries.nextSerial
             entries.nextSerial &+= 1
-            entries.byKey[key] = Entry(reply: reply, stored: now, lifetime: Double(min(lifetime, maxTTL)), bytes: bytes,
-                                       serial: serial)
+            entries.byKey[digest] = Entry(reply: stored, dnssecOK: key.dnssecOK, stored: now,
+                                          lifetime: Double(min(lifetime, maxTTL)), bytes: bytes, serial: serial)
             entries.bytes += bytes
-            entries.order.append((key, serial))
+            entries.order.append((digest, serial))
             if entries.order.count > 2 * capacity { entries.compactOrder() }
         }
     }
@@ -139,7 +203,7 @@ final class ResponseCache: Sendable {
 }
 
 private extension ResponseCache.Entries {
-    mutating func remove(_ key: ResponseCache.Key) {
+    mutating func remove(_ key: Int) {
         if let entry = byKey.removeValue(forKey: key) { bytes -= entry.bytes }
     }
 

@@ -21,8 +21,8 @@ struct UpstreamRequest {
 }
 
 enum UpstreamOutcome {
-    /// The reply, and its size as it came (bytes): what it costs to keep.
-    case answered(Message, wireSize: Int)
+    /// The reply.
+    case answered(Message)
     /// Every server failed (or none could be asked); `looped` when one sent the query back here.
     case failed(looped: Bool)
 }
@@ -208,7 +208,6 @@ final class UpstreamEngine: @unchecked Sendable {
             // Another ID or question (a spoof, a late reply) is ignored.
             guard let result = UpstreamExchange.accept(Array(UnsafeRawBufferPointer(rebasing: scratch[..<count])),
                                                        id: flight.id, question: flight.question) else { continue }
-            flight.replySize = count
             if case .success(let reply) = result, reply.header.isTruncated, let server = flight.server {
                 retryOverTCP(flight, server: server, now: now)
             } else {
@@ -250,7 +249,6 @@ final class UpstreamEngine: @unchecked Sendable {
         // Each message is consumed as it is taken, so this ends with what was read.
         while let message = flight.tcp?.deframer.nextMessage() {
             if let result = UpstreamExchange.accept(Array(message), id: flight.id, question: flight.question) {
-                flight.replySize = message.count
                 conclude(flight, result, now: now)
                 return
             }
@@ -283,7 +281,7 @@ final class UpstreamEngine: @unchecked Sendable {
         if let server = flight.server { observe(server, result, now &- flight.started) }
         switch result {
         case .success(let reply):
-            finish(flight, .answered(reply, wireSize: flight.replySize))
+            finish(flight, .answered(reply))
         case .failure(let failure):
             if failure == .loop { flight.looped = true }
             startNext(flight, now: now)
@@ -328,8 +326,6 @@ private final class InFlight {
     var server: SocketAddress?
     var started: Int64 = 0
     var deadline: Int64 = 0
-    /// The size of the reply accepted, in bytes.
-    var replySize = 0
     /// Counts exchanges: a timer set for an earlier one is stale.
     var serial: UInt32 = 0
     /// nil while the exchange is over UDP.

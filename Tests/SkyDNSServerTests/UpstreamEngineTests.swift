@@ -194,7 +194,7 @@ struct UpstreamEngineTests {
         let first = try FakeUpstream(c.first), second = try FakeUpstream(.answer)
         defer { first.stop(); second.stop() }
         let engine = try EngineUnderTest()
-        guard case .answered(let reply, _) = engine.ask([first.address, second.address]) else {
+        guard case .answered(let reply) = engine.ask([first.address, second.address]) else {
             Issue.record("no answer")
             return
         }
@@ -208,7 +208,7 @@ struct UpstreamEngineTests {
         let upstream = try FakeUpstream(.spoofsThenAnswer)
         defer { upstream.stop() }
         let engine = try EngineUnderTest()
-        guard case .answered(let reply, _) = engine.ask([upstream.address]) else {
+        guard case .answered(let reply) = engine.ask([upstream.address]) else {
             Issue.record("no answer")
             return
         }
@@ -221,7 +221,7 @@ struct UpstreamEngineTests {
         let upstream = try FakeUpstream(.truncatedThenTCP)
         defer { upstream.stop() }
         let engine = try EngineUnderTest(timeout: .seconds(5))
-        guard case .answered(let reply, _) = engine.ask([upstream.address]) else {
+        guard case .answered(let reply) = engine.ask([upstream.address]) else {
             Issue.record("no answer")
             return
         }
