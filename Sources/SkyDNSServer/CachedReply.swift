@@ -92,6 +92,22 @@ struct CachedReply: Sendable {
         writer.setUInt16(writer.uint16(at: 10) &+ 1, at: 10)
     }
 
+    /// The reply to `query` as it is kept, aged 0 seconds (see `write`); nil when it is not
+    /// this question's, has an extended rcode or is larger than `maxSize` bytes.
+    func reply(to query: ParsedQuery, maxSize: Int) -> [UInt8]? {
+        guard extendedRCode == 0, size(withOPT: query.view.edns != nil) <= maxSize else { return nil }
+        return query.packet.withUnsafeBytes { packet -> [UInt8]? in
+            let nameEnd = Header.size + query.view.nameLength
+            guard nameEnd <= packet.count,
+                  answers(name: UnsafeRawBufferPointer(rebasing: packet[Header.size..<nameEnd]), type: query.view.type,
+                          recordClass: query.view.recordClass)
+            else { return nil }
+            var writer = WireWriter(capacity: size(withOPT: query.view.edns != nil))
+            write(to: query.view, packet: packet, age: 0, into: &writer)
+            return writer.bytes
+        }
+    }
+
     /// The offset of each of `records` records' TTLs, the first record at `start` of `wire`
     /// (RFC 1035 §4.1.3: owner name, TYPE, CLASS, TTL, RDLENGTH, RDATA); nil when they do not
     /// lie within it.

@@ -157,8 +157,13 @@ final class Forwarder: Sendable {
         return UpstreamRequest(query: outgoing, servers: servers) { [self] outcome in
             switch outcome {
             case .answered(let reply):
-                if let cache, stub == nil { cache.insert(key, reply: reply) }
-                writer.write(ForwardedReply.fit(reply, to: query, maxSize: limit))
+                // The form just kept serves this client too, when it fits: one encode, not two.
+                if let cache, stub == nil, let kept = cache.insert(key, reply: reply),
+                   let bytes = kept.reply(to: parsed, maxSize: limit) {
+                    writer.write(bytes)
+                } else {
+                    writer.write(ForwardedReply.fit(reply, to: query, maxSize: limit))
+                }
             case .failed(let looped):
                 metrics?.forwarding.add(MetricsBlock.Slot.forwardServFail)
                 if servers.isEmpty {

@@ -161,10 +161,12 @@ final class ResponseCache: Sendable {
     }
 
     /// Keeps `reply` to `key` for its lifetime (see `lifetime(of:)`), unless it must not be kept.
-    func insert(_ key: Key, reply: Message, now: Double = monotonicNow()) {
-        guard let lifetime = Self.lifetime(of: reply), lifetime > 0, let stored = CachedReply(reply) else { return }
+    /// Returns the form kept; nil when nothing was.
+    @discardableResult
+    func insert(_ key: Key, reply: Message, now: Double = monotonicNow()) -> CachedReply? {
+        guard let lifetime = Self.lifetime(of: reply), lifetime > 0, let stored = CachedReply(reply) else { return nil }
         let bytes = stored.wire.count + 2 * stored.ttlOffsets.count
-        guard bytes <= maxBytes else { return }
+        guard bytes <= maxBytes else { return nil }
         let digest = key.digest
         entries.withLock { entries in
             entries.remove(digest)
@@ -181,6 +183,7 @@ final class ResponseCache: Sendable {
             entries.order.append((digest, serial))
             if entries.order.count > 2 * capacity { entries.compactOrder() }
         }
+        return stored
     }
 
     var count: Int { entries.withLock { $0.byKey.count } }

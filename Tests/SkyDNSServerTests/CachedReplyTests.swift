@@ -154,3 +154,28 @@ struct CachedReplyTests {
         #expect(hit(cache, query("www.example.test", id: 1), maxSize: 512, now: 60).0 == .miss)
     }
 }
+
+@Suite("A reply just kept serves the query that asked for it")
+struct CachedReplyFirstClientTests {
+    @Test("The client's ID, casing and OPT; unaged TTLs; nil when too large")
+    func firstClient() throws {
+        let cache = ResponseCache(capacity: 10, maxTTL: 3600)
+        let client = query("Www.Example.test", id: 0x4242, edns: EDNS(udpPayloadSize: 1232))
+        let packet = client.encode()
+        let lowercased = UnsafeMutablePointer<UInt8>.allocate(capacity: QueryParser.nameBufferSize)
+        defer { lowercased.deallocate() }
+        let parsed = try packet.withUnsafeBytes { bytes in
+            ParsedQuery(packet: bytes, view: try QueryParser.parse(bytes, lowercasedName: lowercased), received: 0)
+        }
+        let kept = try #require(cache.insert(ResponseCache.Key(client),
+                                             reply: upstreamReply("www.example.test", answers: [a("www.example.test", ttl: 90)]),
+                                             now: 0))
+        let written = try Message(parsing: try #require(kept.reply(to: parsed, maxSize: 1232)))
+        #expect(written.header.id == 0x4242)
+        #expect(written.questions.first?.name.wire == client.questions.first?.name.wire)
+        #expect(written.answers.map(\.ttl) == [90])
+        #expect(written.edns?.udpPayloadSize == 1232)
+        #expect(kept.reply(to: parsed, maxSize: kept.wire.count) == nil)  // the OPT's 11 bytes do not fit
+        #expect(cache.insert(ResponseCache.Key(client), reply: upstreamReply("www.example.test", rcode: .servFail)) == nil)
+    }
+}
