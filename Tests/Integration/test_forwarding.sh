@@ -60,6 +60,19 @@ kill "${PIDS[0]}" 2>/dev/null || true
 for pid in "${PIDS[@]}"; do case "$pid" in "$ETCD_PID"|"$SERVER_PID") ;; *) kill "$pid" 2>/dev/null || true;; esac; done
 sleep 0.3
 expect_eq "$(short www.example.test)" 192.0.2.10 "cached answer with upstreams down"
+# Hits are the kept bytes patched for each client: its question's casing (the records keep the
+# upstream's; dig checks the ID), OPT only when it sent one (with or without options), TTLs aged
+# from the zone's 300, never above.
+out=$(dig @127.0.0.1 -p $DNS_PORT wWw.ExAmPlE.tEsT +noedns)
+grep -q '^;wWw.ExAmPlE.tEsT.		IN	A' <<<"$out" || fail "cached answer's question in the client's casing"
+grep -q '	IN	A	192.0.2.10' <<<"$out" || fail "cached answer to another casing"
+if grep -q 'OPT PSEUDOSECTION' <<<"$out"; then fail "OPT in a cached answer to a client without EDNS"; fi
+dig @127.0.0.1 -p $DNS_PORT WWW.example.test +nocookie +bufsize=1232 | grep -q '; EDNS: version: 0, flags:; udp: 1232' \
+  || fail "our OPT in a cached answer to an EDNS client"
+dig @127.0.0.1 -p $DNS_PORT WWW.example.test +cookie | grep -q '	IN	A	192.0.2.10' \
+  || fail "cached answer to a client with EDNS options"
+ttl=$(dig @127.0.0.1 -p $DNS_PORT www.example.test +noall +answer | awk '{print $2}')
+[ -n "$ttl" ] && [ "$ttl" -le 300 ] || fail "cached TTL $ttl not within the zone's 300"
 # All upstreams down and not cached: SERVFAIL, within the timeouts (2 x 1s), not silence.
 expect_eq "$(dig +time=5 +tries=1 @127.0.0.1 -p $DNS_PORT never-asked.example.test | sed -n 's/.*status: \([A-Z]*\).*/\1/p')" SERVFAIL "all upstreams down"
 # The domain is still answered, whatever the upstreams do.
