@@ -35,9 +35,13 @@ public struct CanonicalRRset: Sendable, Equatable {
                   rdatas: records.map { CanonicalForm.rdata($0.data) })
     }
 
-    /// The labels an RRSIG over this set states (RFC 4034 §3.1.3). Owners here are names as
-    /// stored, never synthesised from a DNS wildcard, so a literal `*` label counts.
-    public var labels: UInt8 { UInt8(clamping: owner.labelCount) }
+    /// The labels an RRSIG over this set states (RFC 4034 §3.1.3): the owner's, not counting a
+    /// leading `*` label. Validators count it so too (Unbound refuses a larger count as out of
+    /// range), and one that is there literally (a SkyDNS `*` query) then reads as itself.
+    public var labels: UInt8 {
+        let wildcard = owner.wire.count > 2 && owner.wire[0] == 1 && owner.wire[1] == UInt8(ascii: "*")
+        return UInt8(clamping: owner.labelCount - (wildcard ? 1 : 0))
+    }
 
     /// Every record as signed: owner, type, class, original TTL, RDLENGTH, RDATA (RFC 4034 §3.1.8.1).
     public var signedRecords: [UInt8] {

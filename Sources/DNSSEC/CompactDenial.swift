@@ -16,7 +16,7 @@ public enum CompactDenial {
     static let apexTypes: [RecordType] = [.ns, .soa, .dnskey]
 
     /// The NSEC for `qname`: `nameExists` false for a name that does not exist (NXNAME), else
-    /// every type the name may hold but `qtype`. The next name is `\000.qname` (the name just
+    /// every type the name may hold but `qtype` (NSEC itself stays: asked for, it is the answer). The next name is `\000.qname` (the name just
     /// after it in canonical order, RFC 4034 §6.1), or the apex when that would pass 255 bytes.
     public static func nsec(qname: DomainName, apex: DomainName, qtype: RecordType, nameExists: Bool,
                             ttl: UInt32) -> ResourceRecord {
@@ -27,7 +27,8 @@ public enum CompactDenial {
         }
         let types: [RecordType]
         if nameExists {
-            types = (owner == apex.lowercased() ? nameTypes + apexTypes : nameTypes).filter { $0 != qtype }
+            // Asked for NSEC, this record is the answer: the name holds it.
+            types = (owner == apex.lowercased() ? nameTypes + apexTypes : nameTypes).filter { $0 != qtype || $0 == .nsec }
         } else {
             types = [.rrsig, .nsec, .nxname]
         }

@@ -78,8 +78,15 @@ public final class ZoneSigner: Sendable {
         } else if message.answers.isEmpty {
             // RFC 9824: NOERROR, the SOA and one NSEC owned by the query name.
             let soaTTL = message.authorities.first { $0.type == .soa }?.ttl ?? dnskeyTTL
-            message.authorities.append(CompactDenial.nsec(qname: question.name, apex: apex, qtype: question.type,
-                                                          nameExists: rcode == .noError, ttl: soaTTL))
+            let nsec = CompactDenial.nsec(qname: question.name, apex: apex, qtype: question.type,
+                                          nameExists: rcode == .noError, ttl: soaTTL)
+            if question.type == .nsec {
+                // That NSEC is the name's NSEC RRset: the answer, not a denial of itself.
+                message.answers = [nsec]
+                message.authorities = []
+            } else {
+                message.authorities.append(nsec)
+            }
             message.header.flags &= ~0x000F
         }
         let sections = [message.answers, message.authorities, message.additionals].map(signedRRsets)

@@ -107,6 +107,35 @@ final class TestClock: Sendable {
             [.a, .ns, .soa, .ptr, RecordType(13), .txt, .aaaa, .srv, .rrsig, .nsec, .dnskey]))
     }
 
+    @Test("an NSEC query: the NSEC at the name is the answer, signed, its bitmap holding NSEC (NXNAME for a missing name)")
+    func nsecQuery() throws {
+        let message = try signed(signer(), try response("web.example.com.", .nsec, authorities: [try soa()]))
+        #expect(message.header.responseCode == .noError)
+        #expect(message.answers.map(\.type) == [.nsec, .rrsig])
+        #expect(message.authorities.isEmpty)
+        guard case .unknown(_, let rdata) = message.answers[0].data else { Issue.record("no NSEC"); return }
+        #expect(Array(rdata.dropFirst(2 + (try DomainName("web.example.com.")).wire.count))
+                == CompactDenial.typeBitmap([.a, .ptr, RecordType(13), .mx, .txt, .aaaa, .srv, .rrsig, .nsec]))
+        #expect(try verifies(message.answers[1], over: [message.answers[0]]))
+        let missing = try signed(signer(), try response("nope.example.com.", .nsec, rcode: .nxDomain, authorities: [try soa()]))
+        #expect(missing.header.responseCode == .noError)
+        #expect(missing.answers.map(\.type) == [.nsec, .rrsig])
+        guard case .unknown(_, let missingData) = missing.answers[0].data else { Issue.record("no NSEC"); return }
+        #expect(Array(missingData.dropFirst(2 + (try DomainName("nope.example.com.")).wire.count))
+                == CompactDenial.typeBitmap([.rrsig, .nsec, .nxname]))
+    }
+
+    @Test("RRSIG labels leave out a leading * label only (RFC 4034 §3.1.3), and the signature still verifies")
+    func wildcardLabels() throws {
+        for (name, labels) in [("*.svc.example.com.", 3), ("*.example.com.", 2), ("a.*.example.com.", 4), ("svc.example.com.", 3)] {
+            let answer = [ResourceRecord(name: try DomainName(name), ttl: 30, data: .a(ARecord(bytes: [10, 0, 0, 1])))]
+            let message = try signed(signer(), try response(name, .a, answers: answer))
+            guard case .unknown(_, let rdata) = message.answers[1].data else { Issue.record("no RRSIG"); continue }
+            #expect(rdata[3] == UInt8(labels), "\(name)")
+            #expect(try verifies(message.answers[1], over: answer))
+        }
+    }
+
     @Test("a missing name too long for \\000.name: the NSEC's next name is the apex (still after it in canonical order)")
     func longName() throws {
         let label = String(repeating: "a", count: 63)
