@@ -89,7 +89,7 @@ public final class ZoneSigner: Sendable {
             }
             message.header.flags &= ~0x000F
         }
-        let sections = [message.answers, message.authorities, message.additionals].map(signedRRsets)
+        let sections = [message.answers, message.authorities, message.additionals].map(rrsets)
         writer.reset()
         message.header.write(to: &writer)
         question.write(to: &writer)
@@ -99,14 +99,17 @@ public final class ZoneSigner: Sendable {
         sections: for (index, rrsets) in sections.enumerated() {
             for rrset in rrsets {
                 let mark = writer.mark
-                for record in rrset {
-                    guard record.write(to: &writer), writer.count <= limit else {
-                        writer.rollBack(to: mark)
-                        truncated = index < 2
-                        break sections
-                    }
+                // Signed only once its records fit: an answer cut to a small UDP size costs the
+                // signatures it carries, not one for every RRset of a large directory.
+                var fits = Self.write(rrset, to: &writer, limit: limit)
+                let rrsig = fits ? rrsigRecord(over: rrset) : nil
+                if let rrsig { fits = Self.write([rrsig], to: &writer, limit: limit) }
+                guard fits else {
+                    writer.rollBack(to: mark)
+                    truncated = index < 2
+                    break sections
                 }
-                counts[index] += rrset.count
+                counts[index] += rrset.count + (rrsig == nil ? 0 : 1)
             }
         }
         message.edns?.write(to: &writer)
@@ -121,9 +124,8 @@ public final class ZoneSigner: Sendable {
     }
 
     /// The section's records grouped into RRsets (by owner, regardless of case, and type, in
-    /// order of first appearance), TTLs made equal within each (RFC 2181 §5.2), each followed
-    /// by its RRSIG when its owner is in the domain.
-    func signedRRsets(_ records: [ResourceRecord]) -> [[ResourceRecord]] {
+    /// order of first appearance), TTLs made equal within each (RFC 2181 §5.2).
+    func rrsets(_ records: [ResourceRecord]) -> [[ResourceRecord]] {
         var order: [RRsetName] = []
         var groups: [RRsetName: [ResourceRecord]] = [:]
         for record in records {
@@ -135,12 +137,24 @@ public final class ZoneSigner: Sendable {
             guard var rrset = groups[name] else { return nil }
             let ttl = rrset.reduce(UInt32.max) { min($0, $1.ttl) }
             for index in rrset.indices { rrset[index].ttl = ttl }
-            if name.owner.isSubdomain(of: apex), name.type != .rrsig, let rrsig = rrsig(over: rrset[...]) {
-                rrset.append(ResourceRecord(name: rrset[0].name, recordClass: name.recordClass, ttl: ttl,
-                                            data: .unknown(.rrsig, rrsig)))
-            }
             return rrset
         }
+    }
+
+    /// The RRSIG record over `rrset` (one RRset, TTLs equal), nil when its owner is outside the
+    /// domain, it is itself RRSIGs, or signing fails.
+    func rrsigRecord(over rrset: [ResourceRecord]) -> ResourceRecord? {
+        guard let first = rrset.first, first.name.isSubdomain(of: apex), first.type != .rrsig,
+              let rrsig = rrsig(over: rrset[...]) else { return nil }
+        return ResourceRecord(name: first.name, recordClass: first.recordClass, ttl: first.ttl, data: .unknown(.rrsig, rrsig))
+    }
+
+    /// Writes `records`; false once one does not fit within `limit` bytes.
+    private static func write(_ records: [ResourceRecord], to writer: inout WireWriter, limit: Int) -> Bool {
+        for record in records {
+            guard record.write(to: &writer), writer.count <= limit else { return false }
+        }
+        return true
     }
 
     private struct RRsetName: Hashable {

@@ -171,6 +171,23 @@ final class TestClock: Sendable {
         #expect(small.additionals.isEmpty)
     }
 
+    @Test("an answer cut to a small size signs only the RRsets it carries (and the one that did not fit), not all")
+    func signsOnlyWhatFits() throws {
+        let zone = signer()
+        let answers = [ResourceRecord(name: try DomainName("dir.example.com."), ttl: 30, data: .a(ARecord(bytes: [10, 0, 0, 1])))]
+        let glue = try (0..<200).map {
+            ResourceRecord(name: try DomainName("h\($0).dir.example.com."), ttl: 30, data: .a(ARecord(bytes: [10, 0, 1, UInt8($0)])))
+        }
+        let message = try signed(zone, try response("dir.example.com.", .a, answers: answers, additionals: glue), maxSize: 512)
+        #expect(message.answers.map(\.type) == [.a, .rrsig])
+        let carried = message.additionals.filter { $0.type == .rrsig }.count
+        #expect(carried > 0 && carried < 10)
+        #expect(zone.cache.misses <= 1 + carried + 1)
+        for index in stride(from: 0, to: message.additionals.count, by: 2) {
+            #expect(try verifies(message.additionals[index + 1], over: [message.additionals[index]]))
+        }
+    }
+
     @Test("responses not to sign are left alone: not authoritative, REFUSED, outside the domain")
     func notSigned() throws {
         var writer = WireWriter()
