@@ -16,15 +16,12 @@ public enum CompactDenial {
     static let apexTypes: [RecordType] = [.ns, .soa, .dnskey]
 
     /// The NSEC for `qname`: `nameExists` false for a name that does not exist (NXNAME), else
-    /// every type the name may hold but `qtype` (NSEC itself stays: asked for, it is the answer). The next name is `\000.qname` (the name just
-    /// after it in canonical order, RFC 4034 §6.1), or the apex when that would pass 255 bytes.
+    /// every type the name may hold but `qtype` (NSEC itself stays: asked for, it is the answer).
+    /// The next name is `successor(of:apex:)`.
     public static func nsec(qname: DomainName, apex: DomainName, qtype: RecordType, nameExists: Bool,
                             ttl: UInt32) -> ResourceRecord {
         let owner = qname.lowercased()
-        var next = apex.lowercased()
-        if owner.wire.count + 2 <= DomainName.maxLength, let successor = try? DomainName(wire: [1, 0] + owner.wire) {
-            next = successor
-        }
+        let next = successor(of: owner, apex: apex.lowercased())
         let types: [RecordType]
         if nameExists {
             // Asked for NSEC, this record is the answer: the name holds it.
@@ -33,6 +30,35 @@ public enum CompactDenial {
             types = [.rrsig, .nsec, .nxname]
         }
         return ResourceRecord(name: owner, ttl: ttl, data: .unknown(.nsec, next.wire + typeBitmap(types)))
+    }
+
+    /// The name just after `owner` (lower-cased, in the domain `apex`) in canonical order (RFC
+    /// 4034 §6.1; RFC 4471 §3.1.2): `\000.owner`; when that passes 255 bytes (no name lies below
+    /// `owner` then), the first label with a `\000` octet appended, else with its last octet
+    /// raised (0xFF octets dropped first, upper case skipped), else the same done to the parent.
+    /// An NSEC must cover no name but the owner: a validator that caches it (RFC 8198) denies
+    /// every name it covers, and one ending at the apex would cover the rest of the zone.
+    static func successor(of owner: DomainName, apex: DomainName) -> DomainName {
+        if owner.wire.count + 2 <= DomainName.maxLength, let below = try? DomainName(wire: [1, 0] + owner.wire) {
+            return below
+        }
+        let labels = owner.labels.map { Array($0) }
+        var level = 0
+        while labels.count - level > apex.labelCount {
+            var label = labels[level]
+            let parent = labels[(level + 1)...]
+            if label.count < DomainName.maxLabelLength, let longer = try? DomainName(labels: [label + [0]] + parent) {
+                return longer
+            }
+            while label.last == 0xFF { label.removeLast() }
+            if let last = label.last {
+                let raised = last + 1
+                label[label.count - 1] = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(raised) ? UInt8(ascii: "Z") + 1 : raised
+                if let name = try? DomainName(labels: [label] + parent) { return name }
+            }
+            level += 1
+        }
+        return apex
     }
 
     /// The type bitmap of an NSEC (RFC 4034 §4.1.2): per 256-type window in use, its number,

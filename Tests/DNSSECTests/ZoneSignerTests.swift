@@ -136,15 +136,39 @@ final class TestClock: Sendable {
         }
     }
 
-    @Test("a missing name too long for \\000.name: the NSEC's next name is the apex (still after it in canonical order)")
+    @Test("a missing name too long for \\000.name: the NSEC's next name is still the one just after it, never the apex")
     func longName() throws {
         let label = String(repeating: "a", count: 63)
         let name = "\(label).\(label).\(label).\(String(repeating: "b", count: 48)).example.com."
         #expect((try DomainName(name)).wire.count == 254)
         let message = try signed(signer(), try response(name, .a, rcode: .nxDomain, authorities: [try soa()]))
         guard case .unknown(_, let rdata) = message.authorities[2].data else { Issue.record("no NSEC"); return }
-        #expect(Array(rdata.prefix(apex.wire.count)) == apex.wire)
+        let expected = try DomainName("\(String(repeating: "a", count: 62))b.\(label).\(label).\(String(repeating: "b", count: 48)).example.com.")
+        #expect(Array(rdata.prefix(expected.wire.count)) == expected.wire)
         #expect(try verifies(message.authorities[3], over: [message.authorities[2]]))
+    }
+
+    @Test("the successor of a 254-byte name (RFC 4471): a \\000 octet appended to a short first label, else its last octet raised, else the parent's")
+    func successor() throws {
+        let a63 = [UInt8](repeating: 0x61, count: 63)
+        let ff63 = [UInt8](repeating: 0xFF, count: 63)
+        let tail: [[UInt8]] = [Array("example".utf8), Array("com".utf8)]
+        func name(_ labels: [[UInt8]]) throws -> DomainName { try DomainName(labels: labels + tail) }
+        let cases: [(owner: [[UInt8]], next: [[UInt8]])] = [
+            ([Array("short".utf8), a63, a63, a63, [UInt8](repeating: 0x62, count: 42)],
+             [Array("short".utf8) + [0], a63, a63, a63, [UInt8](repeating: 0x62, count: 42)]),
+            ([Array(a63.dropLast()) + [0x40], a63, a63, [UInt8](repeating: 0x62, count: 48)],
+             [Array(a63.dropLast()) + [0x5B], a63, a63, [UInt8](repeating: 0x62, count: 48)]),
+            ([Array(a63.dropLast(2)) + [0x7A, 0xFF], a63, a63, [UInt8](repeating: 0x62, count: 48)],
+             [Array(a63.dropLast(2)) + [0x7B], a63, a63, [UInt8](repeating: 0x62, count: 48)]),
+            ([ff63, a63, a63, [UInt8](repeating: 0x62, count: 48)], [Array(a63.dropLast()) + [0x62], a63, [UInt8](repeating: 0x62, count: 48)]),
+        ]
+        for (owner, next) in cases {
+            let ownerName = try name(owner)
+            #expect(ownerName.wire.count >= 254)
+            #expect(CompactDenial.successor(of: ownerName, apex: apex) == (try name(next)))
+        }
+        #expect(CompactDenial.successor(of: try DomainName("web.example.com."), apex: apex) == (try DomainName("\\000.web.example.com.")))
     }
 
     @Test("the apex DNSKEY query answers the key, signed by itself")

@@ -144,6 +144,14 @@ for algorithm in RSASHA256 ECDSAP256SHA256 ED25519; do
   expect_eq "$(dig +dnssec +bufsize=512 +ignore +noall +answer @127.0.0.1 -p "$DNS_PORT" big.$ZONE | wc -l)" 0 "$algorithm: partial RRset"
 
   start_unbound "$(grep -v '^;' "$base.key" | sed 's/ IN / /')"
+  # A missing name of 254 bytes: its NSEC must cover only it. Ending at the apex, it covered the
+  # rest of the zone, and Unbound (aggressive NSEC, RFC 8198) then denied names that exist.
+  long="$(printf 'a%.0s' $(seq 63))"
+  long="$long.$long.$long.$(printf '\\001%.0s' $(seq 48)).$ZONE"
+  expect_eq "$(dig +time=3 +tries=1 @127.0.0.1 -p "$UNBOUND_PORT" "$long" A | grep -o 'status: [A-Z]*')" "status: NOERROR" \
+    "$algorithm: unbound on a 254-byte missing name"
+  expect_eq "$(dig +time=3 +tries=1 +short @127.0.0.1 -p "$UNBOUND_PORT" notes.$ZONE TXT)" '"hello dnssec"' \
+    "$algorithm: unbound after the NSEC of a 254-byte name"
   # A `*` label is not counted in the RRSIG's labels (RFC 4034 §3.1.3): Unbound refuses it counted.
   for check in "kafka-1-wkfa1.$ZONE A" "kafka-svc-1.default.svc.$ZONE SRV" "nope.$ZONE A" "v6.$ZONE A" \
                "*.svc.$ZONE SRV" "*.default.svc.$ZONE SRV" "$ZONE NSEC"; do
