@@ -50,8 +50,9 @@ public enum QueryParser {
     /// writing the question name lower-cased into `name` (`nameBufferSize` bytes).
     /// - Throws: `QueryRejection.drop` for less than a header or a response;
     ///   `.reply(rcode: .notImp)` for an opcode other than QUERY, `.reply(rcode: .formErr)` for
-    ///   anything but exactly one well-formed question, records that overrun the packet, or a
-    ///   second or misplaced OPT.
+    ///   anything but exactly one well-formed question, records that overrun the packet, an
+    ///   owner name `WireReader.readName` would reject (pointer chains included), or a second or
+    ///   misplaced OPT.
     public static func parse(_ packet: UnsafeRawBufferPointer,
                              lowercasedName name: UnsafeMutablePointer<UInt8>) throws(QueryRejection) -> QueryView {
         let count = packet.count
@@ -92,10 +93,11 @@ public enum QueryParser {
                              labelCount: labels, questionEnd: offset + 4, edns: nil)
         offset += 4
 
-        // Walk the remaining records only to find the OPT record.
+        // Walk the remaining records to find the OPT record, checking each owner name as
+        // `WireReader.readName` would: a query a full parse would reject is FORMERR here too.
         for index in 0..<recordCount {
             let isAdditional = index >= recordCount - Int(u16(10))
-            guard let nameEnd = skipName(packet, from: offset), nameEnd + 10 <= count else {
+            guard let nameEnd = validNameEnd(packet, from: offset), nameEnd + 10 <= count else {
                 throw .reply(id: id, flags: flags, rcode: .formErr)
             }
             let type = RecordType(u16(nameEnd))
@@ -112,17 +114,33 @@ public enum QueryParser {
         return view
     }
 
-    /// Offset just past a possibly compressed name, without following pointers.
-    private static func skipName(_ packet: UnsafeRawBufferPointer, from start: Int) -> Int? {
-        var offset = start
-        while offset < packet.count {
-            let labelLength = packet[offset]
+    /// Offset just past a possibly compressed name (RFC 1035 §4.1.4), having followed its
+    /// pointers under `WireReader.readName`'s rules: each jump lands before the run of labels
+    /// holding it, at most `WireReader.maxPointers` jumps, at most 255 bytes, no reserved label
+    /// types. Nil when the name breaks one. At most 255 steps, so a 64 KiB query costs at most
+    /// about 1.4 million steps however its names chain, and nothing is allocated.
+    private static func validNameEnd(_ packet: UnsafeRawBufferPointer, from start: Int) -> Int? {
+        var position = start
+        var runStart = start
+        var endAfterFirstPointer: Int?
+        var pointers = 0
+        var length = 0
+        while position < packet.count {
+            let labelLength = Int(packet[position])
             switch labelLength & 0xC0 {
             case 0x00:
-                if labelLength == 0 { return offset + 1 }
-                offset += 1 + Int(labelLength)
+                length += 1 + labelLength
+                guard length <= DomainName.maxLength else { return nil }
+                if labelLength == 0 { return endAfterFirstPointer ?? position + 1 }
+                position += 1 + labelLength
             case 0xC0:
-                return offset + 2 <= packet.count ? offset + 2 : nil
+                guard position + 1 < packet.count else { return nil }
+                let target = (labelLength & 0x3F) << 8 | Int(packet[position + 1])
+                guard target < runStart, pointers < WireReader.maxPointers else { return nil }
+                pointers += 1
+                if endAfterFirstPointer == nil { endAfterFirstPointer = position + 2 }
+                position = target
+                runStart = target
             default:
                 return nil
             }

@@ -115,6 +115,13 @@ struct QueryParserTests {
         ("two OPT records", headerBytes(ar: 2) + questionA + optRecord() + optRecord()),
         ("OPT with non-root owner", headerBytes(ar: 1) + questionA + optRecord(owner: [0xC0, 12])),
         ("OPT owned by a.", headerBytes(ar: 1) + questionA + optRecord(owner: [1, 0x61, 0])),
+        ("record owner points forward", headerBytes(ar: 1) + questionA + [0xC0, 40] + recordFixed(type: 1, rdlength: 0)),
+        ("record owner points into itself", headerBytes(ar: 1) + questionA + [1, 0x61, 0xC0, 19] + recordFixed(type: 1, rdlength: 0)),
+        ("record owner points at itself", headerBytes(ar: 1) + questionA + [0xC0, 19] + recordFixed(type: 1, rdlength: 0)),
+        ("record owner over 255 bytes through pointers",
+         headerBytes(an: 1, ar: 1) + questionA + label63a + label63a + label63a + [0xC0, 12] + recordFixed(type: 1, rdlength: 0)
+            + label63a + [0xC0, 19] + recordFixed(type: 1, rdlength: 0)),
+        ("record owner through 128 pointers", pointerChainQuery(chain: 127)),
     ] as [(String, [UInt8])])
     func formErr(label: String, packet: [UInt8]) throws {
         let parsed = parseQuery(packet)
@@ -123,6 +130,12 @@ struct QueryParserTests {
         #expect(reject.id == 0x1234)
         #expect(reject.flags == 0x0100)
         #expect(parsed.canaryIntact)
+    }
+
+    @Test("an owner reached through 127 pointers is read; the OPT after it is found")
+    func longestPointerChain() throws {
+        let view = try #require(parseQuery(pointerChainQuery(chain: 126, opt: optRecord(payload: 1400))).view)
+        #expect(view.udpLimit == 1400)
     }
 
     @Test("opcodes other than QUERY are rejected with NOTIMP", arguments: [UInt8(1), 2, 4, 5, 6, 15])
@@ -163,4 +176,18 @@ struct QueryParserTests {
             #expect(view.edns?.dnssecOK == message.edns?.dnssecOK)
         }
     }
+}
+
+/// A query whose first additional record's RDATA is `chain` compression pointers, each naming
+/// the one before it (the first names the question), and whose second record is owned by a
+/// pointer to the last: that owner is reached through `chain + 1` pointers. `opt`, if given,
+/// is a third additional record.
+private func pointerChainQuery(chain: Int, opt: [UInt8] = []) -> [UInt8] {
+    let start = 12 + questionA.count + 11
+    var pointers: [UInt8] = []
+    for index in 0..<chain {
+        pointers += be16(0xC000 | UInt16(index == 0 ? 12 : start + 2 * index - 2))
+    }
+    return headerBytes(ar: opt.isEmpty ? 2 : 3) + questionA + [0] + recordFixed(type: 0xFF00, rdlength: UInt16(pointers.count)) + pointers
+        + be16(0xC000 | UInt16(start + 2 * chain - 2)) + recordFixed(type: 0xFF00, rdlength: 0) + opt
 }
