@@ -18,6 +18,7 @@ final class ResponseCache: Sendable {
     fileprivate struct Entry {
         var reply: CachedReply
         var dnssecOK: Bool
+        var checkingDisabled: Bool
         var stored: Double
         var lifetime: Double
         /// The memory the reply takes: its wire form and TTL offsets, in bytes.
@@ -45,14 +46,17 @@ final class ResponseCache: Sendable {
     let hits = Atomic<Int>(0)
     let misses = Atomic<Int>(0)
 
-    /// The question (name compared case-insensitively, type, class) and the DO bit. Entries are
-    /// found by `digest`, a keyed hash of these (seeded per process, so no client can aim two
-    /// names at one entry), and a hit checks the question against the entry's.
+    /// The question (name compared case-insensitively, type, class), the DO bit and the CD bit
+    /// (a validating upstream answers a CD query with data it refuses to others, RFC 4035
+    /// §3.2.2: that must not reach a client that left checking on). Entries are found by
+    /// `digest`, a keyed hash of these (seeded per process, so no client can aim two names at
+    /// one entry), and a hit checks the question and bits against the entry's.
     struct Key: Sendable {
         var name: DomainName
         var type: RecordType
         var recordClass: RecordClass
         var dnssecOK: Bool
+        var checkingDisabled: Bool
         var digest: Int
 
         init(_ query: Message) {
@@ -61,20 +65,24 @@ final class ResponseCache: Sendable {
             type = question.type
             recordClass = question.recordClass
             let dnssecOK = query.edns?.dnssecOK ?? false
+            let checkingDisabled = query.header.checkingDisabled
             self.dnssecOK = dnssecOK
+            self.checkingDisabled = checkingDisabled
             digest = question.name.wire.withUnsafeBytes {
-                Self.digest(name: $0, type: question.type, recordClass: question.recordClass, dnssecOK: dnssecOK)
+                Self.digest(name: $0, type: question.type, recordClass: question.recordClass, dnssecOK: dnssecOK,
+                            checkingDisabled: checkingDisabled)
             }
         }
 
         /// `name` in wire form, any case.
         static func digest(name: UnsafeRawBufferPointer, type: RecordType, recordClass: RecordClass,
-                           dnssecOK: Bool) -> Int {
+                           dnssecOK: Bool, checkingDisabled: Bool) -> Int {
             var hasher = Hasher()
             for byte in name { hasher.combine(asciiLowercase(byte)) }
             hasher.combine(type.rawValue)
             hasher.combine(recordClass.rawValue)
             hasher.combine(dnssecOK)
+            hasher.combine(checkingDisabled)
             return hasher.finalize()
         }
     }
@@ -105,9 +113,11 @@ final class ResponseCache: Sendable {
         guard nameEnd <= packet.count else { return .miss }
         let name = UnsafeRawBufferPointer(rebasing: packet[Header.size..<nameEnd])
         let dnssecOK = view.edns?.dnssecOK ?? false
-        let digest = Key.digest(name: name, type: view.type, recordClass: view.recordClass, dnssecOK: dnssecOK)
+        let checkingDisabled = view.checkingDisabled
+        let digest = Key.digest(name: name, type: view.type, recordClass: view.recordClass, dnssecOK: dnssecOK,
+                                checkingDisabled: checkingDisabled)
         let found = find(digest, now: now) { entry in
-            entry.dnssecOK == dnssecOK && entry.reply.answers(name: name, type: view.type, recordClass: view.recordClass)
+            entry.dnssecOK == dnssecOK && entry.checkingDisabled == checkingDisabled && entry.reply.answers(name: name, type: view.type, recordClass: view.recordClass)
         }
         guard let entry = found?.entry, let age = found?.age else {
             misses.add(1, ordering: .relaxed)
@@ -126,7 +136,7 @@ final class ResponseCache: Sendable {
     func lookup(_ key: Key, now: Double = monotonicNow()) -> Message? {
         let found = key.name.wire.withUnsafeBytes { name in
             find(key.digest, now: now) { entry in
-                entry.dnssecOK == key.dnssecOK
+                entry.dnssecOK == key.dnssecOK && entry.checkingDisabled == key.checkingDisabled
                     && entry.reply.answers(name: name, type: key.type, recordClass: key.recordClass)
             }
         }
@@ -177,7 +187,7 @@ final class ResponseCache: Sendable {
             }
             let serial = entries.nextSerial
             entries.nextSerial &+= 1
-            entries.byKey[digest] = Entry(reply: stored, dnssecOK: key.dnssecOK, stored: now,
+            entries.byKey[digest] = Entry(reply: stored, dnssecOK: key.dnssecOK, checkingDisabled: key.checkingDisabled, stored: now,
                                           lifetime: Double(min(lifetime, maxTTL)), bytes: bytes, serial: serial)
             entries.bytes += bytes
             entries.order.append((digest, serial))
