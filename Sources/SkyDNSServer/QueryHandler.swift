@@ -240,16 +240,19 @@ final class QueryHandler {
     }
 
     /// Counts and logs a reply that is in `writer`, to be sent now.
-    private func sent(_ rcode: ResponseCode, query: QueryView?, packet: UnsafeRawBufferPointer, writer: WireWriter) -> Bool {
+    /// - Parameter querySize: the client's message size, when `packet` is not all of it.
+    private func sent(_ rcode: ResponseCode, query: QueryView?, packet: UnsafeRawBufferPointer, querySize: Int? = nil,
+                      writer: WireWriter) -> Bool {
         writer.bytes.withUnsafeBytes { reply in
-            metrics.answered(type: query?.type, querySize: packet.count, typeFrom: query == nil ? packet : nil, reply: reply)
+            metrics.answered(type: query?.type, querySize: querySize ?? packet.count, typeFrom: query == nil ? packet : nil,
+                             reply: reply)
         }
         if context.verbose { logQuery(rcode: rcode, question: query.map { (packet, $0) }) }
         return true
     }
 
     private func sent(_ rcode: ResponseCode, query: ParsedQuery, writer: WireWriter) -> Bool {
-        query.packet.withUnsafeBytes { sent(rcode, query: query.view, packet: $0, writer: writer) }
+        query.packet.withUnsafeBytes { sent(rcode, query: query.view, packet: $0, querySize: query.size, writer: writer) }
     }
 
     private func logQuery(rcode: ResponseCode, question: (packet: UnsafeRawBufferPointer, view: QueryView)?) {

@@ -11,13 +11,18 @@ import SkyDNSStore
 enum Transport: Sendable { case udp, tcp }
 
 /// A query handed to a slow path (an upstream, an etcd read): what the transport's one parse
-/// found, with the client's bytes copied out of the receive buffer, so that it outlives it and
-/// nothing parses the packet again.
+/// found, with the bytes the slow paths read copied out of the receive buffer, so that it
+/// outlives it and nothing parses the packet again.
 struct ParsedQuery: Sendable {
-    /// The client's message as it came.
+    /// The client's header and question, then the OPT options read here (see `init`): not the
+    /// whole message, of which 4,096 waiting at 64 KiB each would hold 256 MiB.
     let packet: [UInt8]
-    /// Header, question and OPT as `QueryParser` read them from `packet`.
+    /// The client's message size in bytes, as it came.
+    let size: Int
+    /// Header, question and OPT as `QueryParser` read them, `edns.options` located in `packet`.
     let view: QueryView
+    /// The client's OPT options did not tile the record's data (RFC 6891 §6.1.2).
+    let optionsMalformed: Bool
     /// The question name lower-cased, wire form (`view.nameLength` bytes, ending with the root).
     let lowercasedName: [UInt8]
     /// When the transport read it (monotonic nanoseconds), for the answer-time histogram.
@@ -25,11 +30,50 @@ struct ParsedQuery: Sendable {
 
     /// - Parameter view: what `QueryParser` read from `packet` (its question name is plain labels).
     init(packet: UnsafeRawBufferPointer, view: QueryView, received: Int64) {
-        self.packet = Array(packet)
+        var kept = Array(packet[..<min(view.questionEnd, packet.count)])
+        var view = view
+        var malformed = false
+        if var edns = view.edns {
+            let start = kept.count
+            malformed = !Self.keepOptions(packet, edns.options, into: &kept)
+            edns.options = start..<kept.count
+            view.edns = edns
+        }
+        self.packet = kept
+        size = packet.count
         self.view = view
+        optionsMalformed = malformed
         self.received = received
         let nameEnd = min(Header.size + view.nameLength, packet.count)
         lowercasedName = packet[Header.size..<nameEnd].map(asciiLowercase)
+    }
+
+    /// Appends to `kept` the options slow paths read: the first forwarding-loop option (at most
+    /// `ForwardingLoop.maxHops` IDs: more means looped either way) and the stub-zone marker
+    /// (its presence). False, with nothing appended, when the options do not tile `range`.
+    private static func keepOptions(_ packet: UnsafeRawBufferPointer, _ range: Range<Int>,
+                                    into kept: inout [UInt8]) -> Bool {
+        guard range.lowerBound >= 0, range.upperBound <= packet.count else { return false }
+        var loop: Range<Int>?
+        var stubMarked = false
+        var offset = range.lowerBound
+        while offset < range.upperBound {
+            guard range.upperBound - offset >= 4 else { return false }
+            let code = UInt16(packet[offset]) << 8 | UInt16(packet[offset + 1])
+            let length = Int(packet[offset + 2]) << 8 | Int(packet[offset + 3])
+            guard range.upperBound - offset - 4 >= length else { return false }
+            if code == ForwardingLoop.optionCode, loop == nil {
+                loop = (offset + 4)..<(offset + 4 + min(length, 4 * ForwardingLoop.maxHops))
+            }
+            if code == stubForwardMarker { stubMarked = true }
+            offset += 4 + length
+        }
+        if let loop {
+            kept += [UInt8(ForwardingLoop.optionCode >> 8), UInt8(ForwardingLoop.optionCode & 0xFF), 0, UInt8(loop.count)]
+            kept += packet[loop]
+        }
+        if stubMarked { kept += [UInt8(stubForwardMarker >> 8), UInt8(stubForwardMarker & 0xFF), 0, 0] }
+        return true
     }
 
     /// The question with the client's casing (RFC 1035 §4.1.2).
@@ -45,10 +89,11 @@ struct ParsedQuery: Sendable {
         lowercasedName.withUnsafeBufferPointer { wireLabels($0) }.reversed()
     }
 
-    /// The client's EDNS options (RFC 6891 §6.1.2); empty without OPT, nil when they do not
-    /// tile the OPT record's data.
+    /// The client's EDNS options read here (RFC 6891 §6.1.2, see `init`); empty without OPT,
+    /// nil when they do not tile the OPT record's data.
     var ednsOptions: [EDNS.Option]? {
         guard let edns = view.edns else { return [] }
+        guard !optionsMalformed else { return nil }
         return packet.withUnsafeBytes { edns.readOptions(in: $0) }
     }
 
@@ -154,7 +199,7 @@ final class UDPReplyWriter: ClientReply, ReplyWriter, @unchecked Sendable {
         _ = reply.withUnsafeBytes { skydns_send_reply(fd, $0.baseAddress, $0.count, &peer, peerLength) }
         guard let metrics else { return }
         reply.withUnsafeBytes {
-            metrics.udpShared.answered(type: query.view.type, querySize: query.packet.count, typeFrom: nil, reply: $0)
+            metrics.udpShared.answered(type: query.view.type, querySize: query.size, typeFrom: nil, reply: $0)
         }
         metrics.udpShared.answerDuration(nanoseconds: monotonicNanoseconds() - query.received, count: 1)
     }
@@ -203,7 +248,7 @@ final class TCPReplyWriter: ClientReply, ReplyWriter, @unchecked Sendable {
     }
 
     private func post(_ reply: [UInt8]?) {
-        loop.post(TCPEventLoop.Completion(token: token, type: query.view.type, querySize: query.packet.count,
+        loop.post(TCPEventLoop.Completion(token: token, type: query.view.type, querySize: query.size,
                                           reply: reply, received: query.received))
     }
 }

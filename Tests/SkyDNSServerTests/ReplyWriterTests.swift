@@ -35,7 +35,7 @@ struct ParsedQueryTests {
         #expect(parsedQuery(query(".", .ns)).view.labelCount == 0)
     }
 
-    @Test("the message is built from the parse: header, question, the client's options; nothing else")
+    @Test("the message is built from the parse: header, question, the options read here; nothing else")
     func message() throws {
         let options = [EDNS.Option(code: 65012, data: [0, 0, 0, 9]), EDNS.Option(code: 10, data: Array(repeating: 1, count: 8))]
         var packet = query("example.org", .aaaa, id: 0xBEEF, edns: EDNS(udpPayloadSize: 1400, dnssecOK: true, options: options))
@@ -43,7 +43,8 @@ struct ParsedQueryTests {
         let message = try #require(parsed.message)
         #expect(message.header.id == 0xBEEF && message.header.recursionDesired && !message.header.isResponse)
         #expect(message.questions == [Question(name: try DomainName("example.org"), type: .aaaa)])
-        #expect(message.edns == EDNS(udpPayloadSize: 1400, dnssecOK: true, options: options))
+        // The loop mark is kept; a cookie (code 10) is read by no slow path.
+        #expect(message.edns == EDNS(udpPayloadSize: 1400, dnssecOK: true, options: [options[0]]))
         #expect(message.answers.isEmpty && message.additionals.isEmpty)
 
         // An option that claims more bytes than the OPT record holds: no message (FORMERR upstream-bound).
@@ -54,6 +55,32 @@ struct ParsedQueryTests {
         #expect(broken.ednsOptions == nil)
         #expect(broken.message == nil)
         #expect(parsedQuery(query("example.org", .a)).ednsOptions == [])
+    }
+}
+
+@Suite("ParsedQuery holds what slow paths read, not the client's whole message")
+struct ParsedQueryBoundTests {
+    @Test("a 64 KiB query keeps its header, question and loop mark; its size is the client's")
+    func compact() throws {
+        var header = Header(id: 3, questionCount: 1)
+        header.recursionDesired = true
+        let junk = Array(repeating: ResourceRecord(name: .root, ttl: 0, data: .unknown(RecordType(0xFF00), [])),
+                         count: 5800)
+        let loopIDs = Array(repeating: UInt8(7), count: 4 * ForwardingLoop.maxHops + 400)
+        let edns = EDNS(udpPayloadSize: 1232, options: [EDNS.Option(code: 12, data: Array(repeating: 0, count: 300)),
+                                                        EDNS.Option(code: ForwardingLoop.optionCode, data: loopIDs),
+                                                        EDNS.Option(code: stubForwardMarker, data: [1])])
+        let packet = Message(header: header, questions: [Question(name: try DomainName("big.example.org"), type: .a)],
+                             additionals: junk, edns: edns).encode()
+        #expect(packet.count > 60000)
+        let parsed = parsedQuery(packet)
+        #expect(parsed.size == packet.count)
+        #expect(parsed.packet.count < 150)
+        #expect(Array(parsed.packet[..<parsed.view.questionEnd]) == Array(packet[..<parsed.view.questionEnd]))
+        // As many IDs as make a loop, so it still counts as one; the marker's presence stays.
+        #expect(parsed.ednsOptions == [EDNS.Option(code: ForwardingLoop.optionCode, data: Array(loopIDs.prefix(4 * ForwardingLoop.maxHops))),
+                                       EDNS.Option(code: stubForwardMarker, data: [])])
+        #expect(ForwardingLoop().hasLooped(try #require(parsed.message)))
     }
 }
 
