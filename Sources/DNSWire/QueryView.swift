@@ -50,9 +50,9 @@ public enum QueryParser {
     /// writing the question name lower-cased into `name` (`nameBufferSize` bytes).
     /// - Throws: `QueryRejection.drop` for less than a header or a response;
     ///   `.reply(rcode: .notImp)` for an opcode other than QUERY, `.reply(rcode: .formErr)` for
-    ///   anything but exactly one well-formed question, records that overrun the packet, an
-    ///   owner name `WireReader.readName` would reject (pointer chains included), or a second or
-    ///   misplaced OPT.
+    ///   anything but exactly one well-formed question, records that overrun the packet, bytes
+    ///   after the last record, an owner name `WireReader.readName` would reject (pointer
+    ///   chains included), or a second or misplaced OPT.
     public static func parse(_ packet: UnsafeRawBufferPointer,
                              lowercasedName name: UnsafeMutablePointer<UInt8>) throws(QueryRejection) -> QueryView {
         let count = packet.count
@@ -111,6 +111,9 @@ public enum QueryParser {
             }
             offset = nameEnd + 10 + dataLength
         }
+        // Bytes after the last record are no part of a message (RFC 1035 §4.1): a full parse
+        // rejects them, and so does this one.
+        guard offset == count else { throw .reply(id: id, flags: flags, rcode: .formErr) }
         return view
     }
 

@@ -122,6 +122,8 @@ struct QueryParserTests {
          headerBytes(an: 1, ar: 1) + questionA + label63a + label63a + label63a + [0xC0, 12] + recordFixed(type: 1, rdlength: 0)
             + label63a + [0xC0, 19] + recordFixed(type: 1, rdlength: 0)),
         ("record owner through 128 pointers", pointerChainQuery(chain: 127)),
+        ("a byte after the question", headerBytes() + questionA + [0]),
+        ("bytes after the OPT record", headerBytes(ar: 1) + questionA + optRecord() + [0, 0, 0, 0]),
     ] as [(String, [UInt8])])
     func formErr(label: String, packet: [UInt8]) throws {
         let parsed = parseQuery(packet)

@@ -137,6 +137,20 @@ for _ in range(2):
     print(r[3] & 15)
 PY
 expect_eq "$(tr '\n' ' ' <"$WORK/chain.txt")" "1 1 " "rcodes for the pointer-chain queries"
+
+# Bytes after a query's last record are no part of it: FORMERR, forwarded or not (a forwarded
+# one was relayed); without them both are answered.
+python3 - "$DNS_PORT" >"$WORK/trailing.txt" <<'PY'
+import socket, struct, sys
+for name in (b"\x05other\x07example\x03net\x00", b"\x05kafka\x06skydns\x04test\x00"):
+    q = struct.pack("!HHHHHH", 11, 0x0100, 1, 0, 0, 0) + name + struct.pack("!HH", 1, 1)
+    for extra in (b"", b"\x00\x00\x00"):
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.settimeout(10)
+        s.sendto(q + extra, ("127.0.0.1", int(sys.argv[1])))
+        print(s.recv(4096)[3] & 15)
+PY
+expect_eq "$(tr '\n' ' ' <"$WORK/trailing.txt")" "0 1 0 1 " "rcodes for queries with and without trailing bytes"
 expect_eq "$(short kafka.skydns.test)" 10.0.0.1 "the domain after the pointer chains"
 
 # An upstream's 64 KB reply whose 4,800 records carry 255-byte names that differ from two
