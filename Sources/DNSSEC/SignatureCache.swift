@@ -5,7 +5,8 @@ import Synchronization
 /// (owner, type, class, TTL, every RDATA), so a repeated answer costs no signing. Bounded by
 /// entry count (a full shard drops an arbitrary entry to make room), and each entry is a fixed
 /// 32-byte key plus one RRSIG of at most about 600 bytes (4096-bit RSA), so the operator's
-/// number bounds its memory whatever the answers hold.
+/// number bounds its memory whatever the answers hold. The number comes from a flag or from
+/// `/skydns/config` in etcd, so it is clamped to `maxCapacity` (about 160 MiB of RRSIGs).
 /// Split into shards, each behind its own `Mutex`, so workers rarely meet on one lock.
 public final class SignatureCache: Sendable {
     /// SHA-256 of the RRset's type and signed records.
@@ -58,10 +59,12 @@ public final class SignatureCache: Sendable {
     private let missCount = Atomic<Int>(0)
 
     static let shardCount = 16
+    /// The most entries any `-scache` value keeps.
+    public static let maxCapacity = 262_144
 
-    /// - Parameter capacity: entries, 0 to keep none.
+    /// - Parameter capacity: entries, 0 to keep none; clamped to 0...`maxCapacity`.
     public init(capacity: Int) {
-        let capacity = max(0, capacity)
+        let capacity = min(max(0, capacity), Self.maxCapacity)
         self.capacity = capacity
         // Every shard holds at least one entry, and their sizes add up to `capacity` exactly.
         let count = min(Self.shardCount, capacity)

@@ -127,6 +127,9 @@ public final class DNSServer: Sendable {
             DNSSEC: signing \(apex) with key \(key.keyTag) (algorithm \(key.dnskey.algorithm.rawValue), \
             \(key.dnskey.algorithm.mnemonic)), signature cache \(configuration.scache) entries
             """)
+        if configuration.scache > SignatureCache.maxCapacity {
+            logger.warning("DNSSEC: -scache \(configuration.scache) is more than the \(SignatureCache.maxCapacity) signatures kept at most; keeping \(SignatureCache.maxCapacity)")
+        }
         return ZoneSigner(key: key, cacheCapacity: configuration.scache, dnskeyTTL: configuration.ttl)
     }
 

@@ -245,6 +245,11 @@ final class TestClock: Sendable {
         #expect(try verifies(third.answers[1], over: answer))
     }
 
+    @Test("a capacity from outside (flag or /skydns/config) is clamped", arguments: [Int.max, SignatureCache.maxCapacity + 1, -1])
+    func capacityClamped(requested: Int) {
+        #expect(SignatureCache(capacity: requested).capacity == (requested < 0 ? 0 : SignatureCache.maxCapacity))
+    }
+
     @Test("the cache holds at most its capacity; capacity 0 keeps nothing")
     func cacheBound() throws {
         for capacity in [0, 1, 10, 100] {
