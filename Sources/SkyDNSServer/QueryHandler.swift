@@ -135,21 +135,20 @@ final class QueryHandler {
         }
     }
 
-    /// SkyDNS's rules for names outside the domain: a query that came back around a
-    /// forwarding loop is not forwarded again (see `ForwardingLoop`); stub zones first (a query
-    /// already marked as forwarded by a stub is dropped, to stop loops); names other than the
-    /// root with fewer than `-ndots` labels, which are not forwarded, get NXDOMAIN without an
-    /// SOA (stub resolvers stop there, caches keep nothing: RFC 2308 §5); servers without
-    /// upstreams get SERVFAIL; `-no-rec` refuses; cached answers are answered here; the rest
-    /// goes upstream. `askCache` false: the cache has been asked (see `cachedReply`) and has nothing.
+    /// SkyDNS's rules for names outside the domain (see `OutsideZoneRules`), in order: a query
+    /// that came back around a forwarding loop is not forwarded again (see `ForwardingLoop`);
+    /// stub zones first (a query already marked as forwarded by a stub is dropped, to stop
+    /// loops); names with too few labels get NXDOMAIN without an SOA, servers without upstreams
+    /// SERVFAIL; `-no-rec` refuses; cached answers are answered here; the rest goes upstream.
+    /// `askCache` false: the cache has been asked (see `cachedReply`) and has nothing.
     private func outsideZone(_ query: ParsedQuery, snapshot: Snapshot, origin: ReplyOrigin, askCache: Bool,
                              into writer: inout WireWriter) -> Bool {
         guard let forwarder = context.forwarder else { return reply(.refused, to: query, into: &writer) }
+        let rules = forwarder.rules(for: query.view, snapshot: snapshot)
         // The query as a message only when something below reads more than the question (nil:
         // malformed OPT options, which the forwarder answers FORMERR).
-        let message = query.view.edns != nil || !snapshot.stubZones.isEmpty || forwarder.cache != nil
-            ? query.message : nil
-        if let message, forwarder.loop.hasLooped(message) {
+        let message = rules.readsMessage || forwarder.cache != nil ? query.message : nil
+        if rules.readsMessage, let message, forwarder.loop.hasLooped(message) {
             forwarder.loopWarning.log(logger, """
                 forwarding loop: a query this server forwarded came back to it; answering SERVFAIL instead of \
                 forwarding it again. Name upstreams that do not lead back here in -nameservers \
@@ -159,7 +158,7 @@ final class QueryHandler {
             writer.writeBytes(ForwardingLoop.loopReply(to: message))
             return sent(.servFail, query: query, writer: writer)
         }
-        if !snapshot.stubZones.isEmpty, let message, let name = message.questions.first?.name,
+        if rules.readsMessage, let message, let name = message.questions.first?.name,
            let stub = snapshot.stubZone(for: name) {
             if message.edns?.options.contains(where: { $0.code == stubForwardMarker }) == true {
                 metrics.add(MetricsBlock.Slot.dropped)
@@ -170,10 +169,7 @@ final class QueryHandler {
                     to: forwarder)
             return false
         }
-        // The root is never a search-list candidate, and resolvers probe their upstreams with it.
-        let labels = query.view.labelCount
-        guard labels >= forwarder.ndots || labels == 0 else { return reply(.nxDomain, to: query, into: &writer) }
-        guard forwarder.hasUpstreams else { return reply(.servFail, to: query, into: &writer) }
+        if let rcode = rules.answer { return reply(rcode, to: query, into: &writer) }
         if askCache, let cache = forwarder.cache, let message {
             let limit = Self.sizeLimit(query.view, transport: origin.transport)
             let cached = query.packet.withUnsafeBytes { cache.reply(to: query.view, packet: $0, maxSize: limit, into: &writer) }
@@ -189,14 +185,12 @@ final class QueryHandler {
     }
 
     /// A forwarded answer kept in the response cache, written as kept (`ResponseCache.reply(to:…)`)
-    /// before anything is copied out of `packet`, for a query the steps of `outsideZone` before
-    /// the cache would all pass: no stub zones, no EDNS options (so no loop mark), enough labels,
-    /// upstreams. Any other query gets `.needsFitting`: `outsideZone` asks the cache in its turn.
+    /// before anything is copied out of `packet`, for a query `OutsideZoneRules` finds
+    /// `cacheEligible`. Any other query gets `.needsFitting`: `outsideZone` asks the cache in its turn.
     private func cachedReply(to query: QueryView, packet: UnsafeRawBufferPointer, snapshot: Snapshot,
                              origin: ReplyOrigin, into writer: inout WireWriter) -> ResponseCache.WireHit {
-        guard let forwarder = context.forwarder, let cache = forwarder.cache, snapshot.stubZones.isEmpty,
-              query.edns?.options.isEmpty ?? true, query.labelCount >= forwarder.ndots || query.labelCount == 0,
-              forwarder.hasUpstreams
+        guard let forwarder = context.forwarder, let cache = forwarder.cache,
+              forwarder.rules(for: query, snapshot: snapshot).cacheEligible
         else { return .needsFitting }
         return cache.reply(to: query, packet: packet, maxSize: Self.sizeLimit(query, transport: origin.transport),
                            into: &writer)
