@@ -49,10 +49,10 @@ public struct CanonicalRRset: Sendable, Equatable {
         bytes.reserveCapacity(rdatas.reduce(0) { $0 + owner.wire.count + 10 + $1.count })
         for rdata in rdatas {
             bytes += owner.wire
-            append16(type.rawValue, to: &bytes)
-            append16(recordClass.rawValue, to: &bytes)
-            append32(ttl, to: &bytes)
-            append16(UInt16(clamping: rdata.count), to: &bytes)
+            bytes.appendBigEndian(type.rawValue)
+            bytes.appendBigEndian(recordClass.rawValue)
+            bytes.appendBigEndian(ttl)
+            bytes.appendBigEndian(UInt16(clamping: rdata.count))
             bytes += rdata
         }
         return bytes
@@ -70,17 +70,17 @@ public enum CanonicalForm {
         case .ns(let record): bytes = record.target.lowercased().wire
         case .ptr(let record): bytes = record.target.lowercased().wire
         case .mx(let record):
-            append16(record.preference, to: &bytes)
+            bytes.appendBigEndian(record.preference)
             bytes += record.exchange.lowercased().wire
         case .srv(let record):
-            append16(record.priority, to: &bytes)
-            append16(record.weight, to: &bytes)
-            append16(record.port, to: &bytes)
+            bytes.appendBigEndian(record.priority)
+            bytes.appendBigEndian(record.weight)
+            bytes.appendBigEndian(record.port)
             bytes += record.target.lowercased().wire
         case .soa(let record):
             bytes = record.mname.lowercased().wire + record.rname.lowercased().wire
             for value in [record.serial, record.refresh, record.retry, record.expire, record.minimum] {
-                append32(value, to: &bytes)
+                bytes.appendBigEndian(value)
             }
         case .txt, .unknown:
             // No names inside: the wire form is the canonical form.
@@ -90,16 +90,4 @@ public enum CanonicalForm {
         }
         return bytes
     }
-}
-
-func append16(_ value: UInt16, to bytes: inout [UInt8]) {
-    bytes.append(UInt8(value >> 8))
-    bytes.append(UInt8(truncatingIfNeeded: value))
-}
-
-func append32(_ value: UInt32, to bytes: inout [UInt8]) {
-    bytes.append(UInt8(value >> 24))
-    bytes.append(UInt8(truncatingIfNeeded: value >> 16))
-    bytes.append(UInt8(truncatingIfNeeded: value >> 8))
-    bytes.append(UInt8(truncatingIfNeeded: value))
 }

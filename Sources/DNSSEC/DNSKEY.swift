@@ -40,7 +40,12 @@ public struct DNSKEYRecord: Sendable, Equatable {
 
     /// RDATA: flags, protocol 3, algorithm, key (RFC 4034 §2.1).
     public var rdata: [UInt8] {
-        [UInt8(flags >> 8), UInt8(flags & 0xFF), 3, algorithm.rawValue] + publicKey
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(4 + publicKey.count)
+        bytes.appendBigEndian(flags)
+        bytes += [3, algorithm.rawValue]
+        bytes += publicKey
+        return bytes
     }
 
     /// The key tag RRSIGs name the key by (RFC 4034 appendix B: a 16-bit ones'-complement-like

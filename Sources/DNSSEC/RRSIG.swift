@@ -29,13 +29,13 @@ public struct RRSIGFields: Sendable, Equatable {
     public var wire: [UInt8] {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(18 + signerName.wire.count)
-        append16(typeCovered.rawValue, to: &bytes)
+        bytes.appendBigEndian(typeCovered.rawValue)
         bytes.append(algorithm.rawValue)
         bytes.append(labels)
-        append32(originalTTL, to: &bytes)
-        append32(expiration, to: &bytes)
-        append32(inception, to: &bytes)
-        append16(keyTag, to: &bytes)
+        bytes.appendBigEndian(originalTTL)
+        bytes.appendBigEndian(expiration)
+        bytes.appendBigEndian(inception)
+        bytes.appendBigEndian(keyTag)
         bytes += signerName.wire
         return bytes
     }

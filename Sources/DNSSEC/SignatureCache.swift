@@ -1,4 +1,5 @@
 import Crypto
+import DNSWire
 import Synchronization
 
 /// `-scache`: RRSIGs already made, keyed by the SHA-256 of the RRset's canonical content
@@ -16,7 +17,7 @@ public final class SignatureCache: Sendable {
         public init(_ rrset: CanonicalRRset) {
             var hasher = SHA256()
             var type: [UInt8] = []
-            append16(rrset.type.rawValue, to: &type)
+            type.appendBigEndian(rrset.type.rawValue)
             hasher.update(data: type)
             hasher.update(data: rrset.signedRecords)
             var words: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)

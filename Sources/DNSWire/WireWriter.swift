@@ -58,17 +58,9 @@ public struct WireWriter: Sendable {
 
     public mutating func writeUInt8(_ value: UInt8) { bytes.append(value) }
 
-    public mutating func writeUInt16(_ value: UInt16) {
-        bytes.append(UInt8(value >> 8))
-        bytes.append(UInt8(value & 0xFF))
-    }
+    public mutating func writeUInt16(_ value: UInt16) { bytes.appendBigEndian(value) }
 
-    public mutating func writeUInt32(_ value: UInt32) {
-        bytes.append(UInt8(value >> 24))
-        bytes.append(UInt8((value >> 16) & 0xFF))
-        bytes.append(UInt8((value >> 8) & 0xFF))
-        bytes.append(UInt8(value & 0xFF))
-    }
+    public mutating func writeUInt32(_ value: UInt32) { bytes.appendBigEndian(value) }
 
     public mutating func writeBytes<C: Collection>(_ data: C) where C.Element == UInt8 {
         bytes.append(contentsOf: data)
@@ -265,5 +257,25 @@ public struct WireWriter: Sendable {
             position += Int(length) + 1
             index += Int(length) + 1
         }
+    }
+}
+
+/// The one big-endian writer (network byte order, RFC 1035 §2.3.2), for messages (`WireWriter`)
+/// and for byte strings built outside one, such as DNSSEC's canonical forms.
+extension Array where Element == UInt8 {
+    /// Appends `value`, most significant byte first: 2 bytes.
+    @inlinable
+    public mutating func appendBigEndian(_ value: UInt16) {
+        append(UInt8(truncatingIfNeeded: value >> 8))
+        append(UInt8(truncatingIfNeeded: value))
+    }
+
+    /// Appends `value`, most significant byte first: 4 bytes.
+    @inlinable
+    public mutating func appendBigEndian(_ value: UInt32) {
+        append(UInt8(truncatingIfNeeded: value >> 24))
+        append(UInt8(truncatingIfNeeded: value >> 16))
+        append(UInt8(truncatingIfNeeded: value >> 8))
+        append(UInt8(truncatingIfNeeded: value))
     }
 }
