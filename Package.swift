@@ -6,6 +6,7 @@ import PackageDescription
 //   StrictJSON    a strict JSON pull reader and writer (RFC 8259), Go's error wording; no I/O
 //   SkyDNSConfig  SkyDNS's flags, environment variables and defaults
 //   SkyDNSStore   SkyDNS record values, the name trie, snapshots and answer building
+//   BoundedCollections  a map bounded by count and cost that drops its oldest entries (the caches')
 //   DNSSEC        online signing (RFC 4034/4035): BIND key files, RRSIGs, compact denial, signature cache
 //   EtcdClient    etcd v2/v3 over libcurl: full read, watch, failover; emits the store's changes
 //   SkyDNSServer  UDP/TCP sockets, the query loop, wiring etcd into the store, metrics
@@ -36,9 +37,13 @@ let package = Package(
             ]
         ),
         .target(
+            name: "BoundedCollections",
+            dependencies: [.product(name: "DequeModule", package: "swift-collections")]
+        ),
+        .target(
             name: "DNSSEC",
             dependencies: [
-                "DNSWire",
+                "DNSWire", "BoundedCollections",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CryptoExtras", package: "swift-crypto"),
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
@@ -61,7 +66,7 @@ let package = Package(
         .target(
             name: "SkyDNSServer",
             dependencies: [
-                "DNSWire", "SkyDNSConfig", "SkyDNSStore", "DNSSEC", "EtcdClient", "CSystemShim",
+                "DNSWire", "SkyDNSConfig", "SkyDNSStore", "BoundedCollections", "DNSSEC", "EtcdClient", "CSystemShim",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
@@ -86,6 +91,7 @@ let package = Package(
         .target(name: "SkyDNSTestSupport", dependencies: ["DNSWire", "StrictJSON"], path: "Tests/SkyDNSTestSupport"),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"]),
         .testTarget(name: "StrictJSONTests", dependencies: ["StrictJSON"]),
+        .testTarget(name: "BoundedCollectionsTests", dependencies: ["BoundedCollections"]),
         .testTarget(name: "DNSSECTests", dependencies: ["DNSSEC", "DNSWire"]),
         .testTarget(name: "SkyDNSConfigTests", dependencies: ["SkyDNSConfig"]),
         .testTarget(name: "SkyDNSStoreTests", dependencies: ["SkyDNSStore", "DNSWire", "SkyDNSTestSupport"]),

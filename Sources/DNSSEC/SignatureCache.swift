@@ -1,10 +1,12 @@
+import BoundedCollections
 import Crypto
 import DNSWire
 import Synchronization
 
 /// `-scache`: RRSIGs already made, keyed by the SHA-256 of the RRset's canonical content
 /// (owner, type, class, TTL, every RDATA), so a repeated answer costs no signing. Bounded by
-/// entry count (a full shard drops an arbitrary entry to make room), and each entry is a fixed
+/// entry count (a full shard drops its oldest entry to make room, in O(1): `OldestFirstMap`,
+/// as the response cache does; the names signed are the clients' choice), and each entry is a fixed
 /// 32-byte key plus one RRSIG of at most about 600 bytes (4096-bit RSA), so the operator's
 /// number bounds its memory whatever the answers hold. The number comes from a flag or from
 /// `/skydns/config` in etcd, so it is clamped to `maxCapacity` (about 160 MiB of RRSIGs).
@@ -45,12 +47,8 @@ public final class SignatureCache: Sendable {
     }
 
     private final class Shard: Sendable {
-        let entries: Mutex<[Key: Entry]>
-        let capacity: Int
-        init(capacity: Int) {
-            self.capacity = capacity
-            entries = Mutex([:])
-        }
+        let entries: Mutex<OldestFirstMap<Key, Entry>>
+        init(capacity: Int) { entries = Mutex(OldestFirstMap(capacity: capacity)) }
     }
 
     private let shards: [Shard]
@@ -84,7 +82,7 @@ public final class SignatureCache: Sendable {
             guard let entry = entries[key] else { return nil }
             // Serial arithmetic (RFC 1982): the refresh time is within days of now.
             guard Int32(bitPattern: entry.refreshAt &- now) > 0 else {
-                entries[key] = nil
+                entries.removeValue(forKey: key)
                 return nil
             }
             return entry.rrsig
@@ -97,14 +95,10 @@ public final class SignatureCache: Sendable {
         return found
     }
 
+    /// Keeps `rrsig` for `key` until `refreshAt` (seconds since 1970); a full shard drops its
+    /// oldest entry first. Keeps nothing with capacity 0.
     public func insert(_ key: Key, rrsig: [UInt8], refreshAt: UInt32) {
-        guard let shard = shard(key), shard.capacity > 0 else { return }
-        shard.entries.withLock { entries in
-            if entries[key] == nil, entries.count >= shard.capacity, let victim = entries.keys.first {
-                entries[victim] = nil
-            }
-            entries[key] = Entry(rrsig: rrsig, refreshAt: refreshAt)
-        }
+        _ = shard(key)?.entries.withLock { $0.insert(Entry(rrsig: rrsig, refreshAt: refreshAt), forKey: key) }
     }
 
     /// Entries held now.

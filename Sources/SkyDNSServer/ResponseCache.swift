@@ -1,4 +1,4 @@
-import DequeModule
+import BoundedCollections
 import DNSWire
 import Synchronization
 
@@ -6,8 +6,8 @@ import Synchronization
 /// `bytesPerEntry` bytes of replies (in wire form) per entry on average: upstreams and the
 /// clients who pick the names decide how large each reply is (a 64 KiB TXT record costs 80 KiB
 /// of memory), so the count alone would let them grow the cache 100 times over. The oldest
-/// entries are dropped to make room for a new one (each in O(1): the client picks the names, so
-/// a full cache must not cost a walk per insert); a reply larger than the whole budget is not kept.
+/// entries are dropped to make room for a new one (`OldestFirstMap`: each in O(1), as the client
+/// picks the names); a reply larger than the whole budget is not kept.
 /// Negative answers are kept for the SOA's negative TTL (RFC 2308 §5); SERVFAIL and truncated
 /// answers are not kept. Entries are upstream replies already parsed (and so checked), kept in
 /// wire form (`CachedReply`): a hit the whole reply fits is written by `reply(to:…)` as a copy
@@ -21,10 +21,6 @@ final class ResponseCache: Sendable {
         var checkingDisabled: Bool
         var stored: Double
         var lifetime: Double
-        /// The memory the reply takes: its wire form and TTL offsets, in bytes.
-        var bytes: Int
-        /// Its place in the insertion order.
-        var serial: UInt64
     }
 
     /// The average reply size (bytes) budgeted per entry; answers are typically 100–500 bytes.
@@ -34,15 +30,9 @@ final class ResponseCache: Sendable {
     let maxTTL: UInt32
     /// The most bytes (wire form) all entries together may hold.
     let maxBytes: Int
-    fileprivate struct Entries {
-        var byKey: [Int: Entry] = [:]
-        var bytes = 0
-        /// Keys in insertion order, the oldest first; a key whose entry was replaced or removed
-        /// since stays until it comes up (its serial tells), at most `2 * capacity` of them.
-        var order = Deque<(key: Int, serial: UInt64)>()
-        var nextSerial: UInt64 = 0
-    }
-    private let entries = Mutex(Entries())
+    /// Entries by `Key.digest`, each costing the memory its reply takes (wire form and TTL
+    /// offsets, in bytes).
+    private let entries: Mutex<OldestFirstMap<Int, Entry>>
     let hits = Atomic<Int>(0)
     let misses = Atomic<Int>(0)
 
@@ -103,6 +93,7 @@ final class ResponseCache: Sendable {
         self.maxTTL = maxTTL
         let (budget, overflow) = self.capacity.multipliedReportingOverflow(by: bytesPerEntry)
         maxBytes = overflow ? Int.max : budget
+        entries = Mutex(OldestFirstMap(capacity: self.capacity, maxCost: maxBytes))
     }
 
     /// Writes the reply kept for the query `view` (read from `packet`) into `writer`, patched for
@@ -159,9 +150,9 @@ final class ResponseCache: Sendable {
     /// one is removed.
     private func find(_ digest: Int, now: Double, where matches: (Entry) -> Bool) -> (entry: Entry, age: UInt32)? {
         let found = entries.withLock { entries -> Entry? in
-            guard let entry = entries.byKey[digest] else { return nil }
+            guard let entry = entries[digest] else { return nil }
             if now - entry.stored >= entry.lifetime {
-                entries.remove(digest)
+                entries.removeValue(forKey: digest)
                 return nil
             }
             return entry
@@ -176,30 +167,16 @@ final class ResponseCache: Sendable {
     func insert(_ key: Key, reply: Message, now: Double = monotonicNow()) -> CachedReply? {
         guard let lifetime = Self.lifetime(of: reply), lifetime > 0, let stored = CachedReply(reply) else { return nil }
         let bytes = stored.wire.count + 2 * stored.ttlOffsets.count
-        guard bytes <= maxBytes else { return nil }
-        let digest = key.digest
-        entries.withLock { entries in
-            entries.remove(digest)
-            // Each pass takes one key off the order, so this ends within its length.
-            while entries.byKey.count >= capacity || entries.bytes + bytes > maxBytes,
-                  let oldest = entries.order.popFirst() {
-                if entries.byKey[oldest.key]?.serial == oldest.serial { entries.remove(oldest.key) }
-            }
-            let serial = entries.nextSerial
-            entries.nextSerial &+= 1
-            entries.byKey[digest] = Entry(reply: stored, dnssecOK: key.dnssecOK, checkingDisabled: key.checkingDisabled, stored: now,
-                                          lifetime: Double(min(lifetime, maxTTL)), bytes: bytes, serial: serial)
-            entries.bytes += bytes
-            entries.order.append((digest, serial))
-            if entries.order.count > 2 * capacity { entries.compactOrder() }
-        }
+        let entry = Entry(reply: stored, dnssecOK: key.dnssecOK, checkingDisabled: key.checkingDisabled, stored: now,
+                          lifetime: Double(min(lifetime, maxTTL)))
+        guard entries.withLock({ $0.insert(entry, forKey: key.digest, cost: bytes) }) else { return nil }
         return stored
     }
 
-    var count: Int { entries.withLock { $0.byKey.count } }
+    var count: Int { entries.withLock { $0.count } }
 
     /// The wire size of every reply held, in bytes.
-    var byteCount: Int { entries.withLock { $0.bytes } }
+    var byteCount: Int { entries.withLock { $0.totalCost } }
 
     /// How long (seconds) `reply` may be kept: the lowest answer TTL of a positive answer, the
     /// negative TTL (min of the SOA's TTL and MINIMUM) of a negative one; nil when it must not
@@ -212,16 +189,5 @@ final class ResponseCache: Sendable {
             if case .soa(let soa) = record.data { return min(record.ttl, soa.minimum) }
         }
         return nil
-    }
-}
-
-private extension ResponseCache.Entries {
-    mutating func remove(_ key: Int) {
-        if let entry = byKey.removeValue(forKey: key) { bytes -= entry.bytes }
-    }
-
-    /// Drops the order's stale keys (entries expired or replaced since).
-    mutating func compactOrder() {
-        order = Deque(order.filter { byKey[$0.key]?.serial == $0.serial })
     }
 }

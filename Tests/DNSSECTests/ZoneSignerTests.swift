@@ -261,4 +261,19 @@ final class TestClock: Sendable {
             #expect(cache.count == min(capacity, 500))
         }
     }
+
+    @Test("a full cache drops its oldest signatures: the newest survive a flood of names")
+    func cacheKeepsNewest() throws {
+        // 16 shards of two entries each: the last two keys are the newest in their shards.
+        let cache = SignatureCache(capacity: 32)
+        let keys = try (0..<2000).map { index in
+            SignatureCache.Key(CanonicalRRset(owner: try DomainName("n\(index).example.com."), type: .a, ttl: 30,
+                                              rdatas: [[1, 2, 3, 4]]))
+        }
+        for (index, key) in keys.enumerated() { cache.insert(key, rrsig: [UInt8(truncatingIfNeeded: index)], refreshAt: 100) }
+        #expect(cache.count == 32)
+        #expect(cache.lookup(keys[1999], now: 0) == [UInt8(truncatingIfNeeded: 1999)])
+        #expect(cache.lookup(keys[1998], now: 0) == [UInt8(truncatingIfNeeded: 1998)])
+        #expect(cache.lookup(keys[0], now: 0) == nil)
+    }
 }

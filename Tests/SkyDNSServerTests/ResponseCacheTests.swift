@@ -183,4 +183,14 @@ struct ResponseCacheEvictionTests {
         #expect(cache.byteCount == 2 * once)
         #expect(cache.lookup(ResponseCache.Key(question("a.example.test")), now: 1) != nil)
     }
+
+    @Test("the largest -rcache a flag or /skydns/config can give keeps and serves replies")
+    func largestCapacity() {
+        let cache = ResponseCache(capacity: Int.max, maxTTL: 3600)
+        for owner in ["a.example.test", "b.example.test", "a.example.test"] {
+            cache.insert(ResponseCache.Key(question(owner)), reply: reply(owner, answers: [a(owner, ttl: 300)]), now: 0)
+        }
+        #expect(cache.count == 2)
+        #expect(cache.lookup(ResponseCache.Key(question("b.example.test")), now: 1) != nil)
+    }
 }
