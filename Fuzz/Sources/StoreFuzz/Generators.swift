@@ -31,14 +31,15 @@ struct Entropy {
 
 /// etcd values as writers and attackers make them: SkyDNS JSON with every field inside, at the
 /// edge of and beyond its range, of the wrong type, duplicated, in odd case; and values that are
-/// not JSON objects at all.
+/// not JSON objects at all. Written straight into the value's bytes: building Strings piece by
+/// piece cost more than the store spent on them.
 enum ValueGenerator {
     static let numbers = [
         "0", "1", "-1", "2", "3", "5", "10", "80", "127", "128", "255", "256", "32767", "32768", "65535", "65536",
         "-65536", "2147483647", "2147483648", "4294967295", "4294967296", "-2147483649", "9223372036854775807",
         "-9223372036854775808", "9223372036854775808", "18446744073709551616", "99999999999999999999999",
         "1e3", "1.5", "-0", "0.0", "1E400", "00", "-", "+1", "0x10",
-    ]
+    ].map { Array($0.utf8) }
     static let hosts = [
         "", "10.0.0.1", "10.0.0.2", "127.0.0.1", "255.255.255.255", "0.0.0.0", "2001:db8::1", "::1", "::ffff:10.0.0.1",
         "fe80::1%eth0", "1.2.3", "1.2.3.4.5", "256.1.1.1", "a.skydns.test", "svc.skydns.test", "x.svc.skydns.test",
@@ -47,63 +48,85 @@ enum ValueGenerator {
         String(repeating: "a", count: 63) + ".test", String(repeating: "a", count: 64) + ".test",
         Array(repeating: String(repeating: "b", count: 63), count: 4).joined(separator: "."),
         Array(repeating: "c", count: 127).joined(separator: "."),
-    ]
+    ].map(quoted)
     static let fields = ["host", "port", "priority", "weight", "text", "mail", "ttl", "targetstrip", "group",
                          "HOST", "Port", "TargetStrip", "target_strip", "key", "other"]
-    /// Texts at the edges of what a record and a message hold, as JSON string literals made once
-    /// (building and quoting 70,000 characters per input would be most of the fuzzer's time).
-    static let longTexts: [String] = [254, 255, 256, 511, 4000, 63_999, 64_000, 64_001, 65_535, 70_000].flatMap { length in
-        ["t", "\u{e9}"].map { character in "\"" + String(repeating: character, count: length) + "\"" }
+    static let quotedFields = fields.map(quoted)
+    static let lowercasedFields = fields.map { $0.lowercased() }
+    static let groups = ["", "g1", "g2", "G1", "x"].map(quoted)
+    static let booleans = ["true", "false"].map { Array($0.utf8) }
+    static let notObjects = ["null", "[]", "\"10.0.0.1\"", "12", "{", "{\"host\":", "{}", "{\"host\":\"10.0.0.1\"}x",
+                             "[{\"host\":\"10.0.0.1\"}]", " {\"host\" : \"10.0.0.3\" } "].map { Array($0.utf8) }
+    /// Texts at the edges of what a record (`StoredRecord.maxTextBytes`, 64,000 bytes), a
+    /// character string (255) and a 16-bit RDATA length hold, counted in bytes, in one- and
+    /// two-byte characters (a two-byte one then straddles the 255-byte splits): JSON string
+    /// literals made once.
+    static let longTexts: [[UInt8]] = [254, 255, 256, 511, 4000, 63_999, 64_000, 64_001, 65_535, 65_536, 70_000].flatMap { bytes in
+        [String(repeating: "t", count: bytes),
+         String(repeating: "\u{e9}", count: bytes / 2) + String(repeating: "t", count: bytes % 2)].map(quoted)
     }
 
     static func value(_ entropy: inout Entropy) -> [UInt8] {
         switch entropy.below(16) {
         case 0: return entropy.rawBytes(limit: 48)
-        case 1: return Array(entropy.pick(["null", "[]", "\"10.0.0.1\"", "12", "{", "{\"host\":", "{}", "{\"host\":\"10.0.0.1\"}x",
-                                            "[{\"host\":\"10.0.0.1\"}]", " {\"host\" : \"10.0.0.3\" } "]).utf8)
-        default: return Array(object(&entropy, depth: 0).utf8)
+        case 1: return entropy.pick(notObjects)
+        default:
+            var json: [UInt8] = []
+            json.reserveCapacity(128)
+            object(&entropy, depth: 0, into: &json)
+            return json
         }
     }
 
-    static func object(_ entropy: inout Entropy, depth: Int) -> String {
-        var members: [String] = []
-        for _ in 0..<entropy.below(7) {
-            let name = entropy.pick(fields)
-            members.append(quoted(name) + ":" + fieldValue(name.lowercased(), &entropy, depth: depth))
+    static func object(_ entropy: inout Entropy, depth: Int, into json: inout [UInt8]) {
+        json.append(UInt8(ascii: "{"))
+        for index in 0..<entropy.below(7) {
+            if index > 0 { json.append(UInt8(ascii: ",")) }
+            let field = entropy.below(fields.count)
+            json += quotedFields[field]
+            json.append(UInt8(ascii: ":"))
+            fieldValue(lowercasedFields[field], &entropy, depth: depth, into: &json)
         }
-        return "{" + members.joined(separator: ",") + "}"
+        json.append(UInt8(ascii: "}"))
     }
 
-    static func fieldValue(_ field: String, _ entropy: inout Entropy, depth: Int) -> String {
+    static func fieldValue(_ field: String, _ entropy: inout Entropy, depth: Int, into json: inout [UInt8]) {
         // One field in eight gets a value of some other kind.
-        if entropy.chance(32) { return anyValue(&entropy, depth: depth) }
+        if entropy.chance(32) { return anyValue(&entropy, depth: depth, into: &json) }
         switch field {
-        case "host": return quoted(entropy.chance(40) ? randomHost(&entropy) : entropy.pick(hosts))
-        case "text": return text(&entropy)
-        case "group": return quoted(entropy.pick(["", "g1", "g2", "G1", "x"]))
-        case "mail": return entropy.pick(["true", "false"])
+        case "host":
+            if entropy.chance(40) { appendQuoted(randomHost(&entropy), to: &json) } else { json += entropy.pick(hosts) }
+        case "text": text(&entropy, into: &json)
+        case "group": json += entropy.pick(groups)
+        case "mail": json += entropy.pick(booleans)
         case "port", "priority", "weight", "ttl", "targetstrip", "target_strip":
-            return entropy.chance(48) ? String(entropy.int64()) : entropy.pick(numbers)
-        default: return anyValue(&entropy, depth: depth)
+            if entropy.chance(48) { json += String(entropy.int64()).utf8 } else { json += entropy.pick(numbers) }
+        default: anyValue(&entropy, depth: depth, into: &json)
         }
     }
 
-    static func anyValue(_ entropy: inout Entropy, depth: Int) -> String {
+    static func anyValue(_ entropy: inout Entropy, depth: Int, into json: inout [UInt8]) {
         switch entropy.below(depth > 3 ? 5 : 7) {
-        case 0: return "null"
-        case 1: return entropy.pick(["true", "false"])
-        case 2: return entropy.pick(numbers)
-        case 3: return quoted(entropy.pick(hosts))
-        case 4: return quoted(String(decoding: entropy.rawBytes(limit: 16), as: UTF8.self))
-        case 5: return "[" + (0..<entropy.below(4)).map { _ in anyValue(&entropy, depth: depth + 1) }.joined(separator: ",") + "]"
-        default: return object(&entropy, depth: depth + 1)
+        case 0: json += "null".utf8
+        case 1: json += entropy.pick(booleans)
+        case 2: json += entropy.pick(numbers)
+        case 3: json += entropy.pick(hosts)
+        case 4: appendQuoted(String(decoding: entropy.rawBytes(limit: 16), as: UTF8.self), to: &json)
+        case 5:
+            json.append(UInt8(ascii: "["))
+            for index in 0..<entropy.below(4) {
+                if index > 0 { json.append(UInt8(ascii: ",")) }
+                anyValue(&entropy, depth: depth + 1, into: &json)
+            }
+            json.append(UInt8(ascii: "]"))
+        default: object(&entropy, depth: depth + 1, into: &json)
         }
     }
 
     /// A `text` value as a JSON string literal: short ones from the input, long ones at the edges.
-    static func text(_ entropy: inout Entropy) -> String {
-        if entropy.chance(224) { return quoted(String(decoding: entropy.rawBytes(limit: 24), as: UTF8.self)) }
-        return entropy.pick(longTexts)
+    static func text(_ entropy: inout Entropy, into json: inout [UInt8]) {
+        if entropy.chance(224) { return appendQuoted(String(decoding: entropy.rawBytes(limit: 24), as: UTF8.self), to: &json) }
+        json += entropy.pick(longTexts)
     }
 
     static func randomHost(_ entropy: inout Entropy) -> String {
@@ -114,19 +137,32 @@ enum ValueGenerator {
         }
     }
 
-    /// A JSON string literal; invalid UTF-8 was already replaced when the String was made.
-    static func quoted(_ text: String) -> String {
-        var out = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\u{0}"..."\u{1F}": out += "\\u00" + (scalar.value < 16 ? "0" : "") + String(scalar.value, radix: 16)
-            default: out.unicodeScalars.append(scalar)
+    static func quoted(_ text: String) -> [UInt8] {
+        var json: [UInt8] = []
+        appendQuoted(text, to: &json)
+        return json
+    }
+
+    /// Appends `text` as a JSON string literal; invalid UTF-8 was already replaced when the
+    /// String was made, and bytes of multi-byte characters never need escaping.
+    static func appendQuoted(_ text: String, to json: inout [UInt8]) {
+        json.append(UInt8(ascii: "\""))
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "\""), UInt8(ascii: "\\"):
+                json.append(UInt8(ascii: "\\"))
+                json.append(byte)
+            case 0..<0x20:
+                json += "\\u00".utf8
+                json.append(hexDigits[Int(byte >> 4)])
+                json.append(hexDigits[Int(byte & 0xF)])
+            default: json.append(byte)
             }
         }
-        return out + "\""
+        json.append(UInt8(ascii: "\""))
     }
+
+    private static let hexDigits = Array("0123456789abcdef".utf8)
 }
 
 /// Keys below the prefix at random depths, mostly under the served domain (`skydns.test.`), some
