@@ -142,11 +142,16 @@ struct WatcherIntegrationTests {
     @Test func failsOverFromADeadEndpoint() throws {
         let etcd = try EtcdTestServer()
         try etcd.v3Put("/skydns/local/a", "a")
-        let dead = "http://127.0.0.1:\(try freeLoopbackPort())"
+        // Held for the whole test: a port merely free at the start may be bound by a parallel
+        // test's etcd, which this watcher would then follow instead.
+        let dead = try RefusingPort()
         let recorder = EventRecorder()
-        let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [dead, etcd.endpoint], api: .v3))
+        let watcher = recorder.makeWatcher(EtcdClientConfig(endpoints: [dead.endpoint, etcd.endpoint], api: .v3))
         watcher.start()
-        defer { watcher.stop() }
+        defer {
+            watcher.stop()
+            withExtendedLifetime(dead) {}
+        }
 
         eventually("the snapshot from the second endpoint") { recorder.current == ["/skydns/local/a": "a"] }
         try etcd.v3Put("/skydns/local/b", "b")

@@ -66,11 +66,10 @@ func connectedTCPSocket(port: UInt16, timeout: Duration, what: String) throws ->
     return fd
 }
 
-/// A port the kernel hands out for an ephemeral TCP bind on 127.0.0.1 (free right now).
-public func freeLoopbackPort() throws -> UInt16 {
+/// A TCP socket bound to an ephemeral port on 127.0.0.1 (not listening) and that port; close it.
+private func boundLoopbackSocket() throws -> (fd: Int32, port: UInt16) {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw SupportError.io("socket: \(errnoText())") }
-    defer { close(fd) }
     var address = loopback(0)
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafeMutablePointer(to: &address) { pointer in
@@ -78,8 +77,36 @@ public func freeLoopbackPort() throws -> UInt16 {
             bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
         }
     }
-    guard bound else { throw SupportError.io("bind: \(errnoText())") }
-    return UInt16(bigEndian: address.sin_port)
+    guard bound else {
+        let text = errnoText()
+        close(fd)
+        throw SupportError.io("bind: \(text)")
+    }
+    return (fd, UInt16(bigEndian: address.sin_port))
+}
+
+/// A port the kernel hands out for an ephemeral TCP bind on 127.0.0.1 (free right now; a test
+/// running beside this one may take it next).
+public func freeLoopbackPort() throws -> UInt16 {
+    let (fd, port) = try boundLoopbackSocket()
+    close(fd)
+    return port
+}
+
+/// A loopback port held bound and never listened on for as long as this lives: connecting to it
+/// is refused at once, and no other process can bind it meanwhile (the socket is bound without
+/// SO_REUSEADDR). An endpoint that is down for the whole test, where a port from
+/// `freeLoopbackPort()` might be taken by an etcd or a server that a parallel test starts.
+public final class RefusingPort: Sendable {
+    public let port: UInt16
+    private let fd: Int32
+
+    /// `http://127.0.0.1:<port>`.
+    public var endpoint: String { "http://127.0.0.1:\(port)" }
+
+    public init() throws { (fd, port) = try boundLoopbackSocket() }
+
+    deinit { close(fd) }
 }
 
 func sendAll(_ fd: Int32, _ bytes: [UInt8]) throws {
