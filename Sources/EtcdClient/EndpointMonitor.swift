@@ -58,7 +58,7 @@ final class EndpointMonitor: Sendable {
 
     private func run() {
         let connections = (0..<endpoints.count).map { index in
-            EtcdConnection(config: config, endpoints: endpoints, pinned: index, isCancelled: isStopped)
+            EtcdConnection(config: config, endpoints: endpoints, pinned: index) { [isStopped = self.isStopped] _ in isStopped() }
         }
         var failures = [Int](repeating: 0, count: endpoints.count)
         var lastProbe = [Double](repeating: 0, count: endpoints.count)

@@ -29,28 +29,39 @@ final class EndpointRing: @unchecked Sendable {
     }
 }
 
+/// Where one connection's requests go, shared with its transfer's cancellation check.
+private final class InFlightEndpoint: Sendable {
+    let index = Atomic(0)
+}
+
 /// Sends etcd requests for one thread: picks the current endpoint, adds v3 auth, and
 /// turns HTTP failures into `EtcdError`.
 final class EtcdConnection {
     let config: EtcdClientConfig
     private let endpoints: EndpointRing
     private let transport: HTTPTransport
-    private(set) var usedEndpoint = 0
+    /// The ring position of the request in flight (or the last one); the cancellation check reads it.
+    private let inFlight: InFlightEndpoint
+    var usedEndpoint: Int { inFlight.index.load(ordering: .relaxed) }
     /// Always this endpoint (a health probe), rather than the ring's current one.
     private let pinned: Int?
     /// The v3 gateway takes a token from /v3/auth/authenticate instead of basic auth;
     /// "" when credentials are configured but etcd has auth disabled.
     private var v3Token: String?
 
+    /// - Parameter isCancelled: polled during a transfer with the ring position the request goes to;
+    ///   true ends the request (it throws).
     init(config: EtcdClientConfig, endpoints: EndpointRing, pinned: Int? = nil,
-         isCancelled: @escaping @Sendable () -> Bool) {
+         isCancelled: @escaping @Sendable (_ endpoint: Int) -> Bool) {
         self.config = config
         self.endpoints = endpoints
         self.pinned = pinned
+        let inFlight = InFlightEndpoint()
+        self.inFlight = inFlight
         self.transport = HTTPTransport(
             options: HTTPTransportOptions(
                 caCertPath: config.caCertPath, tlsCertPath: config.tlsCertPath, tlsKeyPath: config.tlsKeyPath),
-            isCancelled: isCancelled)
+            isCancelled: { isCancelled(inFlight.index.load(ordering: .relaxed)) })
     }
 
     var endpoint: String { endpoints.current().url }
@@ -68,7 +79,7 @@ final class EtcdConnection {
         onData: ((UnsafeRawBufferPointer) -> Bool)? = nil
     ) throws -> HTTPResponse {
         let (index, base) = pinned.map { ($0, endpoints.url(at: $0)) } ?? endpoints.current()
-        usedEndpoint = index
+        inFlight.index.store(index, ordering: .relaxed)
         var request = HTTPRequest(
             method: method, url: base + path, body: json?.serialized,
             connectTimeout: config.requestSeconds, totalTimeout: totalTimeout, idleTimeout: idleTimeout, maxBody: maxBody)

@@ -20,7 +20,7 @@ public enum EtcdKeyReader {
     public static func read(_ key: String, config: EtcdClientConfig, timeout: Duration) -> Outcome {
         let deadline = MonotonicClock.now + timeout.asSeconds
         let endpoints = EndpointRing(config.endpoints)
-        let connection = EtcdConnection(config: config, endpoints: endpoints) { MonotonicClock.now > deadline + 1 }
+        let connection = EtcdConnection(config: config, endpoints: endpoints) { _ in MonotonicClock.now > deadline + 1 }
         let apis: [EtcdAPI] = config.api.map { [$0] } ?? [.v2, .v3]
         var failure = "no endpoint was tried"
         for index in 0..<endpoints.count {

@@ -70,8 +70,9 @@ public final class EtcdWatcher: @unchecked Sendable {
 
     /// Probes the endpoints beside the watch; set by start().
     var monitor: EndpointMonitor?
-    /// An endpoint the monitor found silent while the main thread used it: the main thread's
-    /// request in flight is cancelled and it moves on.
+    /// An endpoint the monitor found silent while the ring pointed at it: the main thread's
+    /// request to it is cancelled and it moves on. The notice may come after the main thread has
+    /// moved on by itself; it then ends no request to another endpoint.
     var silentEndpoint: (index: Int, reason: String)?
 
     func abandon(endpoint index: Int, _ reason: String) {
@@ -115,9 +116,9 @@ public final class EtcdWatcher: @unchecked Sendable {
     var keyspaceWarning: String?
 
     func runMain() {
-        let connection = EtcdConnection(config: config, endpoints: endpoints) { [weak self] in
+        let connection = EtcdConnection(config: config, endpoints: endpoints) { [weak self] endpoint in
             guard let self else { return true }
-            return self.locked { self.stopped || self.silentEndpoint != nil }
+            return self.locked { self.stopped || self.silentEndpoint?.index == endpoint }
         }
         let progress = WatchProgress()
         progress.onPosition = { [weak self] applied, latest in
@@ -137,12 +138,10 @@ public final class EtcdWatcher: @unchecked Sendable {
                     return silentEndpoint
                 }
                 let failed = connection.endpoint
-                if let silent {
-                    // Only away from the silent one: the ring may have moved on already.
-                    endpoints.advance(past: silent.index)
+                connection.failover()
+                if let silent, silent.index == connection.usedEndpoint {
                     report(.disconnected(reason: "\(redactingUserInfo(endpoints.url(at: silent.index))): \(silent.reason)"))
                 } else {
-                    connection.failover()
                     report(.disconnected(reason: "\(failed): \(error)"))
                 }
                 let delay = progress.backoff.next()
@@ -157,7 +156,7 @@ public final class EtcdWatcher: @unchecked Sendable {
     var isStopped: Bool { locked { stopped } }
 
     func makeConnection() -> EtcdConnection {
-        EtcdConnection(config: config, endpoints: endpoints) { [weak self] in self?.isStopped ?? true }
+        EtcdConnection(config: config, endpoints: endpoints) { [weak self] _ in self?.isStopped ?? true }
     }
 
     func deliver(_ changes: [StoreChange]) {

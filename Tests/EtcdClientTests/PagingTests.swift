@@ -46,7 +46,7 @@ struct PagingIntegrationTests {
         for i in 0..<12 { try etcd.v3Put("/skydns/big/k\(i < 10 ? "0" : "")\(i)", value) }
         let connection = EtcdConnection(
             config: EtcdClientConfig(endpoints: [etcd.endpoint]), endpoints: EndpointRing([etcd.endpoint]),
-            isCancelled: { false })
+            isCancelled: { _ in false })
         // 100 keys a page by count; 150 kB a page by bytes (a cut-off at 600 kB): 100 kB values
         // (133 kB in base64) read one or two at a time.
         var v3 = EtcdV3(connection: connection, pageSize: 100)
@@ -77,7 +77,7 @@ struct PagingIntegrationTests {
         }
         let connection = EtcdConnection(
             config: EtcdClientConfig(endpoints: [etcd.endpoint]), endpoints: EndpointRing([etcd.endpoint]),
-            isCancelled: { false })
+            isCancelled: { _ in false })
         // Pages of 1, 2 and 4 keys: the second ends on the first key that is not UTF-8.
         let (read, _) = try EtcdV3(connection: connection, pageSize: 1).readPrefix("/skydns/k/")
         #expect(read.map(\.key) == ["/skydns/k/a", "/skydns/k/z", "/skydns/k/\u{FFFD}1", "/skydns/k/\u{FFFD}2"])
