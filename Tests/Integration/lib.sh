@@ -125,3 +125,43 @@ start_knot() {
   for _ in $(seq 50); do dig +short +time=1 +tries=1 @127.0.0.1 -p "$KNOT_PORT" "$zone" SOA | grep -q . && return 0; sleep 0.1; done
   fail "knot did not start"
 }
+
+# start_zone ZONE RECORD...: Knot serving ZONE (start_knot) from a zone file of its SOA, its NS
+# ns.ZONE with ns at 127.0.0.1, and each RECORD line (relative names), TTL 300; sets KNOT_PORT.
+start_zone() {
+  local zone=$1 file="$WORK/$1.zone"; shift
+  command -v knotd >/dev/null || fail "knotd not installed (scripts/install-deps)"
+  { printf '$ORIGIN %s.\n$TTL 300\n@ IN SOA ns.%s. admin.%s. 1 3600 600 86400 120\n' "$zone" "$zone" "$zone"
+    printf '@ IN NS ns.%s.\nns IN A 127.0.0.1\n' "$zone"
+    printf '%s\n' "$@"; } >"$file"
+  start_knot "$zone" "$file"
+}
+
+# start_fake_upstream NAME <<'PY' ... PY: a UDP upstream in python on a port it binds itself (so no
+# other process can take it first); sets UPSTREAM_PORT, its output goes to $WORK/NAME.log. The
+# python read from stdin runs for each query with `s` (the socket), `data`, `peer`, `qid`, `flags`,
+# `question` (the question section: name, type, class as sent) and `reply_a(rid, question, ip,
+# ttl, flags=0x8180)` (a reply with one A record, ip a list of 4 bytes). Returns once it is bound.
+start_fake_upstream() {
+  local name=$1
+  cat >"$WORK/$name.py"
+  python3 - "$WORK/$name.py" >"$WORK/$name.log" 2>&1 <<'PY' &
+import socket, struct, sys
+handle = compile(open(sys.argv[1]).read(), sys.argv[1], "exec")
+def reply_a(rid, question, ip, ttl, flags=0x8180):
+    return (struct.pack("!HHHHHH", rid, flags, 1, 1, 0, 0) + question
+            + b"\xc0\x0c\x00\x01\x00\x01" + struct.pack("!IH", ttl, 4) + bytes(ip))
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+print("bound", s.getsockname()[1], flush=True)
+while True:
+    data, peer = s.recvfrom(4096)
+    qid, flags = struct.unpack("!HH", data[:4])
+    qend = 12
+    while data[qend] != 0: qend += data[qend] + 1
+    question = data[12:qend + 5]
+    exec(handle)
+PY
+  PIDS+=($!)
+  eventually_for 30 grep -q '^bound ' "$WORK/$name.log" || fail "$name upstream did not start"
+  UPSTREAM_PORT=$(sed -n 's/^bound //p' "$WORK/$name.log")
+}

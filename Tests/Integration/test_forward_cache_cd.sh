@@ -4,25 +4,13 @@
 # refused, so one client setting CD must not hand that data to clients who did not.
 source "$(dirname "$0")/lib.sh"
 
-UP=$(free_port)
-python3 - "$UP" >"$WORK/upstream.log" 2>&1 <<'PY' &
-import socket, struct, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", int(sys.argv[1])))
-print("bound", flush=True)
-while True:
-    data, peer = s.recvfrom(4096)
-    qid, flags = struct.unpack("!HH", data[:4])
-    qend = 12
-    while data[qend] != 0: qend += data[qend] + 1
-    cd = flags & 0x0010 != 0
-    # CD: the data a validating resolver would have answered SERVFAIL for.
-    ip = [203, 0, 113, 66] if cd else [192, 0, 2, 1]
-    print("query cd=%d" % cd, flush=True)
-    s.sendto(struct.pack("!HHHHHH", qid, 0x8180 | (flags & 0x0010), 1, 1, 0, 0) + data[12:qend + 5]
-             + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x01\x2c\x00\x04" + bytes(ip), peer)
+start_fake_upstream upstream <<'PY'
+cd = flags & 0x0010 != 0
+# CD: the data a validating resolver would have answered SERVFAIL for.
+print("query cd=%d" % cd, flush=True)
+s.sendto(reply_a(qid, question, [203, 0, 113, 66] if cd else [192, 0, 2, 1], 300, 0x8180 | (flags & 0x0010)), peer)
 PY
-PIDS+=($!)
-eventually_for 30 grep -q bound "$WORK/upstream.log" || fail "upstream did not start"
+UP=$UPSTREAM_PORT
 
 start_etcd
 DNS_PORT=$(free_port)

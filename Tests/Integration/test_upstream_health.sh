@@ -4,10 +4,8 @@
 # upstreams, almost every query goes straight to Knot; with only the black hole, queries get
 # SERVFAIL and the hole sees about one probe a second, not one query each.
 source "$(dirname "$0")/lib.sh"
-command -v knotd >/dev/null || fail "knotd not installed (scripts/install-deps)"
 
-printf '$ORIGIN example.test.\n$TTL 300\n@ SOA ns admin 1 3600 600 86400 120\n@ NS ns\nns A 127.0.0.1\nwww A 192.0.2.10\n' >"$WORK/example.zone"
-start_knot example.test "$WORK/example.zone"
+start_zone example.test 'www IN A 192.0.2.10'
 
 # A black hole that counts what it receives (one line per datagram).
 HOLE=$(free_port)
