@@ -70,22 +70,12 @@ final class TableServer {
     }
 }
 
-private func sorted(_ records: [ResourceRecord]) -> [String] { records.map(presentation).sorted() }
-
 @Suite("Record semantics: the table answered in process")
 struct RecordSemanticsTests {
     @Test(arguments: semanticsCases)
     func answers(_ c: SemanticsCase) throws {
         let server = try TableServer(c.server)
-        let message = try #require(try server.ask(c.qname, c.qtype, class: c.qclass, transport: c.transport)).message
-        #expect(message.header.responseCode == c.rcode)
-        #expect(message.header.isAuthoritative == c.aa, "AA")
-        #expect(!message.header.isTruncated, "TC")
-        #expect(!message.header.recursionAvailable, "RA with -no-rec")
-        #expect(sorted(message.answers) == c.answer.sorted(), "answer section")
-        #expect(sorted(message.authorities) == c.authority.sorted(), "authority section")
-        #expect(sorted(message.additionals) == c.additional.sorted(), "additional section")
-        #expect(message.edns == nil, "no OPT in a reply to a query without one")
+        c.check(try #require(try server.ask(c.qname, c.qtype, class: c.qclass, transport: c.transport)).message)
     }
 
     @Test("Round robin: several A records rotate across queries")

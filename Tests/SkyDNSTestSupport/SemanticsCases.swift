@@ -40,6 +40,21 @@ public struct SemanticsCase: Sendable, CustomTestStringConvertible {
     }
 
     public var testDescription: String { name }
+
+    /// Records an issue for each way `message` is not this case's reply: rcode, AA, TC set, RA set
+    /// (every server of the table runs with `-no-rec`), a section's records (in any order), an OPT
+    /// record (the table's queries carry none).
+    public func check(_ message: Message, sourceLocation: SourceLocation = #_sourceLocation) {
+        func sorted(_ records: [ResourceRecord]) -> [String] { records.map(presentation).sorted() }
+        #expect(message.header.responseCode == rcode, sourceLocation: sourceLocation)
+        #expect(message.header.isAuthoritative == aa, "AA", sourceLocation: sourceLocation)
+        #expect(!message.header.isTruncated, "TC", sourceLocation: sourceLocation)
+        #expect(!message.header.recursionAvailable, "RA with -no-rec", sourceLocation: sourceLocation)
+        #expect(sorted(message.answers) == answer.sorted(), "answer section", sourceLocation: sourceLocation)
+        #expect(sorted(message.authorities) == authority.sorted(), "authority section", sourceLocation: sourceLocation)
+        #expect(sorted(message.additionals) == additional.sorted(), "additional section", sourceLocation: sourceLocation)
+        #expect(message.edns == nil, "no OPT in a reply to a query without one", sourceLocation: sourceLocation)
+    }
 }
 
 /// The SOA of a negative answer: TTL min(-ttl, -min-ttl) (RFC 2308 §3).
