@@ -102,7 +102,7 @@ static void describe(struct mmsghdr *msg, struct iovec *iov, skydns_dgram *slot,
     msg->msg_len = 0;
 }
 
-int skydns_recv_batch(int fd, skydns_dgram *slots, unsigned int count) {
+int skydns_recv_batch(int fd, skydns_dgram *slots, unsigned int count, int wait) {
     struct mmsghdr msgs[SKYDNS_MAX_BATCH];
     struct iovec iov[SKYDNS_MAX_BATCH];
     _Alignas(struct cmsghdr) unsigned char control[SKYDNS_MAX_BATCH][SKYDNS_CONTROL_SIZE];
@@ -111,7 +111,7 @@ int skydns_recv_batch(int fd, skydns_dgram *slots, unsigned int count) {
         // The peer's address must be short of LOCAL_OFFSET: sockaddr_in6 is.
         describe(&msgs[i], &iov[i], &slots[i], slots[i].cap, LOCAL_OFFSET, control[i], SKYDNS_CONTROL_SIZE);
     }
-    int n = recvmmsg(fd, msgs, count, MSG_WAITFORONE, NULL);
+    int n = recvmmsg(fd, msgs, count, wait ? MSG_WAITFORONE : MSG_DONTWAIT, NULL);
     for (int i = 0; i < n; i++) {
         slots[i].len = msgs[i].msg_len;
         slots[i].peer_len = msgs[i].msg_hdr.msg_namelen;

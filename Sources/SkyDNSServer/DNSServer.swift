@@ -165,7 +165,8 @@ public final class DNSServer: Sendable {
                                                 : ListeningSockets.bind(address, udpWorkers: udpWorkers)
         watcher.start()
         for fd in sockets.udp {
-            let worker = UDPWorker(fd: fd, context: context, reader: store.publisher.makeReader())
+            let worker = UDPWorker(fd: fd, context: context, reader: store.publisher.makeReader(),
+                                   engine: try forwarder?.makeWorkerEngine())
             try startThread { worker.run() }
         }
         if !sockets.tcp.isEmpty {

@@ -11,9 +11,11 @@ import SkyDNSStore
 
 /// Resolves what the store cannot: names outside the domain go to the upstream nameservers
 /// (or a stub zone's own servers), and answers whose CNAME/SRV/MX targets lie outside are
-/// completed. Forwarded queries are exchanged on the upstream engine's event loop (see
+/// completed. Forwarded queries are exchanged on an upstream engine's event loop (see
 /// `UpstreamEngine`), so a slow or silent upstream holds no thread and never delays an answer
-/// from the store; answers to complete wait on a few threads of their own, which ask the engine.
+/// from the store: each UDP worker runs an engine of its own in its loop (`makeWorkerEngine`),
+/// and one engine on a thread of its own takes the rest (TCP, stub zones of hidden keys, answers
+/// to complete). Answers to complete wait on a few threads of their own, which ask the engine.
 final class Forwarder: Sendable {
     /// A query handed over by a worker: what to do, the parsed query and where its reply goes.
     struct Job: Sendable {
@@ -30,8 +32,8 @@ final class Forwarder: Sendable {
     static let maxQueueWait: Int64 = 5_000_000_000
     /// Threads completing answers from the store (each waits for its upstream lookups).
     static let threads = 16
-    /// Queries in exchange with upstreams at once, each holding a socket: at most a quarter of
-    /// the process's file descriptors.
+    /// Queries in exchange with upstreams at once, each holding a socket, over all engines: at
+    /// most a quarter of the process's file descriptors.
     static let maxInFlight = 1024
 
     /// How long one upstream has to answer one exchange.
@@ -40,6 +42,8 @@ final class Forwarder: Sendable {
     let cache: ResponseCache?
     let upstreams: UpstreamSet
     private let engine: UpstreamEngine
+    /// `maxInFlight`, shared by every engine.
+    private let budget: InFlightBudget
     private let publisher: SnapshotPublisher
     private let logger: Logger
     private let queue = Mutex(JobQueue())
@@ -60,7 +64,8 @@ final class Forwarder: Sendable {
         self.logger = logger
         let upstreams = UpstreamSet(rotate: rotate, listen: listen, logger: logger, metrics: metrics)
         self.upstreams = upstreams
-        engine = try UpstreamEngine(timeout: upstreamTimeout, maxInFlight: min(Self.maxInFlight, openFileLimit() / 4)) {
+        budget = InFlightBudget(limit: min(Self.maxInFlight, openFileLimit() / 4))
+        engine = try UpstreamEngine(timeout: upstreamTimeout, budget: budget) {
             upstreams.observe($0, $1, nanoseconds: $2)
         }
         upstreams.set(servers)
@@ -73,11 +78,25 @@ final class Forwarder: Sendable {
 
     func setUpstreams(_ servers: [SocketAddress]) { upstreams.set(servers) }
 
+    /// An engine for a UDP worker to run in its own loop (see `UpstreamEngine`), sharing
+    /// `maxInFlight` with the others. Throws `ServerError` when epoll or eventfd descriptors are
+    /// refused.
+    func makeWorkerEngine() throws(ServerError) -> UpstreamEngine {
+        let upstreams = upstreams
+        return try UpstreamEngine(timeout: upstreamTimeout, budget: budget) {
+            upstreams.observe($0, $1, nanoseconds: $2)
+        }
+    }
+
     /// Takes a job; false when too many wait already (the caller answers SERVFAIL).
-    func submit(_ job: Job) -> Bool {
+    /// - Parameter ownEngine: the calling worker's engine (see `makeWorkerEngine`), which then
+    ///   exchanges a forwarded query on the worker's thread; nil for the forwarder's own.
+    func submit(_ job: Job, ownEngine: UpstreamEngine? = nil) -> Bool {
         switch job.kind {
         case .forward(let stub):
-            return engine.submit { [self] in prepare(job.query, stub: stub, reply: job.writer) }
+            let work: UpstreamEngine.Work = { [self] in prepare(job.query, stub: stub, reply: job.writer) }
+            guard let ownEngine else { return engine.submit(work) }
+            return ownEngine.submit(work, fromOwner: true)
         case .completeAnswer:
             let accepted = queue.withLock { queue -> Bool in
                 guard queue.count < Self.maxQueued else { return false }

@@ -62,10 +62,13 @@ final class QueryHandler {
     /// The worker's metrics block: counted here, where the question's type is known.
     private let metrics: MetricsBlock
     private let signing: ResponseSigning?
+    /// The worker's own upstream engine, when it runs one (see `Forwarder.makeWorkerEngine`).
+    private let engine: UpstreamEngine?
 
-    init(context: ServerContext, metrics: MetricsBlock) {
+    init(context: ServerContext, metrics: MetricsBlock, engine: UpstreamEngine? = nil) {
         self.context = context
         self.metrics = metrics
+        self.engine = engine
         responder = makeResponder(forwarder: context.forwarder, resolvingOutside: false)
         signing = context.signer.map(ResponseSigning.init)
     }
@@ -214,7 +217,7 @@ final class QueryHandler {
     }
 
     private func handOff(_ job: Forwarder.Job, to forwarder: Forwarder) {
-        guard !forwarder.submit(job) else { return }
+        guard !forwarder.submit(job, ownEngine: engine) else { return }
         // Too much is waiting on upstreams already: say so at once.
         metrics.add(MetricsBlock.Slot.queueFull)
         job.writer.refuse(.servFail)

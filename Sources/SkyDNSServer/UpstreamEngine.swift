@@ -34,10 +34,16 @@ enum UpstreamOutcome {
 /// (anything else arriving is ignored). A truncated UDP reply is asked again over TCP. Every
 /// exchange has a deadline kept in a timer heap; at it, the next server is tried.
 ///
-/// Bounded: at most `maxInFlight` queries are in exchange at once (one socket each), and at most
-/// `maxQueued` wait for one of those places; past that `submit` refuses.
+/// Bounded: at most `budget.limit` queries are in exchange at once (one socket each), over every
+/// engine sharing the budget, and at most `maxQueued` wait for one of those places in each
+/// engine; past that `submit` refuses.
+///
+/// The engine runs on a thread of its own (`run`), or inside the loop of a thread that also
+/// waits on descriptors of its own (a UDP worker): that thread waits on `poller`, passes the
+/// engine's events to `handle` and calls `finishTurn` after each wait, so that the queries it
+/// forwards cost no hand-over to another thread.
 final class UpstreamEngine: @unchecked Sendable {
-    // Everything but `queue` and `poller.wake()` is used only by the engine's own thread.
+    // Everything but `submit` and `wake` is used only by the thread that runs the engine.
     /// Work handed over from other threads, made into a request on the engine's thread when a
     /// place is free (nil: it was answered without an upstream, or dropped).
     typealias Work = @Sendable () -> UpstreamRequest?
@@ -46,12 +52,18 @@ final class UpstreamEngine: @unchecked Sendable {
     /// Datagrams read from one exchange's socket per wake-up: a flood of spoofs cannot hold the loop.
     private static let readsPerEvent = 8
 
-    let maxInFlight: Int
+    /// The places in exchange, shared with the other engines of the server.
+    let budget: InFlightBudget
+    /// Queries wait while other engines hold every place: the next wait is short, as no wake-up
+    /// comes when they free one.
+    private var starved = false
     /// Per exchange, in nanoseconds.
     private let timeout: Int64
     /// Told of every exchange's result and time (nanoseconds): metrics and upstream health.
     private let observe: (SocketAddress, Result<Message, UpstreamExchange.Failure>, Int64) -> Void
-    private let poller: EventLoop
+    /// What the engine's thread waits on; tokens below 2^63 are the engine's, the rest are free
+    /// for an owner's own descriptors (besides `EventLoop.wakeToken`).
+    let poller: EventLoop
     private let queue = Mutex(Deque<Work>())
     private var slots: [InFlight?]
     private var freeSlots: [Int]
@@ -61,55 +73,78 @@ final class UpstreamEngine: @unchecked Sendable {
 
     /// - Parameters:
     ///   - timeout: how long one server has to answer (a UDP exchange and its TCP retry).
-    ///   - maxInFlight: the most queries in exchange at once; each holds one socket.
+    ///   - budget: the most queries in exchange at once, over every engine given it; each holds
+    ///     one socket.
     /// - Throws: `ServerError.socket` when epoll or eventfd is refused.
-    init(timeout: Duration, maxInFlight: Int,
+    init(timeout: Duration, budget: InFlightBudget,
          observe: @escaping (SocketAddress, Result<Message, UpstreamExchange.Failure>, Int64) -> Void) throws(ServerError) {
         self.timeout = max(0, timeout.inNanoseconds)
-        self.maxInFlight = max(1, maxInFlight)
+        self.budget = budget
         self.observe = observe
         poller = try EventLoop()
-        slots = Array(repeating: nil, count: self.maxInFlight)
-        freeSlots = Array((0..<self.maxInFlight).reversed())
+        slots = Array(repeating: nil, count: budget.limit)
+        freeSlots = Array((0..<budget.limit).reversed())
         scratch = .allocate(byteCount: 65536, alignment: 8)
     }
 
     /// Hands `work` to the engine; false when `maxQueued` already wait (the caller answers
     /// SERVFAIL at once).
-    func submit(_ work: @escaping Work) -> Bool {
+    /// - Parameter fromOwner: the caller is the thread running the engine, which starts the work
+    ///   at its next `finishTurn` without being woken.
+    func submit(_ work: @escaping Work, fromOwner: Bool = false) -> Bool {
         let (accepted, first) = queue.withLock { queue -> (Bool, Bool) in
             guard queue.count < Self.maxQueued else { return (false, false) }
             queue.append(work)
             return (true, queue.count == 1)
         }
         // The loop takes everything queued whenever it runs, so only the first needs a wake-up.
-        if first { poller.wake() }
+        if first && !fromOwner { poller.wake() }
         return accepted
     }
 
-    /// The engine's thread.
+    /// The engine on a thread of its own.
     func run() {
         while true {
             let count = poller.wait(timeoutMilliseconds: nextTimerWait())
-            for index in 0..<max(0, count) {
-                let event = poller.event(index)
-                if event.token == EventLoop.wakeToken {
-                    poller.clearWake()
-                } else if let flight = lookup(event.token) {
-                    ready(flight, events: event.events)
-                }
-            }
-            expireTimers(now: monotonicNanoseconds())
-            startQueued()
+            for index in 0..<max(0, count) { handle(poller.event(index)) }
+            finishTurn()
         }
+    }
+
+    /// One event of the last wait on `poller`, when its token is the engine's (see `poller`).
+    func handle(_ event: skydns_event) {
+        if event.token == EventLoop.wakeToken {
+            poller.clearWake()
+        } else if let flight = lookup(event.token) {
+            ready(flight, events: event.events)
+        }
+    }
+
+    /// After each wait on `poller`: exchanges past their deadline move on, and queued work starts.
+    func finishTurn() {
+        expireTimers(now: monotonicNanoseconds())
+        startQueued()
     }
 
     // MARK: starting
 
     private func startQueued() {
-        while !freeSlots.isEmpty, let work = queue.withLock({ $0.popFirst() }) {
-            guard let request = work() else { continue }
+        starved = false
+        while !freeSlots.isEmpty {
+            guard budget.take() else {
+                starved = queue.withLock { !$0.isEmpty }
+                return
+            }
+            guard let work = queue.withLock({ $0.popFirst() }) else {
+                budget.give()
+                return
+            }
+            guard let request = work() else {
+                budget.give()
+                continue
+            }
             guard let question = request.query.questions.first, let slot = freeSlots.popLast() else {
+                budget.give()
                 request.finish(.failed(looped: false))
                 continue
             }
@@ -177,7 +212,7 @@ final class UpstreamEngine: @unchecked Sendable {
         timers.insert(Timer(deadline: flight.deadline, token: flight.token, serial: flight.serial))
         // Timers of finished exchanges stay until their deadline: rebuilt from the live ones
         // when they outnumber them, so that the heap stays bounded at any query rate.
-        if timers.count > 4 * maxInFlight {
+        if timers.count > 4 * slots.count {
             timers = Heap(slots.compactMap { $0.flatMap { $0.fd >= 0 ? Timer(deadline: $0.deadline, token: $0.token, serial: $0.serial) : nil } })
         }
     }
@@ -265,12 +300,14 @@ final class UpstreamEngine: @unchecked Sendable {
         }
     }
 
-    /// Milliseconds until the next deadline (at most a second).
-    private func nextTimerWait() -> Int32 {
-        guard let first = timers.min else { return 1000 }
+    /// Milliseconds until the next deadline (at most a second): the longest the engine's thread
+    /// may wait on `poller`.
+    func nextTimerWait() -> Int32 {
+        let longest: Int32 = starved ? 10 : 1000
+        guard let first = timers.min else { return longest }
         let remaining = first.deadline &- monotonicNanoseconds()
         guard remaining > 0 else { return 0 }
-        return Int32(min(1000, remaining / 1_000_000 + 1))
+        return Int32(min(Int64(longest), remaining / 1_000_000 + 1))
     }
 
     /// The end of the current exchange: the reply finishes the flight, a failure moves on.
@@ -297,11 +334,12 @@ final class UpstreamEngine: @unchecked Sendable {
     private func finish(_ flight: InFlight, _ outcome: UpstreamOutcome) {
         closeExchange(flight)
         let index = Int(truncatingIfNeeded: flight.token & 0xFFFF_FFFF)
+        flight.request.finish(outcome)
         if slots[index] === flight {
             slots[index] = nil
             freeSlots.append(index)
+            budget.give()
         }
-        flight.request.finish(outcome)
     }
 
     private func lookup(_ token: UInt64) -> InFlight? {

@@ -5,6 +5,7 @@ import Musl
 #endif
 import DNSWire
 @testable import SkyDNSServer
+import SkyDNSTestSupport
 import Synchronization
 import Testing
 
@@ -147,9 +148,9 @@ private final class EngineUnderTest: Sendable {
     let engine: UpstreamEngine
     let log = Log()
 
-    init(timeout: Duration = .milliseconds(300), start: Bool = true) throws {
+    init(timeout: Duration = .milliseconds(300), budget: InFlightBudget = InFlightBudget(limit: 8), start: Bool = true) throws {
         let log = log
-        engine = try UpstreamEngine(timeout: timeout, maxInFlight: 8) { server, result, _ in
+        engine = try UpstreamEngine(timeout: timeout, budget: budget) { server, result, _ in
             let text: String
             switch result {
             case .success: text = "answered"
@@ -248,6 +249,31 @@ struct UpstreamEngineTests {
             Issue.record("no servers, yet not a plain failure")
             return
         }
+    }
+
+    @Test("engines sharing a budget: one may hold every place; another's query waits for one to free")
+    func sharedBudget() throws {
+        let silent = try FakeUpstream(.silent), answering = try FakeUpstream(.answer)
+        defer { silent.stop(); answering.stop() }
+        let budget = InFlightBudget(limit: 2)
+        let holder = try EngineUnderTest(timeout: .seconds(1), budget: budget)
+        let waiter = try EngineUnderTest(budget: budget)
+        let query = Message(header: Header(id: 0, questionCount: 1), questions: [Question(name: name("a.test"), type: .a)])
+        let held = Mutex<[UpstreamOutcome]>([])
+        for _ in 0..<2 {
+            #expect(holder.engine.submit { UpstreamRequest(query: query, servers: [silent.address]) { outcome in
+                held.withLock { $0.append(outcome) }
+            } })
+        }
+        #expect(waitUntil(timeout: .seconds(10)) { silent.queries.load(ordering: .relaxed) == 2 })
+        #expect(!budget.take())
+        guard case .answered = waiter.ask([answering.address]) else {
+            Issue.record("no answer once a place was free")
+            return
+        }
+        // The answer could only start once one of the holder's exchanges had timed out and given back its place.
+        #expect(held.withLock { $0.count } >= 1)
+        #expect(budget.take())
     }
 
     @Test("at most `maxQueued` wait: the next is refused")

@@ -19,8 +19,9 @@ typedef struct skydns_dgram {
     size_t len;
 } skydns_dgram;
 
-/// Receives up to `count` datagrams; blocks for the first one. Returns the number received, or -1 with errno.
-int skydns_recv_batch(int fd, skydns_dgram *slots, unsigned int count);
+/// Receives up to `count` datagrams; with `wait`, blocks for the first one, else returns -1 with
+/// errno EAGAIN when none is there. Returns the number received, or -1 with errno.
+int skydns_recv_batch(int fd, skydns_dgram *slots, unsigned int count, int wait);
 /// Sends `count` datagrams, each to its `peer`, from the local address kept with it. Returns the number sent.
 int skydns_send_batch(int fd, skydns_dgram *slots, unsigned int count);
 /// Sends one datagram to `peer` (a skydns_dgram's, or a copy of it) from the local address kept
