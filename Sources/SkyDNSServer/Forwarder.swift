@@ -50,6 +50,10 @@ final class Forwarder: Sendable {
     private let wakeup = Condition()
     private let metrics: ServerMetrics?
     let loop = ForwardingLoop()
+    /// Forwarded queries no upstream answered: each is counted, but a line for each would let
+    /// clients write the log at their query rate (names whose upstream times out while others
+    /// keep it marked up, or no descriptor left for an exchange).
+    private let failureWarning = RateLimitedWarning(interval: .seconds(10))
     var loopWarning: RateLimitedWarning { upstreams.loopWarning }
 
     /// - Throws: `ServerError` when the engine's epoll descriptors are refused.
@@ -188,7 +192,7 @@ final class Forwarder: Sendable {
                 if servers.isEmpty {
                     logger.debug("every upstream failed within the last \(UpstreamSet.downSeconds) s; replying SERVFAIL")
                 } else {
-                    logger.warning("no upstream answered for a forwarded query; replying SERVFAIL")
+                    failureWarning.log(logger, "no upstream answered for a forwarded query; replying SERVFAIL")
                 }
                 // A loop is passed back, so that a server that forwarded to us does not retry through us.
                 if looped || passedOverLooping {
