@@ -72,7 +72,12 @@ final class ResponseSigning {
             signedAnswers.removeAll(keepingCapacity: true)
             signedBytes = 0
         }
-        if let old = signedAnswers.updateValue(SignedAnswer(bytes: signed, expires: now &+ Self.answerLifetime), forKey: key) {
+        // Copies of their own: `signed` and `unsigned` share the writer's buffer (4 KiB on UDP,
+        // up to 64 KiB on TCP), which a kept answer would otherwise hold on to once the writer
+        // moves on, ten times what `maxBytes` counts.
+        let kept = SignedAnswer(bytes: signed.withUnsafeBufferPointer { Array($0) }, expires: now &+ Self.answerLifetime)
+        let keptKey = SignedAnswerKey(maxSize: maxSize, unsigned: unsigned[2...].withUnsafeBufferPointer { Array($0) }[...])
+        if let old = signedAnswers.updateValue(kept, forKey: keptKey) {
             signedBytes -= old.bytes.count + unsigned.count
         }
         signedBytes += cost
