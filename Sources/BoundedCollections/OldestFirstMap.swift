@@ -7,7 +7,8 @@ import DequeModule
 ///
 /// Insertion order is a queue of keys beside the entries, each tagged with a serial; a key whose
 /// entry has been replaced or removed since stays queued until it comes up (its serial no longer
-/// matches) or the queue is compacted at twice `capacity`.
+/// matches) or the queue is compacted, once such keys outnumber the entries held: the queue's
+/// length follows what is held, not `capacity` (which may be as large as `Int.max`).
 public struct OldestFirstMap<Key: Hashable, Value> {
     @usableFromInline
     struct Slot {
@@ -31,6 +32,8 @@ public struct OldestFirstMap<Key: Hashable, Value> {
     @usableFromInline var order = Deque<(key: Key, serial: UInt64)>()
     @usableFromInline var nextSerial: UInt64 = 0
     @usableFromInline var heldCost = 0
+    /// Stale keys allowed beyond the entries held before the order is compacted.
+    @usableFromInline static var staleSlack: Int { 16 }
 
     /// - Parameters:
     ///   - capacity: entries; a negative value counts as 0.
@@ -79,8 +82,9 @@ public struct OldestFirstMap<Key: Hashable, Value> {
         slots[key] = Slot(value: value, cost: cost, serial: serial)
         heldCost += cost
         order.append((key, serial))
-        // `order.count > 2 * capacity`, written so as not to overflow for any capacity.
-        if order.count - capacity > capacity { compactOrder() }
+        // Stale keys outnumber the entries (by more than a few): each compaction is paid for by
+        // the inserts that queued them, and the queue stays within twice the entries held.
+        if order.count - slots.count > slots.count + Self.staleSlack { compactOrder() }
         return true
     }
 

@@ -150,6 +150,9 @@ public final class DNSServer: Sendable {
         if upstreams.isEmpty {
             logger.warning("no upstream nameservers: names outside \(configuration.domain) will get SERVFAIL")
         }
+        if configuration.rcache > ResponseCache.maxCapacity {
+            logger.warning("-rcache \(configuration.rcache) is more than the \(ResponseCache.maxCapacity) replies kept at most; keeping \(ResponseCache.maxCapacity)")
+        }
         let cache = configuration.rcache > 0
             ? ResponseCache(capacity: configuration.rcache, maxTTL: UInt32(clamping: configuration.rcacheTTL)) : nil
         return try Forwarder(upstreams: upstreams, upstreamTimeout: configuration.upstreamTimeout, rotate: configuration.nsRotate,

@@ -25,6 +25,9 @@ final class ResponseCache: Sendable {
 
     /// The average reply size (bytes) budgeted per entry; answers are typically 100–500 bytes.
     static let bytesPerEntry = 1024
+    /// The most entries any `-rcache` value keeps (1 GiB of replies): the flag and
+    /// `/skydns/config` take any Int, and a cache as large as clients fill it is no bound.
+    static let maxCapacity = 1_048_576
 
     let capacity: Int
     let maxTTL: UInt32
@@ -89,7 +92,7 @@ final class ResponseCache: Sendable {
     }
 
     init(capacity: Int, maxTTL: UInt32, bytesPerEntry: Int = ResponseCache.bytesPerEntry) {
-        self.capacity = max(capacity, 1)
+        self.capacity = min(max(capacity, 1), Self.maxCapacity)
         self.maxTTL = maxTTL
         let (budget, overflow) = self.capacity.multipliedReportingOverflow(by: bytesPerEntry)
         maxBytes = overflow ? Int.max : budget

@@ -1,4 +1,4 @@
-import BoundedCollections
+@testable import BoundedCollections
 import Testing
 
 // The bounded map both caches keep their entries in: what it holds after a sequence of inserts
@@ -81,5 +81,21 @@ struct OldestFirstMapTests {
         let held = (99_000..<100_000).filter { map[$0] != nil }
         #expect(held.count == map.count)
         #expect(held == Array((100_000 - held.count)..<100_000))
+    }
+
+    /// A cache removes expired entries and stores them again later: the keys left behind in the
+    /// insertion order must not pile up, whatever the capacity (`-rcache` may be `Int.max`).
+    @Test("keys removed or replaced do not pile up in the order", arguments: [10, Int.max])
+    func staleKeys(capacity: Int) {
+        var map = OldestFirstMap<Int, Int>(capacity: capacity)
+        for round in 0..<10_000 {
+            map.insert(round, forKey: round % 3)
+            if round % 2 == 0 { map.removeValue(forKey: round % 3) }
+        }
+        #expect(map.count <= 3)
+        #expect(map.order.count <= 2 * map.count + 17)
+        // Still oldest first after the compactions.
+        map.insert(-1, forKey: 100)
+        #expect(map[100] == -1)
     }
 }
