@@ -177,7 +177,7 @@ final class QueryHandler {
             let limit = Self.sizeLimit(query.view, transport: origin.transport)
             let cached = query.packet.withUnsafeBytes { cache.reply(to: query.view, packet: $0, maxSize: limit, into: &writer) }
             if case .written(let rcode) = cached { return sent(rcode, query: query, writer: writer) }
-            if cached == .needsFitting, let hit = cache.lookup(ResponseCache.Key(message)) {
+            if cached == .needsFitting, let hit = cache.lookup(ResponseCache.Key(message), countingMiss: false) {
                 writer.reset()
                 writer.writeBytes(ForwardedReply.fit(hit, to: message, maxSize: limit))
                 return sent(ResponseCode(rawValue: writer.bytes[3] & 0x0F), query: query, writer: writer)

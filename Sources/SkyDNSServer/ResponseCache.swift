@@ -101,6 +101,8 @@ final class ResponseCache: Sendable {
 
     /// Writes the reply kept for the query `view` (read from `packet`) into `writer`, patched for
     /// its client (see `CachedReply.write`), when it fits in `maxSize` bytes. Allocates nothing.
+    /// A miss is not counted here: the query goes on to the forwarder, whose `lookup` counts it,
+    /// so that each forwarded query counts once.
     func reply(to view: QueryView, packet: UnsafeRawBufferPointer, maxSize: Int, now: Double = monotonicNow(),
                into writer: inout WireWriter) -> WireHit {
         let nameEnd = Header.size + view.nameLength
@@ -113,10 +115,7 @@ final class ResponseCache: Sendable {
         let found = find(digest, now: now) { entry in
             entry.dnssecOK == dnssecOK && entry.checkingDisabled == checkingDisabled && entry.reply.answers(name: name, type: view.type, recordClass: view.recordClass)
         }
-        guard let entry = found?.entry, let age = found?.age else {
-            misses.add(1, ordering: .relaxed)
-            return .miss
-        }
+        guard let entry = found?.entry, let age = found?.age else { return .miss }
         guard entry.reply.extendedRCode == 0, entry.reply.size(withOPT: view.edns != nil) <= maxSize else {
             return .needsFitting
         }
@@ -127,7 +126,9 @@ final class ResponseCache: Sendable {
 
     /// The stored reply for `key` with its TTLs aged by the time it has been kept; nil when
     /// absent or expired.
-    func lookup(_ key: Key, now: Double = monotonicNow()) -> Message? {
+    /// - Parameter countingMiss: false where a miss still goes on to the forwarder's own
+    ///   `lookup`, which counts it.
+    func lookup(_ key: Key, now: Double = monotonicNow(), countingMiss: Bool = true) -> Message? {
         let found = key.name.wire.withUnsafeBytes { name in
             find(key.digest, now: now) { entry in
                 entry.dnssecOK == key.dnssecOK && entry.checkingDisabled == key.checkingDisabled
@@ -135,7 +136,7 @@ final class ResponseCache: Sendable {
             }
         }
         guard let entry = found?.entry, let age = found?.age, var reply = try? Message(parsing: entry.reply.wire) else {
-            misses.add(1, ordering: .relaxed)
+            if countingMiss { misses.add(1, ordering: .relaxed) }
             return nil
         }
         hits.add(1, ordering: .relaxed)

@@ -152,6 +152,15 @@ struct CachedReplyTests {
         #expect(hit(cache, query("www.example.tesu", id: 1), maxSize: 512, now: 1).0 == .miss)
         #expect(hit(cache, query("www.example.test", id: 1), maxSize: 512, now: 59).0 == .written(.noError))
         #expect(hit(cache, query("www.example.test", id: 1), maxSize: 512, now: 60).0 == .miss)
+        // Each forwarded query counts once: a miss on the receive path goes on to the
+        // forwarder's look-up, which counts it.
+        #expect(cache.hits.load(ordering: .relaxed) == 1)
+        #expect(cache.misses.load(ordering: .relaxed) == 0)
+        let other = ResponseCache.Key(query("www.example.test", .aaaa, id: 1))
+        #expect(cache.lookup(other, now: 1, countingMiss: false) == nil)
+        #expect(cache.misses.load(ordering: .relaxed) == 0)
+        #expect(cache.lookup(other, now: 1) == nil)
+        #expect(cache.misses.load(ordering: .relaxed) == 1)
     }
 }
 
