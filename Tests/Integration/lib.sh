@@ -16,6 +16,12 @@ export SKYDNS_NAMESERVERS=${SKYDNS_NAMESERVERS:-127.0.0.1:9}
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# finds GREP-ARGS...: whether the input holds a match (grep's status), reading all of it. The end
+# of every pipeline that checks for a match: grep -q stops at the first match, and under pipefail
+# the writer before it then dies of SIGPIPE as soon as it writes again (echo writes 4 KiB at a
+# time, dig and curl as their output comes), which fails the check though the text matched.
+finds() { grep "$@" >/dev/null; }
+
 fail() { echo "FAILED: $*" >&2; [ -f "$WORK/server.log" ] && tail -20 "$WORK/server.log" >&2; exit 1; }
 
 # start_etcd [V2]: etcd with the v2 API on (V2=false: off), data in $WORK/etcd; sets ETCD (the
@@ -46,7 +52,7 @@ start_server() {
   "$SKYDNS_BIN" "$@" >>"$WORK/server.log" 2>&1 &
   SERVER_PID=$!; PIDS+=("$SERVER_PID")
   for _ in $(seq 100); do
-    dig +time=1 +tries=1 +short @127.0.0.1 -p "$DNS_PORT" version.bind TXT CH 2>/dev/null | grep -q skydns && return 0
+    dig +time=1 +tries=1 +short @127.0.0.1 -p "$DNS_PORT" version.bind TXT CH 2>/dev/null | finds skydns && return 0
     sleep 0.1
   done
   fail "server did not answer"
@@ -122,7 +128,7 @@ start_knot() {
   "$(dirname "${BASH_SOURCE[0]}")/../../scripts/knot-conf" "$dir" "$zone" "127.0.0.1@$KNOT_PORT"
   knotd -c "$dir/knot.conf" >>"$WORK/knot.log" 2>&1 &
   KNOT_PID=$!; PIDS+=("$KNOT_PID")
-  for _ in $(seq 50); do dig +short +time=1 +tries=1 @127.0.0.1 -p "$KNOT_PORT" "$zone" SOA | grep -q . && return 0; sleep 0.1; done
+  for _ in $(seq 50); do dig +short +time=1 +tries=1 @127.0.0.1 -p "$KNOT_PORT" "$zone" SOA | finds . && return 0; sleep 0.1; done
   fail "knot did not start"
 }
 

@@ -99,7 +99,7 @@ put_v3 /skydns/sohu/domeos/hostile/text-70k "{\"text\":\"$(head -c 70000 /dev/ze
 put_v3 /skydns/sohu/domeos/hostile/good '{"host":"10.9.0.4","port":8080,"text":"fine"}'
 eventually answers_are good.hostile.domeos.sohu 10.9.0.4 || fail "the good record beside the hostile values"
 for k in strip-neg strip-max text-70k; do
-  log_since "$mark" | grep -qF "/skydns/sohu/domeos/hostile/$k" || fail "hostile value $k: key not logged"
+  log_since "$mark" | finds -F "/skydns/sohu/domeos/hostile/$k" || fail "hostile value $k: key not logged"
   expect_eq "$(status "$k.hostile.domeos.sohu")" NXDOMAIN "hostile value $k is skipped"
 done
 for round in 1 2; do   # eight SRV queries in all for the spinning kind: every worker would be stuck
@@ -202,7 +202,7 @@ started=$(date +%s%3N); mark=$(log_mark)
 start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3
 # (Names answer from their own keys while the read goes on: wait for the read itself; under
 # AddressSanitizer on a busy 2-core machine 100,000 keys took over a minute.)
-read_complete() { log_since "$mark" | grep -q "first read of etcd complete"; }
+read_complete() { log_since "$mark" | finds "first read of etcd complete"; }
 eventually_for 240 read_complete || fail "second server: first read with 100,000 keys"
 answers_are zzz-good-live.domeos.sohu 172.28.9.3 || fail "second server: the last name read"
 echo "second server: first read of ~100,000 keys served after $(( $(date +%s%3N) - started )) ms" >&2

@@ -18,10 +18,10 @@ expect_eq "$(echo "$soa" | awk '{print $7}')" 20 "SOA minimum (key min_ttl over 
 neg=$(dig +time=2 +tries=1 +noall +authority @127.0.0.1 -p "$DNS_PORT" missing.domeos.sohu A | awk '{print $2}')
 [ "$neg" -le 20 ] || fail "negative answer TTL $neg above min_ttl 20"
 log=$(log_since "$mark")
-echo "$log" | grep -q 'field "bogus" is not a SkyDNS setting' || fail "unknown field not logged"
-echo "$log" | grep -q 'etcd config field ndot: must not be negative.*field ndot ignored' || fail "invalid field not logged"
-echo "$log" | grep -q 'field priority is 0, which SkyDNS treated as unset' || fail "zero field not logged"
-echo "$log" | grep -q 'ttl=45 min-ttl=20' || fail "effective settings not logged"
+echo "$log" | finds 'field "bogus" is not a SkyDNS setting' || fail "unknown field not logged"
+echo "$log" | finds 'etcd config field ndot: must not be negative.*field ndot ignored' || fail "invalid field not logged"
+echo "$log" | finds 'field priority is 0, which SkyDNS treated as unset' || fail "zero field not logged"
+echo "$log" | finds 'ttl=45 min-ttl=20' || fail "effective settings not logged"
 stop_server
 
 # dns_addr from the key moves the listener; a key changed while running is logged as taking
@@ -50,7 +50,7 @@ DNS_PORT=$(free_port); mark=$(log_mark)
 start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3=false -ttl=77
 eventually answers_are v2nottl.domeos.sohu 10.1.0.3 || fail "v2, bad key: record not served"
 expect_eq "$(ttl_of v2nottl.domeos.sohu)" 77 "v2, bad key: the flag's TTL"
-log_since "$mark" | grep -q "ignoring /skydns/config (v2): invalid etcd config" || fail "bad key not logged"
+log_since "$mark" | finds "ignoring /skydns/config (v2): invalid etcd config" || fail "bad key not logged"
 stop_server
 
 # A read_timeout longer than poll's 24.8 days (any positive Go duration is valid) and the largest
@@ -60,7 +60,7 @@ for timeout in '"1000h"' 9223372036854775807; do
   DNS_PORT=$(free_port); mark=$(log_mark)
   start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3
   eventually answers_are nottl.domeos.sohu 10.1.0.1 || fail "read_timeout $timeout: record not served"
-  log_since "$mark" | grep -q "rtimeout=$( [ "$timeout" = '"1000h"' ] && echo 1000h0m0s || echo 2562047h47m16.854775807s)" \
+  log_since "$mark" | finds "rtimeout=$( [ "$timeout" = '"1000h"' ] && echo 1000h0m0s || echo 2562047h47m16.854775807s)" \
     || fail "read_timeout $timeout: effective setting not logged as Go prints it"
   expect_eq "$(status www.example.org)" SERVFAIL "read_timeout $timeout: outside name, closed upstream"
   kill -0 "$SERVER_PID" || fail "read_timeout $timeout: the server died forwarding"

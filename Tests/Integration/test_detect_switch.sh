@@ -34,7 +34,7 @@ put_v2 /skydns/sohu/domeos/later/1 '{"host":"172.28.9.1"}'
 eventually answers_are later.domeos.sohu 172.28.9.1 || fail "v2 put after the switch"
 del_v2 /skydns/sohu/domeos/bx-42-198/adc8794b
 eventually status_is bx-42-198.domeos.sohu NXDOMAIN || fail "v2 delete after the switch"
-log_since "$mark" | grep -i 'switch' | grep -qi 'v2' || fail "the switch to v2 was not logged"
+log_since "$mark" | grep -i 'switch' | finds -i 'v2' || fail "the switch to v2 was not logged"
 stop_server
 
 # Case 2: data only in v3, no -etcd3: detected as v3, and the log says so.
@@ -44,8 +44,8 @@ DNS_PORT=$(free_port)
 mark=$(log_mark)
 start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT
 eventually seeds_answered || fail "v3-only data not answered"
-log_since "$mark" | grep -i 'using' | grep -qi 'v3' || fail "detection of v3 not logged: $(log_since "$mark" | grep -i etcd | head -5)"
-log_since "$mark" | grep -i 'using' | grep -qi 'v2' && fail "v2 logged as the choice for v3-only data"
+log_since "$mark" | grep -i 'using' | finds -i 'v3' || fail "detection of v3 not logged: $(log_since "$mark" | grep -i etcd | head -5)"
+log_since "$mark" | grep -i 'using' | finds -i 'v2' && fail "v2 logged as the choice for v3-only data"
 put_v3 /skydns/sohu/domeos/later/1 '{"host":"172.28.9.2"}'
 eventually answers_are later.domeos.sohu 172.28.9.2 || fail "v3 put after detection"
 stop_server
@@ -70,5 +70,5 @@ start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT
 eventually status_is kafka-1-wkfa1.domeos.sohu NXDOMAIN || fail "empty v2 dir: not synced"
 put_v3 "${SEED_A[@]}"; put_v3 "${SEED_B[@]}"; put_v3 "${SEED_C[@]}"
 eventually seeds_answered || fail "v3 records after an empty v2 directory not answered"
-log_since "$mark" | grep -i 'switch' | grep -qi 'v3' || fail "switch to v3 not logged"
+log_since "$mark" | grep -i 'switch' | finds -i 'v3' || fail "switch to v3 not logged"
 echo "detect/switch ok"

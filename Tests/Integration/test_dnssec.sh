@@ -132,15 +132,15 @@ for algorithm in RSASHA256 ECDSAP256SHA256 ED25519; do
   done
 
   # The RRSIG names the key and the domain; the denial is NOERROR with an NSEC at the name.
-  dig +dnssec +noall +answer @127.0.0.1 -p "$DNS_PORT" kafka-1-wkfa1.$ZONE | grep -q "RRSIG	A $alg 3 30 .* $ZONE\\." \
+  dig +dnssec +noall +answer @127.0.0.1 -p "$DNS_PORT" kafka-1-wkfa1.$ZONE | finds "RRSIG	A $alg 3 30 .* $ZONE\\." \
     || fail "$algorithm: no RRSIG for the A record"
   expect_eq "$(status nope.$ZONE A +dnssec)" NOERROR "$algorithm: compact denial rcode"
-  dig +dnssec +noall +authority @127.0.0.1 -p "$DNS_PORT" nope.$ZONE | grep -q "NSEC	\\\\000.nope.$ZONE. RRSIG NSEC TYPE128" \
+  dig +dnssec +noall +authority @127.0.0.1 -p "$DNS_PORT" nope.$ZONE | finds "NSEC	\\\\000.nope.$ZONE. RRSIG NSEC TYPE128" \
     || fail "$algorithm: no NXNAME NSEC"
   # Without DO: NXDOMAIN as before, no signatures.
   expect_eq "$(status nope.$ZONE A)" NXDOMAIN "$algorithm: NXDOMAIN without DO"
   # 60 addresses and a signature do not fit 512 bytes: cut whole, TC set.
-  dig +dnssec +bufsize=512 +ignore @127.0.0.1 -p "$DNS_PORT" big.$ZONE | grep -q 'flags: qr aa tc' || fail "$algorithm: no TC"
+  dig +dnssec +bufsize=512 +ignore @127.0.0.1 -p "$DNS_PORT" big.$ZONE | finds 'flags: qr aa tc' || fail "$algorithm: no TC"
   expect_eq "$(dig +dnssec +bufsize=512 +ignore +noall +answer @127.0.0.1 -p "$DNS_PORT" big.$ZONE | wc -l)" 0 "$algorithm: partial RRset"
 
   start_unbound "$(grep -v '^;' "$base.key" | sed 's/ IN / /')"
@@ -156,7 +156,7 @@ for algorithm in RSASHA256 ECDSAP256SHA256 ED25519; do
   for check in "kafka-1-wkfa1.$ZONE A" "kafka-svc-1.default.svc.$ZONE SRV" "nope.$ZONE A" "v6.$ZONE A" \
                "*.svc.$ZONE SRV" "*.default.svc.$ZONE SRV" "$ZONE NSEC"; do
     # shellcheck disable=SC2086
-    dig +time=3 +tries=1 @127.0.0.1 -p "$UNBOUND_PORT" $check | grep -q 'flags: qr rd ra ad' \
+    dig +time=3 +tries=1 @127.0.0.1 -p "$UNBOUND_PORT" $check | finds 'flags: qr rd ra ad' \
       || fail "$algorithm: unbound gave no AD for $check: $(tail -5 "$WORK/unbound.log")"
   done
   stop_unbound

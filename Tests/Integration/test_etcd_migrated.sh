@@ -18,7 +18,7 @@ stop_etcd; rm -rf "$WORK/etcd"; start_etcd false
 put_v3 /skydns/test/mig/new/1 '{"host":"10.12.0.2"}'
 eventually_for 40 answers_are new.mig.test 10.12.0.2 || fail "v3 records after the move to an etcd without v2: $(status new.mig.test)"
 eventually status_is old.mig.test NXDOMAIN || fail "a name only the old etcd held is still served"
-curl -s "http://127.0.0.1:$METRICS_PORT/readyz" | grep -q "etcd connected (v3 API)" \
+curl -s "http://127.0.0.1:$METRICS_PORT/readyz" | finds "etcd connected (v3 API)" \
   || fail "/readyz after the move: $(curl -s "http://127.0.0.1:$METRICS_PORT/readyz")"
 put_v3 /skydns/test/mig/later/1 '{"host":"10.12.0.3"}'
 eventually answers_are later.mig.test 10.12.0.3 || fail "changes after the move are not followed"

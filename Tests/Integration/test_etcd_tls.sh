@@ -125,7 +125,7 @@ exits_2() {
   local what=$1 pattern=$2 rc=0 out; shift 2
   out=$(timeout 10 "$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$(free_port) "$@" 2>&1) || rc=$?
   [ "$rc" = 2 ] || fail "$what: exit status $rc, wanted 2 (output: $(echo "$out" | head -3))"
-  echo "$out" | head -3 | grep -Eq -- "$pattern" || fail "$what: the message does not name it: $(echo "$out" | head -3)"
+  echo "$out" | head -3 | finds -E -- "$pattern" || fail "$what: the message does not name it: $(echo "$out" | head -3)"
 }
 mkdir -p "$WORK/adir"; echo "not a certificate" >"$WORK/garbage.pem"
 cp "$PKI/client.key" "$WORK/unreadable.key"; chmod 000 "$WORK/unreadable.key"

@@ -58,11 +58,11 @@ for flag in -etcd3 -etcd3=false; do
   $put /skydns/sohu/domeos/fohung$flag/1 '{"host":"172.28.6.2"}'
   eventually_for 15 answers_are fohung$flag.domeos.sohu 172.28.6.2 || fail "[$flag] hung first endpoint: put not seen"
   # The silent endpoint is reported: /readyz names it, its metric is 0 and the live one's 1.
-  hung_reported() { curl -s "http://127.0.0.1:$METRICS_PORT/readyz" | grep -q "etcd endpoint http://127.0.0.1:$HUNG_PORT unresponsive since"; }
+  hung_reported() { curl -s "http://127.0.0.1:$METRICS_PORT/readyz" | finds "etcd endpoint http://127.0.0.1:$HUNG_PORT unresponsive since"; }
   eventually_for 15 hung_reported || fail "[$flag] /readyz does not report the hung endpoint: $(curl -s http://127.0.0.1:$METRICS_PORT/readyz)"
   metrics=$(curl -s "http://127.0.0.1:$METRICS_PORT/metrics")
-  echo "$metrics" | grep -q "etcd_endpoint_up{endpoint=\"http://127.0.0.1:$HUNG_PORT\"} 0" || fail "[$flag] hung endpoint metric: $(echo "$metrics" | grep endpoint_up)"
-  echo "$metrics" | grep -q "etcd_endpoint_up{endpoint=\"$ETCD\"} 1" || fail "[$flag] live endpoint metric: $(echo "$metrics" | grep endpoint_up)"
+  echo "$metrics" | finds "etcd_endpoint_up{endpoint=\"http://127.0.0.1:$HUNG_PORT\"} 0" || fail "[$flag] hung endpoint metric: $(echo "$metrics" | grep endpoint_up)"
+  echo "$metrics" | finds "etcd_endpoint_up{endpoint=\"$ETCD\"} 1" || fail "[$flag] live endpoint metric: $(echo "$metrics" | grep endpoint_up)"
   stop_server
 done
 
@@ -99,11 +99,11 @@ DNS_PORT=$(free_port); METRICS_PORT=$(free_port); mark=$(log_mark)
 start_server -machines="http://127.0.0.1:$PROXY_PORT,$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3 \
   -metrics-addr=127.0.0.1:$METRICS_PORT
 eventually_for 10 answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "silent member: first read"
-log_since "$mark" | grep -q "connected to http://127.0.0.1:$PROXY_PORT" || fail "silent member: not watching through the proxy first"
+log_since "$mark" | finds "connected to http://127.0.0.1:$PROXY_PORT" || fail "silent member: not watching through the proxy first"
 kill -STOP $PROXY_PID
 put_v3 /skydns/sohu/domeos/fosilent/1 '{"host":"172.28.6.3"}'
 eventually_for 15 answers_are fosilent.domeos.sohu 172.28.6.3 || fail "silent member: the change through the live endpoint not served"
-log_since "$mark" | grep -q "is silent" || fail "silent member: not logged"
+log_since "$mark" | finds "is silent" || fail "silent member: not logged"
 kill -CONT $PROXY_PID
 # An endpoint that answers every request with an endless body, listed first: every answer is
 # cut at a bound (a one-key read at 4 MiB, a health probe at 4 KiB), the server fails over and

@@ -10,7 +10,7 @@ run_bin() { set +e; OUT=$(timeout 10 "$SKYDNS_BIN" "$@" 2>&1); RC=$?; set -e; }
 
 run_bin -version
 expect_eq "$RC" 0 "-version exit code"
-echo "$OUT" | grep -Eq '[0-9]+\.[0-9]+' || fail "-version prints no version: [$OUT]"
+echo "$OUT" | finds -E '[0-9]+\.[0-9]+' || fail "-version prints no version: [$OUT]"
 run_bin --version
 expect_eq "$RC" 0 "--version exit code"
 
@@ -22,12 +22,12 @@ for h in -h -help --help; do
   for f in addr domain machines etcd3 path-prefix ttl min-ttl verbose version; do
     [ -n "$(flag_help $f)" ] || fail "$h does not list -$f: [$OUT]"
   done
-  flag_help addr | grep -q '(default "127.0.0.1:53")' || fail "$h: -addr default: [$(flag_help addr)]"
-  flag_help domain | grep -q '(default "skydns.local.")' || fail "$h: -domain default: [$(flag_help domain)]"
-  flag_help machines | grep -q '(default "http://127.0.0.1:2379")' || fail "$h: -machines default: [$(flag_help machines)]"
-  flag_help path-prefix | grep -q '(default "skydns")' || fail "$h: -path-prefix default: [$(flag_help path-prefix)]"
-  flag_help ttl | grep -q '(default 3600)' || fail "$h: -ttl default: [$(flag_help ttl)]"
-  flag_help min-ttl | grep -q '(default 60)' || fail "$h: -min-ttl default: [$(flag_help min-ttl)]"
+  flag_help addr | finds '(default "127.0.0.1:53")' || fail "$h: -addr default: [$(flag_help addr)]"
+  flag_help domain | finds '(default "skydns.local.")' || fail "$h: -domain default: [$(flag_help domain)]"
+  flag_help machines | finds '(default "http://127.0.0.1:2379")' || fail "$h: -machines default: [$(flag_help machines)]"
+  flag_help path-prefix | finds '(default "skydns")' || fail "$h: -path-prefix default: [$(flag_help path-prefix)]"
+  flag_help ttl | finds '(default 3600)' || fail "$h: -ttl default: [$(flag_help ttl)]"
+  flag_help min-ttl | finds '(default 60)' || fail "$h: -min-ttl default: [$(flag_help min-ttl)]"
 done
 
 # bad ARGS... : exit 2 and an error naming the first argument's flag, and no server left running.
@@ -35,7 +35,7 @@ bad() {
   local flag=${1%%=*}; flag=${flag#-}; flag=${flag#-}
   run_bin "$@"
   expect_eq "$RC" 2 "exit code of skydns $*"
-  echo "$OUT" | grep -v '^  \|^    \|^Usage' | grep -q -- "$flag" || fail "skydns $*: error does not mention $flag: [$(echo "$OUT" | head -3)]"
+  echo "$OUT" | grep -v '^  \|^    \|^Usage' | finds -- "$flag" || fail "skydns $*: error does not mention $flag: [$(echo "$OUT" | head -3)]"
 }
 bad -ttl=abc
 bad -nosuchflag
@@ -59,13 +59,13 @@ SKYDNS_DOMAIN=envdomain.test SKYDNS_ADDR=127.0.0.1:$DNS_PORT ETCD_MACHINES=$ETCD
 eventually answers_are web.envdomain.test 172.30.2.1 || fail "env-configured server: $(status web.envdomain.test)"
 # domeos.sohu is not its domain: not answered from /skydns/sohu/domeos (it is forwarded instead).
 [ "$(short web.domeos.sohu)" != 172.30.0.1 ] || fail "env-configured server answers outside its domain"
-dig @127.0.0.1 -p $DNS_PORT nope.envdomain.test | grep -q 'SOA.*ns.dns.envdomain.test.' || fail "env domain's SOA"
+dig @127.0.0.1 -p $DNS_PORT nope.envdomain.test | finds 'SOA.*ns.dns.envdomain.test.' || fail "env domain's SOA"
 stop_server
 # Flags win over the environment (SkyDNS: the environment only supplies the flag defaults).
 DNS_PORT=$(free_port)
 SKYDNS_DOMAIN=envdomain.test ETCD_MACHINES=http://127.0.0.1:9 start_server -domain flagdomain.test --machines "$ETCD" -addr 127.0.0.1:$DNS_PORT
 eventually answers_are web.flagdomain.test 172.30.3.1 || fail "flags over env (space-separated Go spellings): $(status web.flagdomain.test)"
-dig @127.0.0.1 -p $DNS_PORT nope.flagdomain.test | grep -q 'flags: qr aa' || fail "flag domain not authoritative"
+dig @127.0.0.1 -p $DNS_PORT nope.flagdomain.test | finds 'flags: qr aa' || fail "flag domain not authoritative"
 stop_server
 
 # -path-prefix=custom reads /custom, not /skydns.
@@ -108,5 +108,5 @@ expect_eq "$(qn web.domeos.sohu)" "web.domeos.sohu. 3600 IN A 172.30.0.1" "defau
 expect_eq "$(dig +time=2 +tries=1 +noall +authority @127.0.0.1 -p $DNS_PORT nope.domeos.sohu | awk '$4 == "SOA" {print $2}')" 60 "default -min-ttl 60"
 dig +time=2 +tries=1 @127.0.0.1 -p $DNS_PORT quiet-probe.domeos.sohu >/dev/null
 sleep 0.5
-log_since "$mark" | grep -q 'quiet-probe' && fail "queries logged without -verbose"
+log_since "$mark" | finds 'quiet-probe' && fail "queries logged without -verbose"
 echo "flags ok"

@@ -46,7 +46,7 @@ if unshare -m true 2>/dev/null; then
     exec env -u SKYDNS_NAMESERVERS "$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=$RESOLV_SELF:53 -etcd3
   ' >>"$WORK/server.log" 2>&1 &
   SELF_PID=$!; PIDS+=("$SELF_PID")
-  for _ in $(seq 50); do dig +time=1 +tries=1 +short @$RESOLV_SELF version.bind TXT CH 2>/dev/null | grep -q skydns && break; sleep 0.1; done
+  for _ in $(seq 50); do dig +time=1 +tries=1 +short @$RESOLV_SELF version.bind TXT CH 2>/dev/null | finds skydns && break; sleep 0.1; done
   expect_eq "$(dig +time=3 +tries=1 @$RESOLV_SELF www.example.test | sed -n 's/.*status: \([A-Z]*\).*/\1/p')" SERVFAIL \
     "resolv.conf naming the server itself"
   expect_eq "$(log_since "$mark" | grep -c "not forwarding to $RESOLV_SELF:53: it is this server's own address")" 1 \

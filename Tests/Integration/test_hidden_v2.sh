@@ -10,7 +10,7 @@ start_etcd
 put_v2 /skydns/sohu/domeos/svc/default/kafka/b56639fb '{"host":"172.16.50.8","priority":10,"weight":10,"ttl":30}'
 put_v2 /skydns/sohu/domeos/svc/default/kafka/_tcp/_broker/abcd '{"host":"172.16.50.9","port":9092}'
 # etcd itself hides it: the recursive listing kube2sky's readers get does not show _tcp.
-curl -sf "$ETCD/v2/keys/skydns/sohu/domeos/svc/default/kafka?recursive=true" | grep -q '_tcp' && fail "etcd shows hidden keys; the test premise is wrong"
+curl -sf "$ETCD/v2/keys/skydns/sohu/domeos/svc/default/kafka?recursive=true" | finds '_tcp' && fail "etcd shows hidden keys; the test premise is wrong"
 DNS_PORT=$(free_port)
 start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT
 eventually answers_are kafka.default.svc.domeos.sohu 172.16.50.8 || fail "first sync"
@@ -39,7 +39,7 @@ put_v2 /skydns/sohu/domeos/svc/default/kafka/_tcp/_broker/abce '{"host":"172.16.
 eventually_for 15 answers_are $NAME 172.16.50.29 || fail "hidden subtree rewrite not seen: $(status $NAME)"
 # The visible record beside it is untouched. (Whether the service name's directory answer also
 # lists the fetched hidden records is left open: SkyDNS on v2 never did, v3 has no hidden keys.)
-short kafka.default.svc.domeos.sohu | grep -qx 172.16.50.8 || fail "service record beside hidden ones lost"
+short kafka.default.svc.domeos.sohu | finds -x 172.16.50.8 || fail "service record beside hidden ones lost"
 
 # Missing hidden names: NXDOMAIN, several times (the negative memory must not turn into REFUSED
 # or SERVFAIL); one created afterwards appears once that memory has lapsed.
@@ -47,7 +47,7 @@ MISSING=_x._y.kafka.default.svc.domeos.sohu
 for transport in +notcp +tcp +notcp; do
   expect_eq "$(status $MISSING A $transport)" NXDOMAIN "missing hidden name $transport"
 done
-dig @127.0.0.1 -p $DNS_PORT $MISSING | grep -q 'IN	SOA' || fail "missing hidden name without SOA"
+dig @127.0.0.1 -p $DNS_PORT $MISSING | finds 'IN	SOA' || fail "missing hidden name without SOA"
 put_v2 /skydns/sohu/domeos/svc/default/kafka/_y/_x/1 '{"host":"172.16.50.30"}'
 eventually_for 15 answers_are $MISSING 172.16.50.30 || fail "hidden name created after an NXDOMAIN never appears: $(status $MISSING)"
 

@@ -49,7 +49,7 @@ read -r size flags <<<"$(size_and_flags big.hostile.test TXT +noedns +ignore)"
 # record the upstream adds for one of our own names is not passed on.
 expect_eq "$(short out.domeos.sohu)" "192.0.2.77
 inject.hostile.test." "a CNAME out of the domain, completed"
-q out.domeos.sohu | grep -q '6\.6\.6\.6' && fail "a record injected by the upstream was passed on"
+q out.domeos.sohu | finds '6\.6\.6\.6' && fail "a record injected by the upstream was passed on"
 
 # Malformed replies from the first upstream: counted, and the second upstream answers. (The
 # first is then passed over for a while, so each name is asked of it after a pause.)

@@ -13,7 +13,7 @@ put_v3 /skydns/sohu/domeos/kafka-1-wkfa1/19d074a1 '{"host":"172.28.0.12"}'
 METRICS_PORT=$(free_port); DNS_PORT=$(free_port)
 M=http://127.0.0.1:$METRICS_PORT
 start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -metrics-addr=127.0.0.1:$METRICS_PORT
-ready() { curl -sf --max-time 3 "$M/readyz" | grep -q '^ready: serving 1 records'; }
+ready() { curl -sf --max-time 3 "$M/readyz" | finds '^ready: serving 1 records'; }
 eventually_for 20 ready || fail "/readyz never ready: $(curl -s "$M/readyz")"
 
 # ticks: user+system CPU ticks the server has used; threads, fds: its current counts.

@@ -17,13 +17,13 @@ eventually answers_are kafka-svc-1.default.svc.domeos.sohu 172.16.50.1 || fail "
 expect_eq "$(status unrelated.domeos.sohu)" NXDOMAIN "the v3-only key while serving v2"
 line=$(log_since "$mark" | grep "both etcd keyspaces" | head -1)
 [ -n "$line" ] || fail "no log line says both keyspaces hold records"
-echo "$line" | grep -q "warning" || fail "the keyspace line is not a warning: $line"
-echo "$line" | grep -q "serving the v2 keyspace" || fail "the log does not say v2 is served: $line"
-echo "$line" | grep -q -- "-etcd3" || fail "the log does not name the flag: $line"
+echo "$line" | finds "warning" || fail "the keyspace line is not a warning: $line"
+echo "$line" | finds "serving the v2 keyspace" || fail "the log does not say v2 is served: $line"
+echo "$line" | finds -- "-etcd3" || fail "the log does not name the flag: $line"
 body=$(readyz)
-echo "$body" | grep -q "^ready: .*v2 API" || fail "/readyz: $body"
-echo "$body" | grep -q "v3 keyspace's records are NOT served" || fail "/readyz does not say v3 is left unserved: $body"
-echo "$body" | grep -q -- "-etcd3 serves v3" || fail "/readyz does not name the flag: $body"
+echo "$body" | finds "^ready: .*v2 API" || fail "/readyz: $body"
+echo "$body" | finds "v3 keyspace's records are NOT served" || fail "/readyz does not say v3 is left unserved: $body"
+echo "$body" | finds -- "-etcd3 serves v3" || fail "/readyz does not name the flag: $body"
 stop_server
 
 # -etcd3: the v3 keyspace, no warning.
@@ -31,15 +31,15 @@ DNS_PORT=$(free_port); METRICS_PORT=$(free_port); mark=$(log_mark)
 start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -metrics-addr=127.0.0.1:$METRICS_PORT -etcd3
 eventually answers_are unrelated.domeos.sohu 10.9.9.9 || fail "-etcd3: v3 record not served"
 expect_eq "$(status kafka-1-wkfa1.domeos.sohu)" NXDOMAIN "-etcd3: a v2-only record"
-log_since "$mark" | grep -q "both etcd keyspaces" && fail "-etcd3: warned about keyspaces although the flag chose"
-readyz | grep -q "NOT served" && fail "-etcd3: /readyz warns: $(readyz)"
+log_since "$mark" | finds "both etcd keyspaces" && fail "-etcd3: warned about keyspaces although the flag chose"
+readyz | finds "NOT served" && fail "-etcd3: /readyz warns: $(readyz)"
 stop_server
 
 # -etcd3=false: v2, no warning.
 DNS_PORT=$(free_port); METRICS_PORT=$(free_port); mark=$(log_mark)
 start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -metrics-addr=127.0.0.1:$METRICS_PORT -etcd3=false
 eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "-etcd3=false: v2 record not served"
-log_since "$mark" | grep -q "both etcd keyspaces" && fail "-etcd3=false: warned although the flag chose"
+log_since "$mark" | finds "both etcd keyspaces" && fail "-etcd3=false: warned although the flag chose"
 stop_server
 
 # Only v3 holds records (v2 served but its directory empty): v3, as before.
@@ -47,5 +47,5 @@ del_v2 /skydns "?recursive=true"
 DNS_PORT=$(free_port); METRICS_PORT=$(free_port); mark=$(log_mark)
 start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -metrics-addr=127.0.0.1:$METRICS_PORT
 eventually answers_are unrelated.domeos.sohu 10.9.9.9 || fail "v3 only: not served"
-log_since "$mark" | grep -q "using the v3 API" || fail "v3 only: detection not logged"
+log_since "$mark" | finds "using the v3 API" || fail "v3 only: detection not logged"
 echo "keyspace both ok"

@@ -161,7 +161,7 @@ grep -q '^AmbientCapabilities=CAP_NET_BIND_SERVICE' "$unit" || fail "unit: CAP_N
 if command -v systemd-analyze >/dev/null; then
   sed "s#/usr/local/bin/skydns#$SKYDNS_BIN#" "$unit" >"$WORK/skydns.service"
   out=$(systemd-analyze verify "$WORK/skydns.service" 2>&1) || fail "systemd-analyze verify: $out"
-  echo "$out" | grep -q 'skydns.service' && fail "systemd-analyze verify warns: $out"
+  echo "$out" | finds 'skydns.service' && fail "systemd-analyze verify warns: $out"
   echo "systemd unit ok (systemd-analyze verify)"
 else
   echo "systemd unit: systemd-analyze not installed; checked its key lines only"
@@ -180,11 +180,11 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && command -v setcap >/de
   out=$(unshare -n sh -c "ip link set lo up; sysctl -qw net.ipv4.ip_unprivileged_port_start=53
     timeout 3 setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs --bounding-set=-all \
       '$WORK/skydns-plain' -addr=127.0.0.1:53 -machines=http://127.0.0.1:9 -nameservers=127.0.0.1:9 2>&1" || true)
-  echo "$out" | grep -q 'listening on 127.0.0.1:53' || fail "user 65534, no capabilities, sysctl 53: $out"
+  echo "$out" | finds 'listening on 127.0.0.1:53' || fail "user 65534, no capabilities, sysctl 53: $out"
   out=$(unshare -n sh -c "ip link set lo up
     timeout 3 setpriv --reuid=65534 --regid=65534 --clear-groups --no-new-privs --bounding-set=-all \
       '$WORK/skydns-plain' -addr=127.0.0.1:53 -machines=http://127.0.0.1:9 -nameservers=127.0.0.1:9 2>&1" || true)
-  echo "$out" | grep -q 'cannot start: bind 127.0.0.1:53: Permission denied' || fail "without the sysctl 53 should be refused: $out"
+  echo "$out" | finds 'cannot start: bind 127.0.0.1:53: Permission denied' || fail "without the sysctl 53 should be refused: $out"
   setpriv --reuid=65534 --regid=65534 --clear-groups --bounding-set=-all "$WORK/skydns-cap" -version >/dev/null 2>&1 \
     && fail "a file-capability binary ran with NET_BIND_SERVICE out of the bounding set"
   setpriv --reuid=65534 --regid=65534 --clear-groups --bounding-set=-all,+net_bind_service "$WORK/skydns-cap" -version >/dev/null \
@@ -199,7 +199,7 @@ fi
 root_imports=$(grep -rln '^import Foundation$' "$root/Sources" || true)
 [ -z "$root_imports" ] || fail "Foundation imported by: $root_imports"
 if command -v nm >/dev/null; then
-  nm "$SKYDNS_BIN" | grep -q '10Foundation' && fail "the binary links Foundation"
+  nm "$SKYDNS_BIN" | finds '10Foundation' && fail "the binary links Foundation"
   echo "no Foundation in the binary"
 fi
 

@@ -47,16 +47,16 @@ expect_eq "$(http_code "$M/healthz")" 200 "/healthz after sync"
 # Up to here the only DNS queries were start_server's version.bind probes (CH TXT). The mix, with
 # one try each so that nothing is sent twice:
 d() { dig +time=2 +tries=1 @127.0.0.1 -p $DNS_PORT "$@"; }
-for _ in 1 2 3 4 5; do d +short kafka-1-wkfa1.domeos.sohu A | grep -qx 172.28.0.12 || fail "A hit"; done
-for name in nope1 nope2 nope3; do d $name.domeos.sohu A | grep -q 'status: NXDOMAIN' || fail "NXDOMAIN $name"; done
+for _ in 1 2 3 4 5; do d +short kafka-1-wkfa1.domeos.sohu A | finds -x 172.28.0.12 || fail "A hit"; done
+for name in nope1 nope2 nope3; do d $name.domeos.sohu A | finds 'status: NXDOMAIN' || fail "NXDOMAIN $name"; done
 for _ in 1 2; do
   d bx-42-198.domeos.sohu AAAA >"$WORK/dig.txt"
   grep -q 'status: NOERROR' "$WORK/dig.txt" && grep -q 'ANSWER: 0,' "$WORK/dig.txt" || fail "AAAA NODATA: $(cat "$WORK/dig.txt")"
 done
-d +tcp +short kafka-svc-1.default.svc.domeos.sohu A | grep -qx 172.16.50.1 || fail "A over TCP"
+d +tcp +short kafka-svc-1.default.svc.domeos.sohu A | finds -x 172.16.50.1 || fail "A over TCP"
 python3 -c 'import socket, sys; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.sendto(b"\x12\x34\x01", ("127.0.0.1", int(sys.argv[1])))' $DNS_PORT
 # Forwarded: the upstream (127.0.0.1:9, nothing listening) refuses, so SERVFAIL.
-d www.example.org A | grep -q 'status: SERVFAIL' || fail "forwarded to a dead upstream: SERVFAIL expected"
+d www.example.org A | finds 'status: SERVFAIL' || fail "forwarded to a dead upstream: SERVFAIL expected"
 
 scrape
 q='skydns_skydns_queries_total{transport='
@@ -121,7 +121,7 @@ rss=$(number "$(metric process_resident_memory_bytes)")
 [ "$rss" -gt 1000000 ] || fail "process_resident_memory_bytes $rss"
 start=$(number "$(metric process_start_time_seconds)")
 [ $((now - start)) -ge 0 ] && [ $((now - start)) -lt 300 ] || fail "process_start_time_seconds $start is not the server's start ($now)"
-metric process_cpu_seconds_total | grep -Eq '^[0-9.]+$' || fail "process_cpu_seconds_total: $(metric process_cpu_seconds_total)"
+metric process_cpu_seconds_total | finds -E '^[0-9.]+$' || fail "process_cpu_seconds_total: $(metric process_cpu_seconds_total)"
 
 # A second scrape adds nothing by itself (deltas are handed on once).
 scrape

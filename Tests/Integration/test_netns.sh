@@ -60,7 +60,7 @@ ZONE
 # a subshell, and killing that left Knot running after the test).
 ip netns exec "$UP" knotd -c "$WORK/knot/knot.conf" >>"$WORK/knot.log" 2>&1 &
 PIDS+=($!)
-knot_up() { in_ns "$NODE" dig +short +time=1 +tries=1 @10.99.0.3 example.test SOA | grep -q .; }
+knot_up() { in_ns "$NODE" dig +short +time=1 +tries=1 @10.99.0.3 example.test SOA | finds .; }
 eventually knot_up || fail "knot in $UP did not answer from $NODE: $(cat "$WORK/knot.log")"
 
 # The node: etcd on its own loopback (not reachable from the host's), and skydns on port 53.
@@ -81,7 +81,7 @@ env -u SKYDNS_NAMESERVERS ETCD_MACHINES=$ETCD SKYDNS_DOMAIN=domeos.sohu ip netns
   "$SKYDNS_BIN" -addr=0.0.0.0:53 -metrics-addr=10.99.0.1:9153 -nameservers=10.99.0.3:53 -log-format=json \
   >>"$WORK/server.log" 2>&1 &
 SERVER_PID=$!; PIDS+=("$SERVER_PID")
-ready() { in_ns "$POD" curl -sf http://10.99.0.1:9153/readyz | grep -q '^ready: serving 3 records'; }
+ready() { in_ns "$POD" curl -sf http://10.99.0.1:9153/readyz | finds '^ready: serving 3 records'; }
 eventually_for 15 ready || fail "skydns in $NODE never ready (seen from $POD): $(in_ns "$POD" curl -s http://10.99.0.1:9153/readyz)"
 echo "readyz from the pod: $(in_ns "$POD" curl -s http://10.99.0.1:9153/readyz)"
 
@@ -117,8 +117,8 @@ expect_eq "$(in_ns "$POD" dig +search +short kafka-1-wkfa1 A)" 172.28.0.12 "dig 
 expect_eq "$(in_ns "$POD" dig +short @10.99.0.1 bx-42-198.domeos.sohu A)" 10.16.42.198 "dig @node bx-42-198"
 expect_eq "$(in_ns "$POD" dig +short +tcp @10.99.0.1 kafka-svc-1.default.svc.domeos.sohu A)" 172.16.50.1 "dig +tcp @node"
 out=$(in_ns "$POD" dig @10.99.0.1 www.example.test A)
-echo "$out" | grep -q 'www.example.test.	.*IN	A	192.0.2.10' || fail "dig @node www.example.test: $out"
-echo "$out" | grep -q 'flags: qr rd ra;' || fail "forwarded answer flags (no aa, ra set): $out"
+echo "$out" | finds 'www.example.test.	.*IN	A	192.0.2.10' || fail "dig @node www.example.test: $out"
+echo "$out" | finds 'flags: qr rd ra;' || fail "forwarded answer flags (no aa, ra set): $out"
 expect_eq "$(in_ns "$POD" dig +short @10.99.0.1 kafka-1-wkfa1.domeos.sohu SRV | awk '{print $4}')" 19d074a1.kafka-1-wkfa1.domeos.sohu. "SRV target (the record's own name, as SkyDNS)"
 
 # What the node counted, scraped from the pod.

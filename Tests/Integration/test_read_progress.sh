@@ -73,25 +73,25 @@ for api in v3 v2; do
     sleep 0.05
   done
   [ -n "$seen" ] || fail "$api: /readyz never showed the read's progress (last: $body)"
-  echo "$seen" | grep -q "^not ready: waiting for the first read" || fail "$api: /readyz during the read: $seen"
+  echo "$seen" | finds "^not ready: waiting for the first read" || fail "$api: /readyz during the read: $seen"
   if [ $api = v3 ]; then
-    echo "$seen" | grep -Eq "[0-9]+ of $N keys, [0-9]+ keys/s" || fail "v3: /readyz progress: $seen"
+    echo "$seen" | finds -E "[0-9]+ of $N keys, [0-9]+ keys/s" || fail "v3: /readyz progress: $seen"
   else
-    echo "$seen" | grep -Eq "[0-9]+ nodes \([0-9]+ KiB\) received, [0-9]+ nodes/s" || fail "v2: /readyz progress: $seen"
+    echo "$seen" | finds -E "[0-9]+ nodes \([0-9]+ KiB\) received, [0-9]+ nodes/s" || fail "v2: /readyz progress: $seen"
   fi
   eventually_for 60 answers_are $name.domeos.sohu $addr || fail "$api: last key not served"
-  completed() { log_since "$mark" | grep -Eq "first read of /[a-z0-9]+ \($api\) complete: $N keys in [0-9.]+ s \([0-9]+ keys/s\)"; }
+  completed() { log_since "$mark" | finds -E "first read of /[a-z0-9]+ \($api\) complete: $N keys in [0-9.]+ s \([0-9]+ keys/s\)"; }
   eventually_for 60 completed || fail "$api: completion line: $(log_since "$mark" | grep 'first read of')"
   log=$(log_since "$mark")
   lines=$(echo "$log" | grep -c "etcd: first read of /.* ($api): " || true)
   [ "$lines" -ge 1 ] || fail "$api: no progress line in the log"
   if [ $api = v3 ]; then
-    echo "$log" | grep -Eq "first read of /skydns \(v3\): [0-9]+ of $N keys, [0-9]+ keys/s" || fail "v3: progress line: $(echo "$log" | grep 'first read of')"
+    echo "$log" | finds -E "first read of /skydns \(v3\): [0-9]+ of $N keys, [0-9]+ keys/s" || fail "v3: progress line: $(echo "$log" | grep 'first read of')"
   fi
   # Bounded rate: the read lasts a few seconds, and lines come at most every 2 s.
   secs=$(echo "$log" | grep "etcd: first read of /.* ($api): " | sed 's/^[^T]*T\([0-9:]*\).*/\1/' | awk -F: '{print $1*3600+$2*60+$3}')
   prev=""; for s in $secs; do [ -z "$prev" ] || [ $((s - prev)) -ge 1 ] || fail "$api: progress lines closer than the bound: $secs"; prev=$s; done
-  curl -s "http://127.0.0.1:$METRICS_PORT/readyz" | grep -q "first read of" && fail "$api: /readyz still shows progress after the read"
+  curl -s "http://127.0.0.1:$METRICS_PORT/readyz" | finds "first read of" && fail "$api: /readyz still shows progress after the read"
   stop_server
 done
 echo "read progress ok"

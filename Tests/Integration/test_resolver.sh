@@ -29,7 +29,7 @@ for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
         s.close()
 PY
 }
-is_ours() { dig +time=1 +tries=1 +short @"$1" -p 53 version.bind TXT CH 2>/dev/null | grep -q skydns; }
+is_ours() { dig +time=1 +tries=1 +short @"$1" -p 53 version.bind TXT CH 2>/dev/null | finds skydns; }
 NS=
 for x in 53 54 55 56 57 58 59 60; do
   ip=127.0.0.$x
@@ -79,7 +79,7 @@ results=$(WORK=$WORK NSSWITCH=$NSSWITCH unshare -m bash -c '
   done
 ' 2>&1)
 echo "$results"
-if echo "$results" | grep -q '^MOUNTFAIL'; then
+if echo "$results" | finds '^MOUNTFAIL'; then
   fail "bind mount inside unshare -m failed: $(echo "$results" | grep MOUNTFAIL)"
 fi
 field() { echo "$results" | awk -F'|' -v k="$1" -v n="$2" -v f="$3" '$1 == k && $2 == n {print $f}'; }

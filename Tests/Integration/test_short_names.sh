@@ -36,7 +36,7 @@ for x in 61 62 63 64 65 66 67 68; do
   "$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.$x:53 -etcd3=false >>"$WORK/server.log" 2>&1 &
   SERVER_PID=$!; PIDS+=("$SERVER_PID")
   for _ in $(seq 50); do
-    dig +time=1 +tries=1 +short @127.0.0.$x version.bind TXT CH 2>/dev/null | grep -q skydns && { NS=127.0.0.$x; break; }
+    dig +time=1 +tries=1 +short @127.0.0.$x version.bind TXT CH 2>/dev/null | finds skydns && { NS=127.0.0.$x; break; }
     kill -0 $SERVER_PID 2>/dev/null || break
     sleep 0.1
   done

@@ -130,13 +130,13 @@ env -u SKYDNS_NAMESERVERS WORK="$WORK" BIN="$SKYDNS_BIN" ETCD="$ETCD" PORT="$DNS
   exec "$BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$PORT -etcd3=false
 ' >>"$WORK/server.log" 2>&1 &
 SERVER_PID=$!; PIDS+=("$SERVER_PID")
-for _ in $(seq 100); do log_since "$mark" | grep -q 'listening on' && break; sleep 0.1; done
-log_since "$mark" | grep -q 'upstream nameservers from /etc/resolv.conf: \["127.0.0.71:53"\]' \
+for _ in $(seq 100); do log_since "$mark" | finds 'listening on' && break; sleep 0.1; done
+log_since "$mark" | finds 'upstream nameservers from /etc/resolv.conf: \["127.0.0.71:53"\]' \
   || fail "start-up upstreams from the private resolv.conf: $(log_since "$mark" | grep -i upstream)"
 printf '# changed\nnameserver 127.0.0.72\nnameserver 127.0.0.73\n' >"$WORK/resolv.conf.new"
 cat "$WORK/resolv.conf.new" >"$WORK/resolv.conf"  # same inode: the bind mount sees it
 kill -HUP "$SERVER_PID"
-reread() { log_since "$mark" | grep -q 'SIGHUP: upstream nameservers from /etc/resolv.conf: \["127.0.0.72:53", "127.0.0.73:53"\]'; }
+reread() { log_since "$mark" | finds 'SIGHUP: upstream nameservers from /etc/resolv.conf: \["127.0.0.72:53", "127.0.0.73:53"\]'; }
 eventually reread || fail "SIGHUP did not re-read resolv.conf: $(log_since "$mark" | tail -3)"
 kill -0 "$SERVER_PID" || fail "server died on SIGHUP"
 grep -q '127.0.0.72' /etc/resolv.conf && fail "the bind mount leaked"

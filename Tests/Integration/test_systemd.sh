@@ -17,10 +17,10 @@ systemd-socket-activate -d -l "127.0.0.1:$DNS_PORT" -- \
   -nameservers="$SKYDNS_NAMESERVERS" >>"$WORK/server.log" 2>&1 &
 SERVER_PID=$!; PIDS+=("$SERVER_PID")
 # Wait for the activator's socket: a query sent before it is bound is refused and dig gives up.
-for _ in $(seq 100); do ss -Hlnu "sport = :$DNS_PORT" | grep -q . && break; sleep 0.05; done
+for _ in $(seq 100); do ss -Hlnu "sport = :$DNS_PORT" | finds . && break; sleep 0.05; done
 # The first datagram starts the server (the activator execs it on the first packet) and is
 # answered (REFUSED or the record, depending on whether etcd has been read yet).
-dig +time=1 +tries=10 @127.0.0.1 -p "$DNS_PORT" kafka-1-wkfa1.domeos.sohu A | grep -q 'status: \(REFUSED\|NOERROR\)' \
+dig +time=1 +tries=10 @127.0.0.1 -p "$DNS_PORT" kafka-1-wkfa1.domeos.sohu A | finds 'status: \(REFUSED\|NOERROR\)' \
   || fail "the query that started the server got no reply"
 eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "UDP over the activated socket"
 expect_eq "$(short kafka-1-wkfa1.domeos.sohu A +tcp)" 172.28.0.12 "TCP over the activated socket"
@@ -28,7 +28,7 @@ expect_eq "$(tr '\0' '\n' <"/proc/$SERVER_PID/cmdline" | head -1)" "$SKYDNS_BIN"
 grep -q 'systemd sockets: udp 127.0.0.1:'"$DNS_PORT"', tcp 127.0.0.1:'"$DNS_PORT" "$WORK/server.log" \
   || fail "activated sockets not logged"
 ! grep -q 'not supported yet; ignoring it' <(grep systemd "$WORK/server.log") || fail "-systemd still logged as ignored"
-if ss -Hlnu "sport = :$UNUSED" | grep -q . || ss -Hlnt "sport = :$UNUSED" | grep -q .; then
+if ss -Hlnu "sport = :$UNUSED" | finds . || ss -Hlnt "sport = :$UNUSED" | finds .; then
   fail "-addr was bound although -systemd was given"
 fi
 # The activated server is a normal server: it drains and exits 0 on SIGTERM.

@@ -26,13 +26,13 @@ check_udp() {
   [ -n "$size" ] && [ -n "$count" ] || fail "$*: no reply [$out]"
   [ "$size" -le "$limit" ] || fail "$*: reply of $size bytes exceeds $limit"
   if [ "$want_tc" = tc ]; then
-    echo "$out" | grep -q '^;; flags:.* tc[ ;]' || fail "$*: TC not set (ANSWER $count, $size bytes)"
+    echo "$out" | finds '^;; flags:.* tc[ ;]' || fail "$*: TC not set (ANSWER $count, $size bytes)"
     [ "$count" -gt 0 ] && [ "$count" -lt 60 ] || fail "$*: truncated reply with $count answers"
   else
-    echo "$out" | grep -q '^;; flags:.* tc[ ;]' && fail "$*: TC set for a reply that fits"
+    echo "$out" | finds '^;; flags:.* tc[ ;]' && fail "$*: TC set for a reply that fits"
     [ "$count" -eq 60 ] || fail "$*: expected 60 answers, got $count"
   fi
-  echo "$out" | grep -q 'WARNING\|Warning\|malformed\|FORMERR' && fail "$*: dig complained: $out"
+  echo "$out" | finds 'WARNING\|Warning\|malformed\|FORMERR' && fail "$*: dig complained: $out"
   [ "$(echo "$answers" | grep -c .)" -eq "$count" ] || fail "$*: ANSWER says $count, dig parsed $(echo "$answers" | grep -c .)"
   [ "$(echo "$answers" | uniq | grep -c .)" -eq "$count" ] || fail "$*: duplicate records"
   [ -z "$(comm -23 <(echo "$answers") <(echo "$ALL"))" ] || fail "$*: records not among the 60: $(comm -23 <(echo "$answers") <(echo "$ALL"))"
@@ -41,7 +41,7 @@ check_udp() {
     per=16  # a compressed owner (2) + type, class, TTL, length (10) + address (4)
     [ $(( size + per )) -gt "$limit" ] || fail "$*: $count answers in $size bytes, room for more under $limit"
   fi
-  echo "$out" | grep -q 'status: NOERROR' || fail "$*: rcode not NOERROR"
+  echo "$out" | finds 'status: NOERROR' || fail "$*: rcode not NOERROR"
   echo "  $*: $count answers, $size bytes" >&2
 }
 
@@ -52,13 +52,13 @@ check_udp 700 tc +bufsize=700
 # An advertised size below 512 counts as 512 (RFC 6891 6.2.5).
 check_udp 512 tc +bufsize=100
 # The reply echoes EDNS0 when the query had it, and not when it did not.
-dig +time=2 +tries=1 @127.0.0.1 -p $DNS_PORT big.domeos.sohu A +bufsize=4096 | grep -q 'EDNS: version: 0' || fail "EDNS not echoed"
-dig +time=2 +tries=1 +ignore @127.0.0.1 -p $DNS_PORT big.domeos.sohu A +noedns | grep -q 'OPT PSEUDOSECTION' && fail "OPT in a reply to a query without EDNS"
+dig +time=2 +tries=1 @127.0.0.1 -p $DNS_PORT big.domeos.sohu A +bufsize=4096 | finds 'EDNS: version: 0' || fail "EDNS not echoed"
+dig +time=2 +tries=1 +ignore @127.0.0.1 -p $DNS_PORT big.domeos.sohu A +noedns | finds 'OPT PSEUDOSECTION' && fail "OPT in a reply to a query without EDNS"
 
 # TCP: everything, without TC, whatever EDNS says.
 for opts in "+noedns" "+bufsize=512" ""; do
   out=$(dig +time=2 +tries=1 +tcp @127.0.0.1 -p $DNS_PORT big.domeos.sohu A $opts)
-  echo "$out" | grep -q '^;; flags:.* tc[ ;]' && fail "TC over TCP ($opts)"
+  echo "$out" | finds '^;; flags:.* tc[ ;]' && fail "TC over TCP ($opts)"
   expect_eq "$(echo "$out" | awk '$4 == "A" {print $5}' | sort)" "$ALL" "the 60 answers over TCP ($opts)"
 done
 # dig's default (UDP, then TCP on TC) ends with all 60 too.

@@ -15,17 +15,17 @@ for transport in +notcp +tcp; do
   expect_eq "$(q kafka-1-wkfa1.domeos.sohu A $transport)" $'kafka-1-wkfa1.domeos.sohu. 30\tIN\tA\t172.28.0.12' "pod $transport"
   expect_eq "$(short kafka-svc-1.default.svc.domeos.sohu A $transport)" 172.16.50.1 "service $transport"
   expect_eq "$(short bx-42-198.domeos.sohu A $transport)" 10.16.42.198 "node $transport"
-  dig @127.0.0.1 -p $DNS_PORT kafka-1-wkfa1.domeos.sohu $transport | grep -q 'flags: qr aa' || fail "aa not set $transport"
+  dig @127.0.0.1 -p $DNS_PORT kafka-1-wkfa1.domeos.sohu $transport | finds 'flags: qr aa' || fail "aa not set $transport"
 done
 
 # The client's casing comes back in the question and the answer.
-dig @127.0.0.1 -p $DNS_PORT KAFKA-1-wkfa1.DomeOS.sohu | grep -q '^KAFKA-1-wkfa1.DomeOS.sohu.' || fail "casing not echoed"
+dig @127.0.0.1 -p $DNS_PORT KAFKA-1-wkfa1.DomeOS.sohu | finds '^KAFKA-1-wkfa1.DomeOS.sohu.' || fail "casing not echoed"
 
 expect_eq "$(status nope.domeos.sohu)" NXDOMAIN "missing name"
-dig @127.0.0.1 -p $DNS_PORT nope.domeos.sohu | grep -A1 'AUTHORITY SECTION' | grep -q 'SOA.*ns.dns.domeos.sohu. hostmaster.domeos.sohu.' || fail "NXDOMAIN without SOA"
+dig @127.0.0.1 -p $DNS_PORT nope.domeos.sohu | grep -A1 'AUTHORITY SECTION' | finds 'SOA.*ns.dns.domeos.sohu. hostmaster.domeos.sohu.' || fail "NXDOMAIN without SOA"
 expect_eq "$(status kafka-1-wkfa1.domeos.sohu AAAA)" NOERROR "AAAA rcode"
 expect_eq "$(q kafka-1-wkfa1.domeos.sohu AAAA)" "" "AAAA answers"
-dig @127.0.0.1 -p $DNS_PORT kafka-1-wkfa1.domeos.sohu AAAA | grep -q 'IN	SOA' || fail "NODATA without SOA"
+dig @127.0.0.1 -p $DNS_PORT kafka-1-wkfa1.domeos.sohu AAAA | finds 'IN	SOA' || fail "NODATA without SOA"
 # A prefix of a label is not a match (SkyDNS's v3 backend got this wrong).
 expect_eq "$(status kafka-1.domeos.sohu)" NXDOMAIN "label prefix"
 

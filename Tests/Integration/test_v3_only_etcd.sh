@@ -5,7 +5,7 @@
 # an etcd never serves stale or made-up data and the server keeps running.
 source "$(dirname "$0")/lib.sh"
 start_etcd_nov2
-curl -s -o /dev/null -w '%{http_code}' "$ETCD/v2/keys/" | grep -q '^404$' || fail "premise: this etcd still serves v2"
+curl -s -o /dev/null -w '%{http_code}' "$ETCD/v2/keys/" | finds '^404$' || fail "premise: this etcd still serves v2"
 
 DNS_PORT=$(free_port)
 start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT
@@ -23,7 +23,7 @@ DNS_PORT=$(free_port)
 mark=$(log_mark)
 start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT
 eventually answers_are bx-42-198.domeos.sohu 10.16.42.198 || fail "v3 data with v2 off: not served"
-log_since "$mark" | grep -i 'using' | grep -qi 'v3' || fail "v3 choice not logged"
+log_since "$mark" | grep -i 'using' | finds -i 'v3' || fail "v3 choice not logged"
 stop_server
 
 # -etcd3=false against an etcd without v2: nothing to serve; it must not crash or answer v3 data.

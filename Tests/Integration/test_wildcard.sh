@@ -87,7 +87,7 @@ stop_server
 
 if [ -e /proc/net/if_inet6 ] && ip -6 addr add fd00::7/128 dev lo 2>/dev/null; then
   # DAD does not run on loopback, but give the address a moment to be usable.
-  for _ in $(seq 20); do ip -6 addr show dev lo | grep -q 'fd00::7.*tentative' || break; sleep 0.1; done
+  for _ in $(seq 20); do ip -6 addr show dev lo | finds 'fd00::7.*tentative' || break; sleep 0.1; done
   start_server -machines="$ETCD" -domain=domeos.sohu '-addr=[::]:53' -etcd3=false -nameservers=127.0.0.1:$UPSTREAM
   eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "first sync ([::] bind)"
   for address in fd00::7 ::1 127.0.0.7; do
