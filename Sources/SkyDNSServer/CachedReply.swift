@@ -49,7 +49,9 @@ struct CachedReply: Sendable {
         let records = written.answers + written.authorities + written.additionals
         guard let offsets = Self.ttlOffsets(in: writer.bytes, from: Header.size + nameLength + 4, records: records)
         else { return nil }
-        wire = writer.bytes
+        // A copy of its own: the writer's buffer grew by doubling, up to twice the bytes the
+        // cache counts for the entry.
+        wire = writer.bytes.withUnsafeBufferPointer { Array($0) }
         ttlOffsets = offsets
         extendedRCode = reply.edns?.extendedRCode ?? 0
     }

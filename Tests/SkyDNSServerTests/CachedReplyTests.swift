@@ -187,4 +187,14 @@ struct CachedReplyFirstClientTests {
         #expect(kept.reply(to: parsed, maxSize: kept.wire.count) == nil)  // the OPT's 11 bytes do not fit
         #expect(cache.insert(ResponseCache.Key(client), reply: upstreamReply("www.example.test", rcode: .servFail)) == nil)
     }
+
+    /// The cache counts each entry by its bytes: the wire form must not hold the larger buffer
+    /// it was written in (a 2,100-byte reply grown into 4 KiB).
+    @Test("the wire form kept holds its bytes, not the buffer it was written in")
+    func compactWire() throws {
+        let answers = (0..<130).map { a("www.example.test", ttl: 300, UInt8($0)) }
+        let kept = try #require(CachedReply(upstreamReply("www.example.test", answers: answers)))
+        #expect(kept.wire.count > 2048)
+        #expect(kept.wire.capacity - kept.wire.count < 64)
+    }
 }
