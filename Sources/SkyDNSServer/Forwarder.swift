@@ -28,7 +28,7 @@ final class Forwarder: Sendable {
     /// Answers to complete that may wait for a thread.
     static let maxQueued = 4096
     /// Nanoseconds a UDP query may wait to be forwarded: 5 s, when glibc and musl resolvers
-    /// retry or give up.
+    /// retry or give up; past it, no query is sent to a further upstream either.
     static let maxQueueWait: Int64 = 5_000_000_000
     /// Threads completing answers from the store (each waits for its upstream lookups).
     static let threads = 16
@@ -177,7 +177,8 @@ final class Forwarder: Sendable {
         let servers = upstreams.candidates(configured)
         // Passed over for looping counts as looping, so that the loop is still said below.
         let passedOverLooping = servers.isEmpty && upstreams.isLooping(configured)
-        return UpstreamRequest(query: outgoing, servers: servers) { [self] outcome in
+        // Past the wait a stub resolver allows, no further server: its client has retried or given up.
+        return UpstreamRequest(query: outgoing, servers: servers, lastStart: parsed.received &+ Self.maxQueueWait) { [self] outcome in
             switch outcome {
             case .answered(let reply):
                 // The form just kept serves this client too, when it fits: one encode, not two.
@@ -213,7 +214,9 @@ final class Forwarder: Sendable {
                                 advertising: QueryResponder.advertisedUDPSize)
         let servers = upstreams.candidates(upstreams.ordered())
         let done = Rendezvous<UpstreamOutcome>()
-        guard engine.submit({ UpstreamRequest(query: query, servers: servers) { done.put($0) } }) else { return nil }
+        let lastStart = monotonicNanoseconds() &+ Self.maxQueueWait
+        guard engine.submit({ UpstreamRequest(query: query, servers: servers, lastStart: lastStart) { done.put($0) } })
+        else { return nil }
         guard case .answered(let reply) = done.take(), reply.header.responseCode == .noError else { return nil }
         return ForwardedReply.answers(to: name, type: type, in: reply.answers)
     }

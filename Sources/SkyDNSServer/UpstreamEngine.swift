@@ -16,6 +16,10 @@ struct UpstreamRequest {
     var query: Message
     /// Tried in order: the next one after a timeout, a network error, a malformed reply or a loop.
     var servers: [SocketAddress]
+    /// After this time (monotonic nanoseconds) no further server is asked; the first always is.
+    /// Servers from outside (a stub tree may list thousands) would otherwise hold a place in
+    /// exchange for a timeout each, long after the client gave up.
+    var lastStart: Int64 = .max
     /// Called once, on the engine's thread, with the first reply accepted or the failure.
     var finish: (UpstreamOutcome) -> Void
 }
@@ -158,7 +162,7 @@ final class UpstreamEngine: @unchecked Sendable {
 
     /// Starts an exchange with the flight's next server, or finishes it when none is left.
     private func startNext(_ flight: InFlight, now: Int64) {
-        while flight.next < flight.request.servers.count {
+        while flight.next < flight.request.servers.count, flight.next == 0 || now <= flight.request.lastStart {
             let server = flight.request.servers[flight.next]
             flight.next += 1
             flight.server = server
