@@ -128,6 +128,11 @@ public struct StubZone: Sendable, Equatable {
     /// Trie visits one reading of the stub zones may make (far more than any deployment's
     /// stub servers).
     static let maxStubVisits = 4096
+    /// Servers kept per stub zone, the first in key order (as many as resolv.conf's the server
+    /// reads): every forwarded query carries its zone's list, parsed and checked for health, so
+    /// thousands of entries (duplicates from a controller, say) cost each query milliseconds
+    /// and kilobytes.
+    public static let maxServers = 16
 
     static func read(from root: TrieNode, zone: Zone) -> [StubZone] {
         guard let node = root.node(at: zone.stubName.labels.reversed().map { String(decoding: $0, as: UTF8.self) }) else {
@@ -142,7 +147,8 @@ public struct StubZone: Sendable, Equatable {
             // <id>.<zone>.stub.dns.<domain>: the zone needs at least one label of its own.
             guard name.labelCount >= suffixLabels + 2 else { return true }
             let labels = name.labels.dropFirst().dropLast(suffixLabels)
-            guard let stub = try? DomainName(labels: labels.map(Array.init)) else { return true }
+            guard let stub = try? DomainName(labels: labels.map(Array.init)),
+                  servers[stub, default: []].count < Self.maxServers else { return true }
             let port = record.port == 0 ? 53 : record.port
             switch record.target {
             case .ipv4: servers[stub, default: []].append("\(record.host):\(port)")

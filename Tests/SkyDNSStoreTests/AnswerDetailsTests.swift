@@ -220,4 +220,17 @@ import Testing
         default: Issue.record("unexpected \(outcome)")
         }
     }
+
+    /// A stub zone listing many servers (duplicates from a controller, say) keeps the first
+    /// `maxServers` in key order: each forwarded query carries the list.
+    @Test func manyServersKeepTheFirst() throws {
+        let zone = try Zone(domain: "domeos.sohu.", stubZonesEnabled: true)
+        let stubPath = zone.stubName.description.dropLast().split(separator: ".").reversed().joined(separator: "/")
+        let records = (0..<100).map { index in
+            ("/skydns/\(stubPath)/com/example/ns\(1000 + index)", #"{"host":"127.0.0.1","port":"# + "\(5000 + index)}")
+        }
+        let snapshot = try rulesSnapshot(records, zone: zone)
+        #expect(snapshot.stubZones.count == 1)
+        #expect(snapshot.stubZones.first?.servers == (0..<StubZone.maxServers).map { "127.0.0.1:\(5000 + $0)" })
+    }
 }
