@@ -14,6 +14,10 @@ public final class Snapshot: Sendable {
     public let serial: UInt32
     /// Zones forwarded to their own servers (SkyDNS's stub zones), most specific first.
     public let stubZones: [StubZone]
+    /// Indexes into `stubZones` by `StubZone.hash` of their names, when there are more than
+    /// `StubZone.scanLimit`: each query is checked against the stub zones, and a walk over
+    /// thousands of them cost every query several times its answer.
+    let stubZonesByHash: [Int: [Int]]
     /// While the first read of etcd streams in (not synced yet): the last key loaded, below
     /// the prefix (`sohu/domeos/pod-9/abc`). Names whose keys all sort before it are complete.
     public let loadedThrough: String?
@@ -32,12 +36,33 @@ public final class Snapshot: Sendable {
         self.apex = root.node(at: zone.apexPath)
         self.isSynced = isSynced
         self.serial = serial
-        stubZones = zone.stubZonesEnabled ? StubZone.read(from: root, zone: zone) : []
+        let stubZones = zone.stubZonesEnabled ? StubZone.read(from: root, zone: zone) : []
+        self.stubZones = stubZones
+        var byHash: [Int: [Int]] = [:]
+        if stubZones.count > StubZone.scanLimit {
+            for (index, stub) in stubZones.enumerated() {
+                let wire = stub.zone.wire.map(asciiLowercase)
+                byHash[wire.withUnsafeBytes(StubZone.hash), default: []].append(index)
+            }
+        }
+        stubZonesByHash = byHash
     }
 
     /// The stub zone `name` falls in, if any.
     public func stubZone(for name: DomainName) -> StubZone? {
-        stubZones.first { name.isSubdomain(of: $0.zone) }
+        guard !stubZonesByHash.isEmpty else { return stubZones.first { name.isSubdomain(of: $0.zone) } }
+        // Each suffix from a label on, the longest (the most specific zone) first.
+        return name.wire.map(asciiLowercase).withUnsafeBytes { wire -> StubZone? in
+            var offset = 0
+            while offset < wire.count - 1 {
+                let suffix = UnsafeRawBufferPointer(rebasing: wire[offset...])
+                for index in stubZonesByHash[StubZone.hash(suffix)] ?? [] where name.isSubdomain(of: stubZones[index].zone) {
+                    return stubZones[index]
+                }
+                offset += Int(wire[offset]) + 1
+            }
+            return nil
+        }
     }
 
     public var recordCount: Int { root.recordCount }
@@ -133,6 +158,16 @@ public struct StubZone: Sendable, Equatable {
     /// thousands of entries (duplicates from a controller, say) cost each query milliseconds
     /// and kilobytes.
     public static let maxServers = 16
+    /// Up to this many stub zones a query's name is compared with each in turn; beyond, they
+    /// are looked up by the hash of each of its suffixes.
+    static let scanLimit = 8
+
+    /// The hash `Snapshot.stubZonesByHash` files a zone under: of its name's lower-cased wire form.
+    static func hash(_ wire: UnsafeRawBufferPointer) -> Int {
+        var hasher = Hasher()
+        hasher.combine(bytes: wire)
+        return hasher.finalize()
+    }
 
     static func read(from root: TrieNode, zone: Zone) -> [StubZone] {
         guard let node = root.node(at: zone.stubName.labels.reversed().map { String(decoding: $0, as: UTF8.self) }) else {

@@ -233,4 +233,37 @@ import Testing
         #expect(snapshot.stubZones.count == 1)
         #expect(snapshot.stubZones.first?.servers == (0..<StubZone.maxServers).map { "127.0.0.1:\(5000 + $0)" })
     }
+
+    /// Past `StubZone.scanLimit` stub zones, a name is matched through the hash index: the same
+    /// names are handed on as by the walk over every zone.
+    @Test(arguments: [
+        ("www.z7.org.", true),
+        ("z7.org.", true),
+        ("A.B.WWW.Z19.ORG.", true),
+        ("xz7.org.", false),
+        ("z7.org.example.", false),
+        ("org.", false),
+        ("a.sub.domeos.sohu.", true),
+        ("private-registry.", false),
+    ])
+    func manyZonesAreIndexed(name: String, handedOn: Bool) throws {
+        // `-domain=.`: every name is ours, so a name is handed on only for a stub zone.
+        let zone = try Zone(domain: ".", stubZonesEnabled: true)
+        let stubPath = zone.stubName.description.dropLast().split(separator: ".").reversed().joined(separator: "/")
+        let records = (0..<20).map { ("/skydns/\(stubPath)/org/z\($0)/ns1", #"{"host":"127.0.0.1","port":5353}"#) }
+            + [("/skydns/\(stubPath)/sohu/domeos/sub/ns1", #"{"host":"127.0.0.1","port":5354}"#),
+               ("/skydns/private-registry/x", hostValue("10.7.0.2"))]
+        let snapshot = try rulesSnapshot(records, zone: zone)
+        #expect(snapshot.stubZones.count == 21)
+        #expect(!snapshot.stubZonesByHash.isEmpty)
+        let found = snapshot.stubZone(for: try DomainName(name))
+        #expect((found != nil) == handedOn)
+        if let found { #expect(try DomainName(name).isSubdomain(of: found.zone)) }
+        let (outcome, _) = Asker().ask(query(name), snapshot: snapshot)
+        switch outcome {
+        case .outsideZone: #expect(handedOn)
+        case .answered: #expect(!handedOn)
+        default: Issue.record("unexpected \(outcome)")
+        }
+    }
 }
