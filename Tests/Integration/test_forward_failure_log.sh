@@ -35,7 +35,7 @@ PY
 sleep 1
 elapsed=$(( $(date +%s) - started ))
 timeouts=$(metric "skydns_skydns_upstream_failures_total{to=\"127.0.0.1:$UPSTREAM_PORT\",reason=\"timeout\"}")
-[ "${timeouts%.*}" -ge 10 ] || fail "upstream timeouts during the flood: $timeouts, expected at least 10"
+[ "${timeouts%.*}" -ge 5 ] || fail "upstream timeouts during the flood: $timeouts, expected at least 5"
 lines=$(grep -c "no upstream answered" "$WORK/server.log" || true)
 # One line at the first failure, then at most one per 10 s.
 [ "$lines" -ge 1 ] && [ "$lines" -le $(( 2 + elapsed / 10 )) ] \
