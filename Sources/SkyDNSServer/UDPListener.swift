@@ -71,7 +71,7 @@ final class UDPWorker: @unchecked Sendable {
                     guard answerBatch(waiting: false) == Self.batchSize else { break }
                 }
             }
-            engine.finishTurn()
+            engine.finishTurn(takingAtMost: Self.batchSize * 2)
         }
     }
 

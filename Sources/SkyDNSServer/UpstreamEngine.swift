@@ -61,6 +61,8 @@ final class UpstreamEngine: @unchecked Sendable {
     /// Queries wait while other engines hold every place: the next wait is short, as no wake-up
     /// comes when they free one.
     private var starved = false
+    /// Queries were left queued by a turn's limit (see `finishTurn`): the next wait is none.
+    private var backlog = false
     /// Per exchange, in nanoseconds.
     private let timeout: Int64
     /// Told of every exchange's result and time (nanoseconds): metrics and upstream health.
@@ -72,7 +74,7 @@ final class UpstreamEngine: @unchecked Sendable {
     private var slots: [InFlight?]
     private var freeSlots: [Int]
     private var generation: UInt64 = 0
-    private var timers = Heap<Timer>()
+    private var timers = Heap<ExchangeDeadline>()
     private let scratch: UnsafeMutableRawBufferPointer
 
     /// - Parameters:
@@ -125,16 +127,26 @@ final class UpstreamEngine: @unchecked Sendable {
     }
 
     /// After each wait on `poller`: exchanges past their deadline move on, and queued work starts.
-    func finishTurn() {
+    /// - Parameter limit: the most queued queries taken this turn; the rest wait for the next
+    ///   (which then comes at once), so that a thread with a socket of its own to read is never
+    ///   away from it for a thousand exchanges' start.
+    func finishTurn(takingAtMost limit: Int = .max) {
         expireTimers(now: monotonicNanoseconds())
-        startQueued()
+        startQueued(limit: limit)
     }
 
     // MARK: starting
 
-    private func startQueued() {
+    private func startQueued(limit: Int) {
         starved = false
+        backlog = false
+        var taken = 0
         while !freeSlots.isEmpty {
+            guard taken < limit else {
+                backlog = queue.withLock { !$0.isEmpty }
+                return
+            }
+            taken += 1
             guard budget.take() else {
                 starved = queue.withLock { !$0.isEmpty }
                 return
@@ -213,11 +225,11 @@ final class UpstreamEngine: @unchecked Sendable {
     }
 
     private func arm(_ flight: InFlight) {
-        timers.insert(Timer(deadline: flight.deadline, token: flight.token, serial: flight.serial))
+        timers.insert(ExchangeDeadline(deadline: flight.deadline, token: flight.token, serial: flight.serial))
         // Timers of finished exchanges stay until their deadline: rebuilt from the live ones
         // when they outnumber them, so that the heap stays bounded at any query rate.
         if timers.count > 4 * slots.count {
-            timers = Heap(slots.compactMap { $0.flatMap { $0.fd >= 0 ? Timer(deadline: $0.deadline, token: $0.token, serial: $0.serial) : nil } })
+            timers = Heap(slots.compactMap { $0.flatMap { $0.fd >= 0 ? ExchangeDeadline(deadline: $0.deadline, token: $0.token, serial: $0.serial) : nil } })
         }
     }
 
@@ -307,6 +319,7 @@ final class UpstreamEngine: @unchecked Sendable {
     /// Milliseconds until the next deadline (at most a second): the longest the engine's thread
     /// may wait on `poller`.
     func nextTimerWait() -> Int32 {
+        if backlog && !starved { return 0 }
         let longest: Int32 = starved ? 10 : 1000
         guard let first = timers.min else { return longest }
         let remaining = first.deadline &- monotonicNanoseconds()
@@ -351,48 +364,4 @@ final class UpstreamEngine: @unchecked Sendable {
         guard index < slots.count, let flight = slots[index], flight.token == token else { return nil }
         return flight
     }
-}
-
-/// One query in exchange with its upstreams, and its current exchange.
-private final class InFlight {
-    let token: UInt64
-    let request: UpstreamRequest
-    let question: Question
-    /// The query in wire form; the ID (first two bytes) is rewritten per exchange.
-    var bytes: [UInt8]
-    /// The index of the next server to try.
-    var next = 0
-    var looped = false
-    var fd: Int32 = -1
-    var id: UInt16 = 0
-    var server: SocketAddress?
-    var started: Int64 = 0
-    var deadline: Int64 = 0
-    /// Counts exchanges: a timer set for an earlier one is stale.
-    var serial: UInt32 = 0
-    /// nil while the exchange is over UDP.
-    var tcp: TCPExchange?
-
-    init(token: UInt64, request: UpstreamRequest, question: Question) {
-        self.token = token
-        self.request = request
-        self.question = question
-        bytes = request.query.encode()
-    }
-}
-
-private struct TCPExchange {
-    /// The framed query, emptied once sent.
-    var output: [UInt8]
-    var sent = 0
-    var deframer = TCPDeframer()
-}
-
-private struct Timer: Comparable {
-    var deadline: Int64
-    var token: UInt64
-    var serial: UInt32
-
-    static func < (a: Timer, b: Timer) -> Bool { a.deadline < b.deadline }
-    static func == (a: Timer, b: Timer) -> Bool { a.deadline == b.deadline && a.token == b.token && a.serial == b.serial }
 }
