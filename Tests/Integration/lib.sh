@@ -14,7 +14,20 @@ trap cleanup EXIT
 # queries go to a loopback port where nothing listens (instead of /etc/resolv.conf's servers).
 export SKYDNS_NAMESERVERS=${SKYDNS_NAMESERVERS:-127.0.0.1:9}
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# free_port: a loopback port free for TCP and for UDP right now (the server binds both: a port only
+# checked for TCP may be some client's UDP source port, and the server's start fails).
+free_port() {
+  python3 -c '
+import socket
+while True:
+    t = socket.socket(); t.bind(("127.0.0.1", 0)); port = t.getsockname()[1]
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        u.bind(("127.0.0.1", port)); break
+    except OSError:
+        t.close(); u.close()
+print(port)'
+}
 
 # finds GREP-ARGS...: whether the input holds a match (grep's status), reading all of it. The end
 # of every pipeline that checks for a match: grep -q stops at the first match, and under pipefail
