@@ -69,9 +69,7 @@ final class Forwarder: Sendable {
         let upstreams = UpstreamSet(rotate: rotate, listen: listen, logger: logger, metrics: metrics)
         self.upstreams = upstreams
         budget = InFlightBudget(limit: min(Self.maxInFlight, openFileLimit() / 4))
-        engine = try UpstreamEngine(timeout: upstreamTimeout, budget: budget) {
-            upstreams.observe($0, $1, nanoseconds: $2)
-        }
+        engine = try Self.makeEngine(timeout: upstreamTimeout, budget: budget, upstreams: upstreams)
         upstreams.set(servers)
         let engine = engine
         spawnThread { engine.run() }
@@ -86,10 +84,14 @@ final class Forwarder: Sendable {
     /// `maxInFlight` with the others. Throws `ServerError` when epoll or eventfd descriptors are
     /// refused.
     func makeWorkerEngine() throws(ServerError) -> UpstreamEngine {
-        let upstreams = upstreams
-        return try UpstreamEngine(timeout: upstreamTimeout, budget: budget) {
-            upstreams.observe($0, $1, nanoseconds: $2)
-        }
+        try Self.makeEngine(timeout: upstreamTimeout, budget: budget, upstreams: upstreams)
+    }
+
+    /// Every engine of the server: one timeout, one budget, and every exchange reported to the
+    /// upstreams' health and metrics.
+    private static func makeEngine(timeout: Duration, budget: InFlightBudget,
+                                   upstreams: UpstreamSet) throws(ServerError) -> UpstreamEngine {
+        try UpstreamEngine(timeout: timeout, budget: budget) { upstreams.observe($0, $1, nanoseconds: $2) }
     }
 
     /// Takes a job; false when too many wait already (the caller answers SERVFAIL).
