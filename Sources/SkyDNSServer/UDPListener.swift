@@ -60,6 +60,14 @@ final class UDPWorker: @unchecked Sendable {
             while true { _ = answerBatch(waiting: true) }
         }
         while true {
+            // With no exchange open and nothing queued, the engine has nothing to wait for:
+            // the worker blocks in recvmmsg alone, one system call a batch as without an engine
+            // (an epoll_wait before each recvmmsg cost about 8% of the rate on one core).
+            if engine.isIdle {
+                guard answerBatch(waiting: true) > 0, engine.hasQueued else { continue }
+                engine.finishTurn(takingAtMost: Self.batchSize * 2)
+                continue
+            }
             let count = engine.poller.wait(timeoutMilliseconds: engine.nextTimerWait())
             var readable = false
             for index in 0..<max(0, count) {

@@ -137,18 +137,30 @@ final class UpstreamEngine: @unchecked Sendable {
 
     // MARK: starting
 
+    /// Nothing in exchange and nothing waiting: the owner of a worker engine, the only one to
+    /// submit to it, may block on its own socket alone until it next submits.
+    var isIdle: Bool {
+        freeSlots.count == slots.count && !backlog && !starved && !hasQueued
+    }
+
+    /// Whether work waits for a place; the owner checks this before a `finishTurn` it would
+    /// otherwise skip.
+    var hasQueued: Bool { queue.withLock { !$0.isEmpty } }
+
     private func startQueued(limit: Int) {
         starved = false
         backlog = false
         var taken = 0
-        while !freeSlots.isEmpty {
+        // Only this thread takes from the queue, so work seen waiting is still there to take;
+        // the shared budget is touched only when there is.
+        while !freeSlots.isEmpty, hasQueued {
             guard taken < limit else {
-                backlog = queue.withLock { !$0.isEmpty }
+                backlog = true
                 return
             }
             taken += 1
             guard budget.take() else {
-                starved = queue.withLock { !$0.isEmpty }
+                starved = true
                 return
             }
             guard let work = queue.withLock({ $0.popFirst() }) else {
