@@ -153,20 +153,30 @@ public enum QueryParser {
 }
 
 extension EDNSView {
+    /// Calls `body` with each option's code and where its data lies in `packet`, in order
+    /// (RFC 6891 §6.1.2). False when the options do not tile the record's data exactly; `body`
+    /// may have seen the options before the fault.
+    public func walkOptions(in packet: UnsafeRawBufferPointer, _ body: (UInt16, Range<Int>) -> Void) -> Bool {
+        guard options.lowerBound >= 0, options.upperBound <= packet.count else { return false }
+        var offset = options.lowerBound
+        while offset < options.upperBound {
+            guard options.upperBound - offset >= 4 else { return false }
+            let code = UInt16(packet[offset]) << 8 | UInt16(packet[offset + 1])
+            let length = Int(packet[offset + 2]) << 8 | Int(packet[offset + 3])
+            guard options.upperBound - offset - 4 >= length else { return false }
+            body(code, (offset + 4)..<(offset + 4 + length))
+            offset += 4 + length
+        }
+        return true
+    }
+
     /// The OPT record's options (RFC 6891 §6.1.2), read from `packet` where the parse found
     /// them; nil when they do not tile the record's data exactly.
     public func readOptions(in packet: UnsafeRawBufferPointer) -> [EDNS.Option]? {
-        guard options.lowerBound >= 0, options.upperBound <= packet.count else { return nil }
         var found: [EDNS.Option] = []
-        var offset = options.lowerBound
-        while offset < options.upperBound {
-            guard options.upperBound - offset >= 4 else { return nil }
-            let code = UInt16(packet[offset]) << 8 | UInt16(packet[offset + 1])
-            let length = Int(packet[offset + 2]) << 8 | Int(packet[offset + 3])
-            guard options.upperBound - offset - 4 >= length else { return nil }
-            found.append(EDNS.Option(code: code, data: Array(packet[(offset + 4)..<(offset + 4 + length)])))
-            offset += 4 + length
+        let tiled = walkOptions(in: packet) { code, data in
+            found.append(EDNS.Option(code: code, data: Array(packet[data])))
         }
-        return found
+        return tiled ? found : nil
     }
 }

@@ -35,7 +35,7 @@ struct ParsedQuery: Sendable {
         var malformed = false
         if var edns = view.edns {
             let start = kept.count
-            malformed = !Self.keepOptions(packet, edns.options, into: &kept)
+            malformed = !Self.keepOptions(packet, edns, into: &kept)
             edns.options = start..<kept.count
             view.edns = edns
         }
@@ -50,24 +50,18 @@ struct ParsedQuery: Sendable {
 
     /// Appends to `kept` the options slow paths read: the first forwarding-loop option (at most
     /// `ForwardingLoop.maxHops` IDs: more means looped either way) and the stub-zone marker
-    /// (its presence). False, with nothing appended, when the options do not tile `range`.
-    private static func keepOptions(_ packet: UnsafeRawBufferPointer, _ range: Range<Int>,
+    /// (its presence). False, with nothing appended, when the options do not tile the record's data.
+    private static func keepOptions(_ packet: UnsafeRawBufferPointer, _ edns: EDNSView,
                                     into kept: inout [UInt8]) -> Bool {
-        guard range.lowerBound >= 0, range.upperBound <= packet.count else { return false }
         var loop: Range<Int>?
         var stubMarked = false
-        var offset = range.lowerBound
-        while offset < range.upperBound {
-            guard range.upperBound - offset >= 4 else { return false }
-            let code = UInt16(packet[offset]) << 8 | UInt16(packet[offset + 1])
-            let length = Int(packet[offset + 2]) << 8 | Int(packet[offset + 3])
-            guard range.upperBound - offset - 4 >= length else { return false }
+        let tiled = edns.walkOptions(in: packet) { code, data in
             if code == ForwardingLoop.optionCode, loop == nil {
-                loop = (offset + 4)..<(offset + 4 + min(length, 4 * ForwardingLoop.maxHops))
+                loop = data.lowerBound..<(data.lowerBound + min(data.count, 4 * ForwardingLoop.maxHops))
             }
             if code == stubForwardMarker { stubMarked = true }
-            offset += 4 + length
         }
+        guard tiled else { return false }
         if let loop {
             kept += [UInt8(ForwardingLoop.optionCode >> 8), UInt8(ForwardingLoop.optionCode & 0xFF), 0, UInt8(loop.count)]
             kept += packet[loop]
