@@ -42,6 +42,8 @@ extension TCPEventLoop {
                 case EINTR, ECONNABORTED, EPROTO:
                     continue
                 case EMFILE, ENFILE:
+                    // An idle connection's descriptor is worth less than a new client's.
+                    if evictIdlest(&state, now: now) { continue }
                     refuseWithReserve(on: listenFD, listener)
                     return
                 default:
@@ -114,9 +116,10 @@ extension TCPEventLoop {
         }
     }
 
-    /// At the cap: closes this loop's idlest connection, if one has been idle long enough and
-    /// has nothing in flight.
-    func evictIdlest(_ state: inout LoopState, now: Int64) {
+    /// At the cap, or out of file descriptors: closes this loop's idlest connection, if one has
+    /// been idle long enough and has nothing in flight. True when one was closed.
+    @discardableResult
+    func evictIdlest(_ state: inout LoopState, now: Int64) -> Bool {
         var idlest: TCPConnection?
         for case let connection? in connections
         where connection.outstanding == 0 && connection.pendingOutput == 0
@@ -124,7 +127,9 @@ extension TCPEventLoop {
             if let current = idlest, current.lastActivity <= connection.lastActivity { continue }
             idlest = connection
         }
-        if let idlest { close(idlest, &state) }
+        guard let idlest else { return false }
+        close(idlest, &state)
+        return true
     }
 
     // MARK: timeouts and shutdown

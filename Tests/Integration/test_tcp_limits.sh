@@ -10,7 +10,9 @@
 #     a message, never a trap;
 # (e) with only 64 file descriptors, 150 connections: those beyond the fds are refused (not
 #     queued forever, no busy loop: the server uses under a second of CPU while they are held),
-#     UDP and the connections it did accept are answered, and TCP works again once they close;
+#     UDP and the connections it did accept are answered, a new client is answered once the
+#     held ones have been idle a while (the idlest is closed for it), and TCP works again once
+#     they close;
 # (f) a query waiting on an upstream that never answers does not hold up the queries behind it
 #     on the same connection: they are answered first (RFC 7766 §7), and it gets SERVFAIL after
 #     the upstream timeout.
@@ -118,6 +120,8 @@ elif mode == "nofds":
     check(used < 1.0, f"(e) the server spun while out of fds ({used:.2f} s of CPU in 3 s)")
     answered = sum(ask(s, 3000 + i) for i, s in enumerate(open_ones[:10]))
     check(answered == min(10, len(open_ones)), f"(e) {answered} of the accepted connections answered")
+    # The rest have been idle for over 3 s: one of them makes room for a new client.
+    check(fresh_client(3500), "(e) a new client refused while idle connections held every fd")
     udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.settimeout(2)
     try:
         udp.sendto(query(4000)[2:], ("127.0.0.1", port)); check(good(udp.recv(4096), 4000), "(e) UDP while out of fds")
