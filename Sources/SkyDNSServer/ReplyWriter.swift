@@ -48,8 +48,8 @@ struct ParsedQuery: Sendable {
         lowercasedName = packet[Header.size..<nameEnd].map(asciiLowercase)
     }
 
-    /// Appends to `kept` the options slow paths read: the first forwarding-loop option (at most
-    /// `ForwardingLoop.maxHops` IDs: more means looped either way) and the stub-zone marker
+    /// Appends to `kept` the options slow paths read: the first forwarding-loop option (its whole
+    /// 4-byte IDs, at most `ForwardingLoop.maxHops`: more means looped either way) and the stub-zone marker
     /// (its presence). False, with nothing appended, when the options do not tile the record's data.
     private static func keepOptions(_ packet: UnsafeRawBufferPointer, _ edns: EDNSView,
                                     into kept: inout [UInt8]) -> Bool {
@@ -57,7 +57,9 @@ struct ParsedQuery: Sendable {
         var stubMarked = false
         let tiled = edns.walkOptions(in: packet) { code, data in
             if code == ForwardingLoop.optionCode, loop == nil {
-                loop = data.lowerBound..<(data.lowerBound + min(data.count, 4 * ForwardingLoop.maxHops))
+                // Whole IDs only: a client's stray bytes before the IDs appended after them
+                // would shift each server's ID off the 4-byte grid, where it never sees it.
+                loop = data.lowerBound..<(data.lowerBound + min(data.count / 4, ForwardingLoop.maxHops) * 4)
             }
             if code == stubForwardMarker { stubMarked = true }
         }

@@ -82,6 +82,23 @@ struct ParsedQueryBoundTests {
                                        EDNS.Option(code: stubForwardMarker, data: [])])
         #expect(ForwardingLoop().hasLooped(try #require(parsed.message)))
     }
+
+    @Test("a client's loop option of part of an ID keeps its whole IDs: a server still finds its own when the query returns",
+          arguments: [1, 3, 5, 30, 33])
+    func partialLoopIDs(length: Int) throws {
+        var header = Header(id: 3, questionCount: 1)
+        header.recursionDesired = true
+        let stray = (0..<length).map { UInt8(truncatingIfNeeded: $0 &+ 1) }
+        let asked = Message(header: header, questions: [Question(name: try DomainName("w.example.org"), type: .a)],
+                            edns: EDNS(udpPayloadSize: 1232, options: [EDNS.Option(code: ForwardingLoop.optionCode, data: stray)]))
+        let kept = Array(stray.prefix(min(length / 4, ForwardingLoop.maxHops) * 4))
+        let parsed = parsedQuery(asked.encode())
+        #expect(parsed.ednsOptions == [EDNS.Option(code: ForwardingLoop.optionCode, data: kept)])
+        // This server forwards it; it comes back: looped, whatever the client put before the IDs.
+        let me = ForwardingLoop(serverID: 0x0A0B_0C0D)
+        let returned = parsedQuery(me.marked(try #require(parsed.message), advertising: 1232).encode())
+        #expect(me.hasLooped(try #require(returned.message)))
+    }
 }
 
 @Suite("ReplyWriter over UDP: one reply, sized for the client")
