@@ -163,6 +163,9 @@ public final class DNSServer: Sendable {
     /// Binds the sockets (failing fast if the address is taken; with `-systemd`, takes those
     /// systemd passed), then starts the watcher and
     /// the listener threads. Returns once everything runs.
+    /// File descriptors kept from TCP connections for etcd's connections and the metrics server's.
+    private static let spareDescriptors = 8
+
     public func start() throws {
         let sockets = try configuration.systemd ? ListeningSockets.activated(udpWorkers: udpWorkers, logger: logger)
                                                 : ListeningSockets.bind(address, udpWorkers: udpWorkers)
@@ -173,8 +176,19 @@ public final class DNSServer: Sendable {
             try startThread { worker.run() }
         }
         if !sockets.tcp.isEmpty {
-            let tcp = try TCPListener(fds: sockets.tcp, loops: min(udpWorkers, 4), ownsSockets: !configuration.systemd,
-                                      context: context, publisher: store.publisher)
+            let loops = min(udpWorkers, 4)
+            // Each loop's epoll, eventfd and reserve fd, the upstream exchanges' places, and a
+            // few for etcd and the metrics server stay out of the connections' reach.
+            let reserved = 3 * loops + (forwarder?.upstreamPlaces ?? 0) + Self.spareDescriptors
+            var limits = TCPListener.Limits()
+            if limits.fit(descriptors: freeFileDescriptors() - reserved) {
+                logger.warning("""
+                    at most \(limits.maxConnections) TCP connections: the open-files limit (\(openFileLimit())) leaves \
+                    no more beside the upstream exchanges and etcd; raise it (ulimit -n) for more
+                    """)
+            }
+            let tcp = try TCPListener(fds: sockets.tcp, loops: loops, ownsSockets: !configuration.systemd,
+                                      limits: limits, context: context, publisher: store.publisher)
             try tcp.start()
             self.tcp.withLock { $0 = tcp }
         }

@@ -78,6 +78,9 @@ final class Forwarder: Sendable {
 
     var hasUpstreams: Bool { !upstreams.isEmpty }
 
+    /// The most upstream exchanges open at once, each holding a file descriptor.
+    var upstreamPlaces: Int { budget.limit }
+
     func setUpstreams(_ servers: [SocketAddress]) { upstreams.set(servers) }
 
     /// An engine for a UDP worker to run in its own loop (see `UpstreamEngine`), sharing
@@ -252,6 +255,15 @@ func openFileLimit() -> Int {
     guard getrlimit(RLIMIT_NOFILE, &limit) == 0 else { return 1024 }
     #endif
     return Int(clamping: limit.rlim_cur)  // RLIM_INFINITY is the largest value
+}
+
+/// File descriptors the process may still open: the soft limit less the lowest free one (the
+/// kernel hands out the lowest, so at start this is how many are open).
+func freeFileDescriptors() -> Int {
+    let probe = skydns_open_reserve_fd()
+    guard probe >= 0 else { return 0 }
+    close(probe)
+    return max(0, openFileLimit() - Int(probe))
 }
 
 /// The forwarder's queue, first in first out. Taking a job is O(1) amortised (removing the

@@ -39,6 +39,16 @@ final class TCPListener: Sendable {
         /// until clients take them: each connection holds at most about 32 KiB of replies plus
         /// those of its slow queries, and this bounds the sum.
         var maxBufferedOutput = 32 << 20
+
+        /// The connection cap lowered to `descriptors` (at least 1): connections past the file
+        /// descriptors left would take those that upstream exchanges and etcd need, and every
+        /// forwarded query would fail while clients held them. At the cap a new connection still
+        /// takes the place of an idle one. True when the cap was lowered.
+        mutating func fit(descriptors: Int) -> Bool {
+            guard descriptors < maxConnections else { return false }
+            maxConnections = max(1, descriptors)
+            return true
+        }
     }
 
     let fds: [Int32]
