@@ -19,8 +19,9 @@ import Synchronization
 /// to send its head and take its answer, and when every slot is taken the oldest connection is
 /// closed for the new one (a slow or stalled client cannot lock the probes out).
 public final class OperatorHTTPServer: Sendable {
-    /// Connections served at once; the oldest is closed to make room for a new one.
-    static let maxConnections = 64
+    /// Connections served at once (64, fewer under a small open-files limit); the oldest is
+    /// closed to make room for a new one.
+    static let maxConnections = operatorHTTPConnections
     /// Seconds a connection has from being accepted to having its answer sent.
     static let requestTimeout: Int64 = 5
     /// After the answer: unread request bytes are discarded up to this many (closing with them

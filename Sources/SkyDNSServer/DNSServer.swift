@@ -163,7 +163,7 @@ public final class DNSServer: Sendable {
     /// Binds the sockets (failing fast if the address is taken; with `-systemd`, takes those
     /// systemd passed), then starts the watcher and
     /// the listener threads. Returns once everything runs.
-    /// File descriptors kept from TCP connections for etcd's connections and the metrics server's.
+    /// File descriptors kept from TCP connections for etcd's connections.
     private static let spareDescriptors = 8
 
     public func start() throws {
@@ -177,9 +177,9 @@ public final class DNSServer: Sendable {
         }
         if !sockets.tcp.isEmpty {
             let loops = min(udpWorkers, 4)
-            // Each loop's epoll, eventfd and reserve fd, the upstream exchanges' places, and a
-            // few for etcd and the metrics server stay out of the connections' reach.
-            let reserved = 3 * loops + (forwarder?.upstreamPlaces ?? 0) + Self.spareDescriptors
+            // Each loop's epoll, eventfd and reserve fd, the upstream exchanges' places, the
+            // metrics server's connections and a few for etcd stay out of the connections' reach.
+            let reserved = 3 * loops + (forwarder?.upstreamPlaces ?? 0) + operatorHTTPConnections + Self.spareDescriptors
             var limits = TCPListener.Limits()
             if limits.fit(descriptors: freeFileDescriptors() - reserved) {
                 logger.warning("""

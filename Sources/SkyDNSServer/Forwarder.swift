@@ -257,6 +257,11 @@ func openFileLimit() -> Int {
     return Int(clamping: limit.rlim_cur)  // RLIM_INFINITY is the largest value
 }
 
+/// Connections the operator's HTTP endpoint (metrics, probes) serves at once: 64, fewer under a
+/// small open-files limit (a sixteenth of it, at least 4), so that they cannot take the file
+/// descriptors that upstream exchanges and etcd need.
+public let operatorHTTPConnections = min(64, max(4, openFileLimit() / 16))
+
 /// File descriptors the process may still open: the soft limit less the lowest free one (the
 /// kernel hands out the lowest, so at start this is how many are open).
 func freeFileDescriptors() -> Int {
