@@ -175,13 +175,22 @@ public final class DNSServer: Sendable {
                                    engine: try forwarder?.makeWorkerEngine())
             try startThread { worker.run() }
         }
+        let loops = sockets.tcp.isEmpty ? 0 : min(udpWorkers, 4)
+        let free = freeFileDescriptors() - 3 * loops
+        // Out of descriptors, an exchange fails at once and the log blames the upstream.
+        if let forwarder, free < forwarder.upstreamPlaces + Self.spareDescriptors {
+            logger.warning("""
+                the open-files limit (\(openFileLimit())) leaves \(max(0, free)) file descriptors, fewer than the \
+                \(forwarder.upstreamPlaces) upstream exchanges and etcd need: forwarded queries will fail \
+                (SERVFAIL); raise it (ulimit -n)
+                """)
+        }
         if !sockets.tcp.isEmpty {
-            let loops = min(udpWorkers, 4)
             // Each loop's epoll, eventfd and reserve fd, the upstream exchanges' places, the
             // metrics server's connections and a few for etcd stay out of the connections' reach.
-            let reserved = 3 * loops + (forwarder?.upstreamPlaces ?? 0) + operatorHTTPConnections + Self.spareDescriptors
+            let reserved = (forwarder?.upstreamPlaces ?? 0) + operatorHTTPConnections + Self.spareDescriptors
             var limits = TCPListener.Limits()
-            if limits.fit(descriptors: freeFileDescriptors() - reserved) {
+            if limits.fit(descriptors: free - reserved) {
                 logger.warning("""
                     at most \(limits.maxConnections) TCP connections: the open-files limit (\(openFileLimit())) leaves \
                     no more beside the upstream exchanges and etcd; raise it (ulimit -n) for more

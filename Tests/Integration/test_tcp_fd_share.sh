@@ -5,7 +5,7 @@
 # 2 s, leave forwarded UDP queries answered by the upstream (every one failed SERVFAIL when the
 # connections held every descriptor), the domain and /healthz answered, and a new TCP client
 # answered once the held ones have been idle a while. The server says at start how many TCP
-# connections the limit leaves.
+# connections the limit leaves, and when it leaves too few to forward at all.
 source "$(dirname "$0")/lib.sh"
 UP=$(free_port)
 python3 -c '
@@ -71,4 +71,15 @@ expect_eq "$(dig +tcp +time=3 +tries=1 +short @127.0.0.1 -p "$DNS_PORT" kafka.do
   "a new TCP client while the others are held idle"
 kill "$HOG"
 kill -0 "$SERVER_PID" 2>/dev/null || fail "server died"
+stop_server
+
+# A limit too small for the upstream exchanges (24: fewer than the server holds open at start):
+# the server serves its domain and says at start that forwarded queries will fail, and why.
+DNS_PORT=$(free_port)
+prlimit --nofile=24 "$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3=false \
+  -nameservers=127.0.0.1:$UP >>"$WORK/server.log" 2>&1 &
+SERVER_PID=$!; PIDS+=("$SERVER_PID")
+eventually answers_are kafka.domeos.sohu 172.28.0.12 || fail "the domain with 24 fds"
+grep -q 'the open-files limit (24) leaves [0-9]* file descriptors, fewer than the 6 upstream exchanges' "$WORK/server.log" \
+  || fail "a limit too small to forward not said"
 echo "tcp fd share ok"
