@@ -160,12 +160,12 @@ public final class DNSServer: Sendable {
                          listen: listen)
     }
 
-    /// Binds the sockets (failing fast if the address is taken; with `-systemd`, takes those
-    /// systemd passed), then starts the watcher and
-    /// the listener threads. Returns once everything runs.
     /// File descriptors kept from TCP connections for etcd's connections.
     private static let spareDescriptors = 8
 
+    /// Binds the sockets (failing fast if the address is taken; with `-systemd`, takes those
+    /// systemd passed), then starts the watcher and the listener threads. Returns once
+    /// everything runs.
     public func start() throws {
         let sockets = try configuration.systemd ? ListeningSockets.activated(udpWorkers: udpWorkers, logger: logger)
                                                 : ListeningSockets.bind(address, udpWorkers: udpWorkers)
