@@ -3,6 +3,9 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <errno.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <linux/sockios.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -58,4 +61,13 @@ int skydns_set_nonblocking(int fd, int on) {
 
 int skydns_open_reserve_fd(void) {
     return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+int skydns_close_abandoned(int fd) {
+    int queued = 0;
+    if (ioctl(fd, SIOCOUTQ, &queued) == 0 && queued > 0) {
+        struct linger reset = { .l_onoff = 1, .l_linger = 0 };
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    }
+    return close(fd);
 }

@@ -149,7 +149,7 @@ extension TCPEventLoop {
                 expired = now - connection.lastActivity > idle
             }
             if expired {
-                close(connection, &state)
+                close(connection, &state, abandoned: true)
             } else if connection.interest & SKYDNS_EPOLLIN == 0 && !connection.readClosed && !isPaused(connection, state) {
                 answerBuffered(connection, &state, now: now)
                 noteIncomplete(connection, now: now)

@@ -333,13 +333,16 @@ final class TCPEventLoop: @unchecked Sendable {
         return connection
     }
 
-    func close(_ connection: TCPConnection, _ state: inout LoopState) {
+    /// - Parameter abandoned: the peer has taken nothing for the idle timeout: replies still in
+    ///   the kernel's send queue are dropped with a reset rather than held (see
+    ///   `skydns_close_abandoned`).
+    func close(_ connection: TCPConnection, _ state: inout LoopState, abandoned: Bool = false) {
         let index = slot(of: connection.token)
         guard connections[index] === connection else { return }
         connections[index] = nil
         freeSlots.append(index)
         poller.remove(connection.fd)
-        Glibc.close(connection.fd)
+        if abandoned { skydns_close_abandoned(connection.fd) } else { Glibc.close(connection.fd) }
         state.listener.bufferedOutput.subtract(connection.pendingOutput, ordering: .relaxed)
         state.listener.release(connection.source)
     }

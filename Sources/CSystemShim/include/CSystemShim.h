@@ -64,4 +64,9 @@ int skydns_accept(int fd, struct sockaddr_storage *peer, socklen_t *peer_len);
 int skydns_set_nonblocking(int fd, int on);
 /// An fd kept in reserve, released to accept-and-close one connection when the fd table is full.
 int skydns_open_reserve_fd(void);
+/// Closes a TCP socket whose peer has stopped taking its data: with a reset (SO_LINGER 0)
+/// when bytes still wait in its send queue, so the kernel frees them at once instead of keeping
+/// an orphan socket that probes a zero window for minutes (and whose FIN never reaches the peer).
+/// A socket with an empty send queue is closed as usual. Returns close's result.
+int skydns_close_abandoned(int fd);
 #endif
