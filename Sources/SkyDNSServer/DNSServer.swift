@@ -186,8 +186,9 @@ public final class DNSServer: Sendable {
                 """)
         }
         if !sockets.tcp.isEmpty {
-            // Each loop's epoll, eventfd and reserve fd, the upstream exchanges' places, the
-            // metrics server's connections and a few for etcd stay out of the connections' reach.
+            // Beside each loop's epoll, eventfd and reserve fd (out of `free` already), the upstream
+            // exchanges' places, the metrics server's connections and a few for etcd stay out of
+            // the connections' reach.
             let reserved = (forwarder?.upstreamPlaces ?? 0) + operatorHTTPConnections + Self.spareDescriptors
             var limits = TCPListener.Limits()
             if limits.fit(descriptors: free - reserved) {

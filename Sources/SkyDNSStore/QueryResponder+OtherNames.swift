@@ -62,7 +62,9 @@ extension QueryResponder {
     /// anything else, names inside the domain included (with `-domain=.` every name is).
     func isInStubZone(_ snapshot: Snapshot, nameLength: Int) -> Bool {
         guard !snapshot.stubZones.isEmpty else { return false }
-        guard snapshot.stubZonesByHash.isEmpty else { return isInIndexedStubZone(snapshot, nameLength: nameLength) }
+        guard snapshot.stubZonesByHash.isEmpty else {
+            return snapshot.indexedStubZone(lowercasedName: UnsafeRawBufferPointer(start: name, count: nameLength)) != nil
+        }
         for stub in snapshot.stubZones {
             let length = stub.zone.wire.count
             guard length <= nameLength else { continue }
@@ -74,25 +76,6 @@ extension QueryResponder {
                 (0..<length).allSatisfy { name[offset + $0] == asciiLowercase(wire[$0]) }
             }
             if matches { return true }
-        }
-        return false
-    }
-
-    /// `isInStubZone` through `Snapshot.stubZonesByHash`: each suffix of the (lower-cased) query
-    /// name that starts at a label and holds one at least, looked up by its hash.
-    private func isInIndexedStubZone(_ snapshot: Snapshot, nameLength: Int) -> Bool {
-        var offset = 0
-        while offset < nameLength - 1 {
-            let suffix = UnsafeRawBufferPointer(start: name + offset, count: nameLength - offset)
-            if let indexes = snapshot.stubZonesByHash[StubZone.hash(suffix)] {
-                for index in indexes {
-                    let matches = snapshot.stubZones[index].zone.wire.withUnsafeBufferPointer { wire in
-                        wire.count == suffix.count && (0..<wire.count).allSatisfy { suffix[$0] == asciiLowercase(wire[$0]) }
-                    }
-                    if matches { return true }
-                }
-            }
-            offset += Int(name[offset]) + 1
         }
         return false
     }

@@ -51,18 +51,23 @@ public final class Snapshot: Sendable {
     /// The stub zone `name` falls in, if any.
     public func stubZone(for name: DomainName) -> StubZone? {
         guard !stubZonesByHash.isEmpty else { return stubZones.first { name.isSubdomain(of: $0.zone) } }
-        // Each suffix from a label on, the longest (the most specific zone) first.
-        return name.wire.map(asciiLowercase).withUnsafeBytes { wire -> StubZone? in
-            var offset = 0
-            while offset < wire.count - 1 {
-                let suffix = UnsafeRawBufferPointer(rebasing: wire[offset...])
-                for index in stubZonesByHash[StubZone.hash(suffix)] ?? [] where name.isSubdomain(of: stubZones[index].zone) {
-                    return stubZones[index]
-                }
-                offset += Int(wire[offset]) + 1
+        return name.wire.map(asciiLowercase).withUnsafeBytes { indexedStubZone(lowercasedName: $0) }.map { stubZones[$0] }
+    }
+
+    /// Through `stubZonesByHash`: the index in `stubZones` of the most specific zone that
+    /// `name` (lower-cased wire form) lies in, looking up each suffix that starts at a label and
+    /// holds one at least, the longest first; nil when there is none.
+    func indexedStubZone(lowercasedName name: UnsafeRawBufferPointer) -> Int? {
+        var offset = 0
+        while offset < name.count - 1 {
+            let suffix = UnsafeRawBufferPointer(rebasing: name[offset...])
+            for index in stubZonesByHash[StubZone.hash(suffix)] ?? []
+            where stubZones[index].zone.wire.elementsEqual(suffix, by: { asciiLowercase($0) == $1 }) {
+                return index
             }
-            return nil
+            offset += Int(name[offset]) + 1
         }
+        return nil
     }
 
     public var recordCount: Int { root.recordCount }
