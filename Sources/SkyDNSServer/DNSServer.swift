@@ -176,7 +176,8 @@ public final class DNSServer: Sendable {
             try startThread { worker.run() }
         }
         let loops = sockets.tcp.isEmpty ? 0 : min(udpWorkers, 4)
-        let free = freeFileDescriptors() - 3 * loops
+        // Each loop's epoll, eventfd and reserve fd, and the connections on their way between loops.
+        let free = freeFileDescriptors() - 3 * loops - (loops > 1 ? TCPListener.maxHandedOver : 0)
         // Out of descriptors, an exchange fails at once and the log blames the upstream.
         if let forwarder, free < forwarder.upstreamPlaces + Self.spareDescriptors {
             logger.warning("""
@@ -186,7 +187,7 @@ public final class DNSServer: Sendable {
                 """)
         }
         if !sockets.tcp.isEmpty {
-            // Beside each loop's epoll, eventfd and reserve fd (out of `free` already), the upstream
+            // Beside each loop's own descriptors (out of `free` already), the upstream
             // exchanges' places, the metrics server's connections and a few for etcd stay out of
             // the connections' reach.
             let reserved = (forwarder?.upstreamPlaces ?? 0) + operatorHTTPConnections + Self.spareDescriptors

@@ -43,8 +43,8 @@ extension TCPEventLoop {
                     continue
                 case EMFILE, ENFILE:
                     // An idle connection's descriptor is worth less than a new client's.
-                    if evictIdlest(&state, now: now) { continue }
-                    refuseWithReserve(on: listenFD, listener)
+                    if evictIdlest(&state, now: now, keepingPlace: false) { continue }
+                    acceptWithReserve(on: listenFD, &state)
                     return
                 default:
                     // ENOBUFS, ENOMEM, ...: stop accepting for a moment rather than spin.
@@ -58,13 +58,15 @@ extension TCPEventLoop {
         }
     }
 
-    /// The fd table is full: the pending connection is accepted with the reserved fd and closed at
-    /// once, so that it is refused instead of spinning the loop; without a reserve, accepting
-    /// pauses.
-    func refuseWithReserve(on listenFD: Int32, _ listener: TCPListener) {
-        listener.refusals.warning(listener.context.logger,
-                                  "TCP connection refused: no file descriptors left (\(listener.openConnections) connections open)")
+    /// The fd table is full and none of this loop's connections is idle: the pending connection
+    /// is accepted with the reserved fd and handed to another loop to take the place of one of
+    /// its idle connections, or refused (closed at once) rather than left to spin the loop.
+    /// Without a reserve, accepting pauses.
+    func acceptWithReserve(on listenFD: Int32, _ state: inout LoopState) {
+        let listener = state.listener
         guard reserveFD >= 0 else {
+            listener.refusals.warning(listener.context.logger,
+                                      "TCP connection refused: no file descriptors left (\(listener.openConnections) connections open)")
             pauseAccepting(now: monotonicNanoseconds())
             return
         }
@@ -72,7 +74,18 @@ extension TCPEventLoop {
         var peer = sockaddr_storage()
         var peerLength = socklen_t(0)
         let fd = skydns_accept(listenFD, &peer, &peerLength)
-        if fd >= 0 { Glibc.close(fd) }
+        if fd >= 0 {
+            let source = SourceKey(peer)
+            if listener.admit(source) {
+                let arrival = Arrival(fd: fd, source: source, origin: index, visited: 1, outOfDescriptors: true)
+                if !listener.handOver(arrival) { refuse(arrival, listener) }
+            } else {
+                Glibc.close(fd)
+                refusePerSource(peer, listener)
+            }
+        }
+        // Fails until a descriptor is freed (by the loop the connection went to): pause, and
+        // take the reserve again when accepting resumes.
         reserveFD = skydns_open_reserve_fd()
         if fd < 0 || reserveFD < 0 { pauseAccepting(now: monotonicNanoseconds()) }
     }
@@ -87,39 +100,73 @@ extension TCPEventLoop {
         let source = SourceKey(peer)
         guard listener.admit(source) else {
             Glibc.close(fd)
-            listener.refusals.warning(listener.context.logger,
-                                      "TCP connection from \(peerText(peer)) refused: \(listener.limits.maxPerSource) connections from that address already")
+            refusePerSource(peer, listener)
             return
         }
-        if listener.atCapacity { evictIdlest(&state, now: now) }
-        guard listener.reservePlace() else {
-            listener.forget(source)
-            Glibc.close(fd)
-            listener.refusals.warning(listener.context.logger,
-                                      "TCP connection refused: \(listener.limits.maxConnections) connections open, none idle")
-            return
+        place(Arrival(fd: fd, source: source, origin: index, visited: 1, outOfDescriptors: false),
+              &state, now: now)
+    }
+
+    /// Gives an admitted connection a place: below the cap a free one; at the cap (or, for one
+    /// accepted with the reserve fd, always) the place of an idle connection of this loop, taken
+    /// over whole so that no other loop can take it first; without one here, the next loop
+    /// tries, and after the last it is refused. Any loop's idle connection thus makes room.
+    /// True when the connection went on to another loop.
+    @discardableResult
+    func place(_ arrival: Arrival, _ state: inout LoopState, now: Int64) -> Bool {
+        let listener = state.listener
+        guard !draining else {
+            refuse(arrival, listener)
+            return false
+        }
+        guard !arrival.outOfDescriptors && listener.reservePlace() || evictIdlest(&state, now: now, keepingPlace: true) else {
+            if listener.handOver(arrival) { return true }
+            refuse(arrival, listener)
+            return false
         }
         guard let slot = freeSlots.popLast() else {
-            listener.release(source)
-            Glibc.close(fd)
-            return
+            listener.release(arrival.source)
+            Glibc.close(arrival.fd)
+            return false
         }
         // 31 bits of generation: connection tokens stay below the loop's own (near UInt64.max).
         generation = (generation &+ 1) & 0x7FFF_FFFF
         let token = generation << 32 | UInt64(slot)
-        let connection = TCPConnection(fd: fd, token: token, source: source, now: now)
+        let connection = TCPConnection(fd: arrival.fd, token: token, source: arrival.source, now: now)
         connections[slot] = connection
         connection.interest = SKYDNS_EPOLLIN
-        guard poller.add(fd, interest: SKYDNS_EPOLLIN, token: token) else {
-            close(connection, &state)
-            return
+        if !poller.add(arrival.fd, interest: SKYDNS_EPOLLIN, token: token) { close(connection, &state) }
+        return false
+    }
+
+    /// Closes a connection no loop had room for, with one (rate-limited) log line.
+    func refuse(_ arrival: Arrival, _ listener: TCPListener) {
+        listener.forget(arrival.source)
+        Glibc.close(arrival.fd)
+        let reason = arrival.outOfDescriptors
+            ? "no file descriptors left (\(listener.openConnections) connections open)"
+            : "\(listener.limits.maxConnections) connections open, none idle"
+        listener.refusals.warning(listener.context.logger, "TCP connection refused: \(reason)")
+    }
+
+    func refusePerSource(_ peer: sockaddr_storage, _ listener: TCPListener) {
+        listener.refusals.warning(listener.context.logger,
+                                  "TCP connection from \(peerText(peer)) refused: \(listener.limits.maxPerSource) connections from that address already")
+    }
+
+    /// Places the connections other loops handed over.
+    func placeArrivals(_ state: inout LoopState, now: Int64) {
+        let handed = arrivals.withLock { list in
+            defer { list.removeAll(keepingCapacity: true) }
+            return list
         }
+        for arrival in handed where !place(arrival, &state, now: now) { state.listener.landed(arrival) }
     }
 
     /// At the cap, or out of file descriptors: closes this loop's idlest connection, if one has
     /// been idle long enough and has nothing in flight. True when one was closed.
-    @discardableResult
-    func evictIdlest(_ state: inout LoopState, now: Int64) -> Bool {
+    /// - Parameter keepingPlace: its place among `maxConnections` stays taken, for the caller.
+    func evictIdlest(_ state: inout LoopState, now: Int64, keepingPlace: Bool) -> Bool {
         var idlest: TCPConnection?
         for case let connection? in connections
         where connection.outstanding == 0 && connection.pendingOutput == 0
@@ -128,7 +175,7 @@ extension TCPEventLoop {
             idlest = connection
         }
         guard let idlest else { return false }
-        close(idlest, &state)
+        close(idlest, &state, keepingPlace: keepingPlace)
         return true
     }
 
@@ -158,6 +205,7 @@ extension TCPEventLoop {
         }
         if let until = acceptPausedUntil, now >= until, !draining {
             acceptPausedUntil = nil
+            if reserveFD < 0 { reserveFD = skydns_open_reserve_fd() }
             setListening(true)
         }
     }

@@ -14,7 +14,7 @@ import SkyDNSStore
 /// connection is watched for input only while it may take more, and for output only while
 /// replies wait.
 final class TCPEventLoop: @unchecked Sendable {
-    // Everything but `completions` and `poller.wake()` is used only by the loop's own thread.
+    // Everything but `completions`, `arrivals` and `poller.wake()` is used only by the loop's own thread.
     /// Listening socket `index` has token `listenerTokens - index`; connections' tokens are far below.
     static let listenerTokens = UInt64.max - 1
     /// Replies pending beyond this stop the connection's reading until they drain.
@@ -30,6 +30,11 @@ final class TCPEventLoop: @unchecked Sendable {
     var freeSlots: [Int]
     var generation: UInt64 = 0
     private let completions = Mutex<[Completion]>([])
+    /// Connections other loops accepted and had no room for (at most the listener's
+    /// `maxHandedOver` in all).
+    let arrivals = Mutex<[Arrival]>([])
+    /// This loop's place among the listener's loops.
+    let index: Int
     /// Reply writers made for this loop's queries (loop thread only): tells `answer` that a
     /// query went to a slow path.
     private var handedOff = 0
@@ -41,7 +46,8 @@ final class TCPEventLoop: @unchecked Sendable {
     var draining = false
     private var nextSweep: Int64 = 0
 
-    init(listenFDs: [Int32], maxConnections: Int) throws(ServerError) {
+    init(index: Int, listenFDs: [Int32], maxConnections: Int) throws(ServerError) {
+        self.index = index
         self.listenFDs = listenFDs
         poller = try EventLoop()
         connections = Array(repeating: nil, count: maxConnections)
@@ -69,6 +75,23 @@ final class TCPEventLoop: @unchecked Sendable {
     /// from within `answer`): the connection waits for one more completion.
     func noteHandedOff() { handedOff &+= 1 }
 
+    /// A connection accepted by loop `origin`, which had no room for it, on its way along the
+    /// loops (`visited` of them so far) to one with an idle connection to close for it.
+    struct Arrival: Sendable {
+        let fd: Int32
+        let source: SourceKey
+        let origin: Int
+        var visited: Int
+        /// Accepted with the reserve fd: a place needs an idle connection closed even below the cap.
+        let outOfDescriptors: Bool
+    }
+
+    /// Takes a connection from another loop.
+    func receive(_ arrival: Arrival) {
+        arrivals.withLock { $0.append(arrival) }
+        wake()
+    }
+
     /// Hands a slow-path reply back to the loop that owns its connection.
     func post(_ completion: Completion) {
         completions.withLock { $0.append(completion) }
@@ -93,6 +116,7 @@ final class TCPEventLoop: @unchecked Sendable {
                     poller.clearWake()
                     if listener.stopping.load(ordering: .acquiring) && !draining { beginDrain(&state, now: now) }
                     deliverCompletions(&state, now: now)
+                    placeArrivals(&state, now: now)
                 case let token where Self.listenerTokens - token < UInt64(listenFDs.count):
                     acceptReady(on: listenFDs[Int(Self.listenerTokens - token)], &state, now: now)
                 default:
@@ -333,10 +357,12 @@ final class TCPEventLoop: @unchecked Sendable {
         return connection
     }
 
-    /// - Parameter abandoned: the peer has taken nothing for the idle timeout: replies still in
-    ///   the kernel's send queue are dropped with a reset rather than held (see
-    ///   `skydns_close_abandoned`).
-    func close(_ connection: TCPConnection, _ state: inout LoopState, abandoned: Bool = false) {
+    /// - Parameters:
+    ///   - abandoned: the peer has taken nothing for the idle timeout: replies still in the
+    ///     kernel's send queue are dropped with a reset rather than held (see
+    ///     `skydns_close_abandoned`).
+    ///   - keepingPlace: the connection's place among `maxConnections` passes to a new one.
+    func close(_ connection: TCPConnection, _ state: inout LoopState, abandoned: Bool = false, keepingPlace: Bool = false) {
         let index = slot(of: connection.token)
         guard connections[index] === connection else { return }
         connections[index] = nil
@@ -344,7 +370,7 @@ final class TCPEventLoop: @unchecked Sendable {
         poller.remove(connection.fd)
         if abandoned { skydns_close_abandoned(connection.fd) } else { Glibc.close(connection.fd) }
         state.listener.bufferedOutput.subtract(connection.pendingOutput, ordering: .relaxed)
-        state.listener.release(connection.source)
+        if keepingPlace { state.listener.forget(connection.source) } else { state.listener.release(connection.source) }
     }
 }
 

@@ -65,6 +65,10 @@ final class TCPListener: Sendable {
     private let sources = Mutex<[SourceKey: Int]>([:])
     let refusals = RateLimitedLog()
     private let loops: [TCPEventLoop]
+    /// Connections accepted beyond the cap, on their way to a loop with an idle connection to
+    /// close for them: each holds a descriptor for a loop's turn.
+    private let handedOver = Atomic<Int>(0)
+    static let maxHandedOver = 16
 
     /// - Parameters:
     ///   - fds: bound TCP sockets; listened on here, each served by every loop.
@@ -80,7 +84,9 @@ final class TCPListener: Sendable {
             guard listen(fd, 1024) == 0, skydns_set_nonblocking(fd, 1) == 0 else { throw .socket("listen", errno) }
         }
         var made: [TCPEventLoop] = []
-        for _ in 0..<max(1, loops) { made.append(try TCPEventLoop(listenFDs: fds, maxConnections: limits.maxConnections)) }
+        for index in 0..<max(1, loops) {
+            made.append(try TCPEventLoop(index: index, listenFDs: fds, maxConnections: limits.maxConnections))
+        }
         self.loops = made
     }
 
@@ -109,6 +115,27 @@ final class TCPListener: Sendable {
             usleep(10_000)
         }
         return true
+    }
+
+    /// Passes a connection to the loop after the `visited` ones from its origin; false when
+    /// every loop has had it, or `maxHandedOver` are on their way already.
+    func handOver(_ arrival: TCPEventLoop.Arrival) -> Bool {
+        guard arrival.visited < loops.count else { return false }
+        if arrival.visited == 1 {
+            guard handedOver.add(1, ordering: .relaxed).newValue <= Self.maxHandedOver else {
+                handedOver.subtract(1, ordering: .relaxed)
+                return false
+            }
+        }
+        var next = arrival
+        next.visited += 1
+        loops[(arrival.origin + arrival.visited) % loops.count].receive(next)
+        return true
+    }
+
+    /// A handed-over connection has been placed or refused.
+    func landed(_ arrival: TCPEventLoop.Arrival) {
+        if arrival.visited > 1 { handedOver.subtract(1, ordering: .relaxed) }
     }
 
     var openConnections: Int { open.load(ordering: .relaxed) }
