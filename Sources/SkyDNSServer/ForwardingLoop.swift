@@ -87,22 +87,15 @@ private func localHostAddresses() -> Set<String> {
     while let current = entry {
         defer { entry = current.pointee.ifa_next }
         guard let address = current.pointee.ifa_addr else { continue }
-        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+        let size: Int
         switch Int32(address.pointee.sa_family) {
-        case AF_INET:
-            address.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { ipv4 in
-                var raw = ipv4.pointee.sin_addr
-                _ = inet_ntop(AF_INET, &raw, &text, socklen_t(text.count))
-            }
-        case AF_INET6:
-            address.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { ipv6 in
-                var raw = ipv6.pointee.sin6_addr
-                _ = inet_ntop(AF_INET6, &raw, &text, socklen_t(text.count))
-            }
-        default:
-            continue
+        case AF_INET: size = MemoryLayout<sockaddr_in>.size
+        case AF_INET6: size = MemoryLayout<sockaddr_in6>.size
+        default: continue
         }
-        found.insert(String(cString: text))
+        var storage = sockaddr_storage()
+        withUnsafeMutableBytes(of: &storage) { $0.copyMemory(from: UnsafeRawBufferPointer(start: address, count: size)) }
+        found.insert(addressText(storage))
     }
     return found
 }

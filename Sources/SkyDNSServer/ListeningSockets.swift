@@ -153,7 +153,7 @@ struct ActivatedSockets {
         }
         guard named == 0 else { return "fd \(fd)" }
         let port = withUnsafeBytes(of: &storage) { UInt16($0[2]) << 8 | UInt16($0[3]) }
-        let host = peerText(storage)
+        let host = addressText(storage)
         return storage.ss_family == sa_family_t(AF_INET6) ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }

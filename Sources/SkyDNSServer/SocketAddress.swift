@@ -63,17 +63,7 @@ struct SocketAddress: Sendable, CustomStringConvertible {
         return try? SocketAddress("\(host):\(port)")
     }
 
-    var hostText: String {
-        var address = storage
-        var buffer = [CChar](repeating: 0, count: 64)
-        withUnsafePointer(to: &address) { pointer in
-            pointer.withMemoryRebound(to: UInt8.self, capacity: Int(length)) { bytes in
-                let offset = family == AF_INET6 ? 8 : 4
-                _ = inet_ntop(family, bytes + offset, &buffer, socklen_t(buffer.count))
-            }
-        }
-        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-    }
+    var hostText: String { addressText(storage) }
 
     var port: UInt16 {
         var address = storage
@@ -139,4 +129,18 @@ public enum ServerError: Error, CustomStringConvertible {
         case .activation(let reason): reason
         }
     }
+}
+
+/// The host part of an IPv4 or IPv6 socket address as text ("a.b.c.d", "fe80::1"), for log lines
+/// and comparisons; "" for another family.
+func addressText(_ storage: sockaddr_storage) -> String {
+    var storage = storage
+    var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
+    withUnsafeBytes(of: &storage) { raw in
+        let family = Int32(raw.load(as: sa_family_t.self))
+        guard family == AF_INET || family == AF_INET6 else { return }
+        // The address is bytes 4..<8 of a sockaddr_in, 8..<24 of a sockaddr_in6.
+        _ = inet_ntop(family, raw.baseAddress.map { $0 + (family == AF_INET6 ? 8 : 4) }, &buffer, socklen_t(buffer.count))
+    }
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -1,10 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#endif
-import CSystemShim
-
 /// One TCP connection, owned by the loop that accepted it.
 final class TCPConnection {
     let fd: Int32
@@ -35,15 +28,4 @@ final class TCPConnection {
     }
 
     var pendingOutput: Int { output.count - outputSent }
-}
-
-/// "a.b.c.d" or an IPv6 address, for log lines.
-func peerText(_ peer: sockaddr_storage) -> String {
-    var peer = peer
-    var buffer = [CChar](repeating: 0, count: 64)
-    withUnsafeBytes(of: &peer) { raw in
-        let family = Int32(raw.load(as: sa_family_t.self))
-        _ = inet_ntop(family, raw.baseAddress.map { $0 + (family == AF_INET6 ? 8 : 4) }, &buffer, socklen_t(buffer.count))
-    }
-    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }

@@ -151,7 +151,7 @@ extension TCPEventLoop {
 
     func refusePerSource(_ peer: sockaddr_storage, _ listener: TCPListener) {
         listener.refusals.warning(listener.context.logger,
-                                  "TCP connection from \(peerText(peer)) refused: \(listener.limits.maxPerSource) connections from that address already")
+                                  "TCP connection from \(addressText(peer)) refused: \(listener.limits.maxPerSource) connections from that address already")
     }
 
     /// Places the connections other loops handed over.
