@@ -108,6 +108,7 @@ struct AnswerBuilder {
         answer.answers = deduplicated(answer.answers)
         answer.additionals = deduplicated(answer.additionals)
         unifyTTL(&answer.answers)
+        unifyRRsetTTLs(&answer.additionals)
         if answer.answers.isEmpty {
             answer.rcode = exists(lookupName) ? .noError : .nxDomain
             answer.authorities = [ResourceRecord(name: zone.domain, ttl: zone.negativeAnswerTTL,
@@ -120,10 +121,24 @@ struct AnswerBuilder {
 
     // MARK: Shaping the answer
 
-    /// Identical records (the same value under two keys) are answered once, first one kept.
+    /// Identical records (the same value under two keys, whatever their TTLs) are answered
+    /// once, where the first stood, with the smallest of their TTLs (whatever order the walk met
+    /// them in), as the A/AAAA fast path answers them: two copies would be one record twice in
+    /// its RRset (RFC 2181 §5).
     private func deduplicated(_ records: [ResourceRecord]) -> [ResourceRecord] {
-        var seen = Set<ResourceRecord>(minimumCapacity: records.count)
-        return records.filter { seen.insert($0).inserted }
+        var kept: [ResourceRecord] = []
+        var positions: [ResourceRecord: Int] = [:]
+        for record in records {
+            var value = record
+            value.ttl = 0
+            if let position = positions[value] {
+                kept[position].ttl = min(kept[position].ttl, record.ttl)
+            } else {
+                positions[value] = kept.count
+                kept.append(record)
+            }
+        }
+        return kept
     }
 
     /// Several records share the smallest TTL among them, capped by `-ttl` (SkyDNS does this for
@@ -132,6 +147,28 @@ struct AnswerBuilder {
         guard records.count > 1 else { return }
         let ttl = records.reduce(zone.defaultTTL) { min($0, $1.ttl) }
         for index in records.indices { records[index].ttl = ttl }
+    }
+
+    /// The records of one RRset in the additional section (a target's addresses) share one TTL
+    /// (RFC 2181 §5.2), the one the A/AAAA answer for that name gives them: with several, the
+    /// smallest among them, capped by `-ttl`.
+    private func unifyRRsetTTLs(_ records: inout [ResourceRecord]) {
+        var rrsets: [RRset: (count: Int, ttl: UInt32)] = [:]
+        for record in records {
+            let key = RRset(name: record.name, type: record.type)
+            let seen = rrsets[key] ?? (0, zone.defaultTTL)
+            rrsets[key] = (seen.count + 1, min(seen.ttl, record.ttl))
+        }
+        for index in records.indices {
+            if let rrset = rrsets[RRset(name: records[index].name, type: records[index].type)], rrset.count > 1 {
+                records[index].ttl = rrset.ttl
+            }
+        }
+    }
+
+    private struct RRset: Hashable {
+        let name: DomainName
+        let type: RecordType
     }
 
     /// Round robin without breaking CNAME chains: addresses rotate among themselves, only when

@@ -66,15 +66,21 @@ extension QueryResponder {
             default: return true
             }
             // Small answers compare against what is written; big directories use a set, so
-            // answering 4,000 addresses stays linear.
+            // answering 4,000 addresses stays linear. A copy under another key answers nothing
+            // more, but its TTL counts (the smallest, whichever key comes first).
             if count < Self.linearDedupLimit {
-                if isDuplicate(address, size: size, in: writer, from: start, count: count, recordSize: recordSize) { return true }
+                if isDuplicate(address, size: size, in: writer, from: start, count: count, recordSize: recordSize) {
+                    ttl = min(ttl, record.ttl)
+                    singleTTL = min(singleTTL, record.ttl)
+                    return true
+                }
                 if count == Self.linearDedupLimit - 1 {
                     seen = Set((0..<count).map { index in
                         writtenAddress(size: size, in: writer, at: start + index * recordSize + recordSize - size)
                     } + [address])
                 }
             } else if !seen.insert(address).inserted {
+                ttl = min(ttl, record.ttl)
                 return true
             }
             guard writer.count + recordSize <= limit else {

@@ -278,3 +278,46 @@ let kube2skyHiddenRecords: [(String, String)] = [
             + ["x0.f7.domeos.sohu. 300 A 10.0.7.0"])
     }
 }
+
+@Suite struct DuplicateValueTests {
+    /// The same value under two keys with different TTLs (an operator's copy of a record):
+    /// answered once by every path, with the smaller TTL whichever key a walk meets first, and
+    /// a target's addresses in additional share one TTL, the one its own A answer gives them.
+    static let records: [(String, String)] = [
+        ("/skydns/sohu/domeos/plain/a", hostValue("10.6.0.1", ttl: 60)),
+        ("/skydns/sohu/domeos/plain/b", hostValue("10.6.0.1", ttl: 30)),
+        ("/skydns/sohu/domeos/grouped/a", #"{"host":"10.6.0.1","ttl":60,"group":"g"}"#),
+        ("/skydns/sohu/domeos/grouped/b", #"{"host":"10.6.0.1","ttl":30,"group":"g"}"#),
+        ("/skydns/sohu/domeos/w/x/a", hostValue("10.6.0.2", ttl: 60)),
+        ("/skydns/sohu/domeos/w/y/b", hostValue("10.6.0.2", ttl: 30)),
+        ("/skydns/sohu/domeos/txt/a", #"{"text":"v=1","ttl":60}"#),
+        ("/skydns/sohu/domeos/txt/b", #"{"text":"v=1","ttl":30}"#),
+        ("/skydns/sohu/domeos/tgt/a", hostValue("10.40.0.1", ttl: 30)),
+        ("/skydns/sohu/domeos/tgt/b", hostValue("10.40.0.2", ttl: 60)),
+        ("/skydns/sohu/domeos/tgt/c", hostValue("10.40.0.2", ttl: 90)),
+        ("/skydns/sohu/domeos/named/a", #"{"host":"tgt.domeos.sohu","port":80}"#),
+        ("/skydns/sohu/domeos/mail/a", #"{"host":"tgt.domeos.sohu","mail":true}"#),
+        ("/skydns/sohu/domeos/alias/a", hostValue("grouped.domeos.sohu")),
+    ]
+
+    @Test(arguments: [
+        ("plain.domeos.sohu.", RecordType.a, ["plain.domeos.sohu. 30 A 10.6.0.1"], [String]()),
+        ("w.domeos.sohu.", .a, ["w.domeos.sohu. 30 A 10.6.0.2"], []),
+        ("grouped.domeos.sohu.", .a, ["grouped.domeos.sohu. 30 A 10.6.0.1"], []),
+        ("*.w.domeos.sohu.", .a, ["*.w.domeos.sohu. 30 A 10.6.0.2"], []),
+        ("txt.domeos.sohu.", .txt, ["txt.domeos.sohu. 30 TXT v=1"], []),
+        ("alias.domeos.sohu.", .a, ["alias.domeos.sohu. 30 CNAME grouped.domeos.sohu.", "grouped.domeos.sohu. 30 A 10.6.0.1"], []),
+        ("tgt.domeos.sohu.", .a, ["tgt.domeos.sohu. 30 A 10.40.0.1", "tgt.domeos.sohu. 30 A 10.40.0.2"], []),
+        ("named.domeos.sohu.", .srv, ["named.domeos.sohu. 300 SRV 10 100 80 tgt.domeos.sohu."],
+         ["tgt.domeos.sohu. 30 A 10.40.0.1", "tgt.domeos.sohu. 30 A 10.40.0.2"]),
+        ("mail.domeos.sohu.", .mx, ["mail.domeos.sohu. 300 MX 10 tgt.domeos.sohu."],
+         ["tgt.domeos.sohu. 30 A 10.40.0.1", "tgt.domeos.sohu. 30 A 10.40.0.2"]),
+    ])
+    func answeredOnce(name: String, type: RecordType, answers: [String], additionals: [String]) throws {
+        let snapshot = try rulesSnapshot(Self.records, zone: rulesZone())
+        let response = try Asker().response(query(name, type), snapshot: snapshot)
+        #expect(response.rcode == .noError)
+        #expect(response.answers.map(line) == answers)
+        #expect(response.message.additionals.map(line).sorted() == additionals)
+    }
+}
