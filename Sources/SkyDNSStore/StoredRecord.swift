@@ -98,7 +98,11 @@ public final class StoredRecord: Sendable, Equatable {
         } else if let bytes = parseIPv4(service.host) {
             target = .ipv4(IPv4Address(bytes))
         } else if let bytes = parseIPv6(service.host) {
-            target = .ipv6(IPv6Address(bytes))
+            // An IPv4-mapped address (`::ffff:10.0.0.1`, as a dual-stack socket reports a peer)
+            // is the IPv4 address it maps, an A record, as SkyDNS (Go's `To4`) answered it: such
+            // addresses stay out of the DNS (RFC 4038 §4.2), and IPv4-only clients need the A.
+            let isIPv4Mapped = bytes.prefix(10).allSatisfy { $0 == 0 } && bytes[10] == 0xFF && bytes[11] == 0xFF
+            target = isIPv4Mapped ? .ipv4(IPv4Address(Array(bytes[12...]))) : .ipv6(IPv6Address(bytes))
         } else if let name = Self.hostName(service.host) {
             target = .name(name)
         } else {

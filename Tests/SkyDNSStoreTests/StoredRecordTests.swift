@@ -13,7 +13,13 @@ import Testing
         ("255.255.255.255", .ipv4(IPv4Address([255, 255, 255, 255]))),
         ("2001:db8::1", .ipv6(IPv6Address([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]))),
         ("::1", .ipv6(IPv6Address([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]))),
-        ("::ffff:10.0.0.1", .ipv6(IPv6Address([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1]))),
+        // IPv4-mapped: the IPv4 address, as SkyDNS (Go's To4) took it; IPv4-compatible and
+        // other embeddings stay IPv6.
+        ("::ffff:10.0.0.1", .ipv4(IPv4Address([10, 0, 0, 1]))),
+        ("::FFFF:0a00:0002", .ipv4(IPv4Address([10, 0, 0, 2]))),
+        ("::10.0.0.1", .ipv6(IPv6Address([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 1]))),
+        ("64:ff9b::10.0.0.1", .ipv6(IPv6Address([0, 0x64, 0xff, 0x9b, 0, 0, 0, 0, 0, 0, 0, 0, 10, 0, 0, 1]))),
+        ("::fffe:10.0.0.1", .ipv6(IPv6Address([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xfe, 10, 0, 0, 1]))),
         ("kafka.domeos.sohu", .name(dname("kafka.domeos.sohu."))),
         ("kafka.domeos.sohu.", .name(dname("kafka.domeos.sohu."))),
         ("web", .name(dname("web."))),
