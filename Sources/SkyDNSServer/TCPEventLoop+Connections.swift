@@ -84,8 +84,8 @@ extension TCPEventLoop {
                 refusePerSource(peer, listener)
             }
         }
-        // Fails until a descriptor is freed (by the loop the connection went to): pause, and
-        // take the reserve again when accepting resumes.
+        // Fails until a descriptor is freed: pause until the loop the connection went to gives
+        // one back (`restoreReserve`), or take the reserve again when the pause ends.
         reserveFD = skydns_open_reserve_fd()
         if fd < 0 || reserveFD < 0 { pauseAccepting(now: monotonicNanoseconds()) }
     }
@@ -124,6 +124,7 @@ extension TCPEventLoop {
             refuse(arrival, listener)
             return false
         }
+        if arrival.outOfDescriptors { listener.returnReserve(to: arrival.origin) }
         guard let slot = freeSlots.popLast() else {
             listener.release(arrival.source)
             Glibc.close(arrival.fd)
@@ -143,6 +144,7 @@ extension TCPEventLoop {
     func refuse(_ arrival: Arrival, _ listener: TCPListener) {
         listener.forget(arrival.source)
         Glibc.close(arrival.fd)
+        if arrival.outOfDescriptors && arrival.origin != index { listener.returnReserve(to: arrival.origin) }
         let reason = arrival.outOfDescriptors
             ? "no file descriptors left (\(listener.openConnections) connections open)"
             : "\(listener.limits.maxConnections) connections open, none idle"
@@ -161,6 +163,22 @@ extension TCPEventLoop {
             return list
         }
         for arrival in handed where !place(arrival, &state, now: now) { state.listener.landed(arrival) }
+    }
+
+    /// Takes the reserve fd another loop opened for this one; accepting, paused for the want of
+    /// it, resumes at once, so that a backlog is refused as fast as the loops can pass it on.
+    func restoreReserve() {
+        let returned = returnedReserve.exchange(-1, ordering: .acquiringAndReleasing)
+        guard returned >= 0 else { return }
+        guard reserveFD < 0 else {
+            Glibc.close(returned)
+            return
+        }
+        reserveFD = returned
+        if acceptPausedUntil != nil && !draining {
+            acceptPausedUntil = nil
+            setListening(true)
+        }
     }
 
     /// At the cap, or out of file descriptors: closes this loop's idlest connection, if one has

@@ -14,7 +14,8 @@ import SkyDNSStore
 /// connection is watched for input only while it may take more, and for output only while
 /// replies wait.
 final class TCPEventLoop: @unchecked Sendable {
-    // Everything but `completions`, `arrivals` and `poller.wake()` is used only by the loop's own thread.
+    // Everything but `completions`, `arrivals`, `returnedReserve` and `poller.wake()` is used only by
+    // the loop's own thread.
     /// Listening socket `index` has token `listenerTokens - index`; connections' tokens are far below.
     static let listenerTokens = UInt64.max - 1
     /// Replies pending beyond this stop the connection's reading until they drain.
@@ -41,6 +42,9 @@ final class TCPEventLoop: @unchecked Sendable {
     private let scratch: UnsafeMutableRawBufferPointer
     /// Closed to accept and refuse one connection when the fd table is full.
     var reserveFD: Int32
+    /// A reserve fd another loop opened for this one, in place of the descriptor a connection
+    /// this loop accepted with its reserve took there (-1: none; see `TCPListener.returnReserve`).
+    let returnedReserve = Atomic<Int32>(-1)
     var listening = false
     var acceptPausedUntil: Int64?
     var draining = false
@@ -92,6 +96,13 @@ final class TCPEventLoop: @unchecked Sendable {
         wake()
     }
 
+    /// Takes a reserve fd from another loop (see `returnedReserve`).
+    func receiveReserve(_ fd: Int32) {
+        let unused = returnedReserve.exchange(fd, ordering: .acquiringAndReleasing)
+        if unused >= 0 { Glibc.close(unused) }
+        wake()
+    }
+
     /// Hands a slow-path reply back to the loop that owns its connection.
     func post(_ completion: Completion) {
         completions.withLock { $0.append(completion) }
@@ -117,6 +128,7 @@ final class TCPEventLoop: @unchecked Sendable {
                     if listener.stopping.load(ordering: .acquiring) && !draining { beginDrain(&state, now: now) }
                     deliverCompletions(&state, now: now)
                     placeArrivals(&state, now: now)
+                    restoreReserve()
                 case let token where Self.listenerTokens - token < UInt64(listenFDs.count):
                     acceptReady(on: listenFDs[Int(Self.listenerTokens - token)], &state, now: now)
                 default:

@@ -133,6 +133,16 @@ final class TCPListener: Sendable {
         return true
     }
 
+    /// A connection loop `origin` accepted with its reserve fd (the fd table full) has taken an
+    /// idle connection's descriptor, or been refused: the descriptor freed is opened at once as
+    /// that loop's reserve, before an accept elsewhere takes it. Otherwise each such connection
+    /// turned a reserve into a connection, and with every loop's reserve gone, new connections
+    /// waited unanswered in the backlog instead of being refused.
+    func returnReserve(to origin: Int) {
+        let fd = skydns_open_reserve_fd()
+        if fd >= 0 { loops[origin].receiveReserve(fd) }
+    }
+
     /// A handed-over connection has been placed or refused.
     func landed(_ arrival: TCPEventLoop.Arrival) {
         if arrival.visited > 1 { handedOver.subtract(1, ordering: .relaxed) }
