@@ -182,7 +182,9 @@ extension TCPEventLoop {
     }
 
     /// At the cap, or out of file descriptors: closes this loop's idlest connection, if one has
-    /// been idle long enough and has nothing in flight. True when one was closed.
+    /// been idle long enough and has nothing in flight. True when one was closed. Its replies
+    /// still unread in the kernel are dropped with a reset, as for an idle timeout: a FIN behind
+    /// them would never reach a client that does not read, and the kernel would keep them.
     /// - Parameter keepingPlace: its place among `maxConnections` stays taken, for the caller.
     func evictIdlest(_ state: inout LoopState, now: Int64, keepingPlace: Bool) -> Bool {
         var idlest: TCPConnection?
@@ -193,7 +195,7 @@ extension TCPEventLoop {
             idlest = connection
         }
         guard let idlest else { return false }
-        close(idlest, &state, keepingPlace: keepingPlace)
+        close(idlest, &state, abandoned: true, keepingPlace: keepingPlace)
         return true
     }
 
