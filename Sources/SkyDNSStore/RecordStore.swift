@@ -50,7 +50,8 @@ public final class RecordStore: @unchecked Sendable {
     public let keys: RecordKeyMapper
     private var zone: Zone
     private var root = TrieNode()
-    /// Keys that differ from others only in case, each kept apart (see `CaseVariants`).
+    /// Keys that differ from others only in case or a trailing slash, each kept apart (see
+    /// `CaseVariants`).
     private var caseVariants = CaseVariants()
     private var isSynced = false
     /// During a first read delivered page by page: the last key read, below the prefix.

@@ -1,8 +1,8 @@
 import Testing
 @testable import SkyDNSStore
 
-/// Keys that differ only in case share a name: what is served must follow etcd's contents, never
-/// the order the changes came in.
+/// Keys that differ only in case, or in a trailing slash (etcd v3), share a name: what is served
+/// must follow etcd's contents, never the order the changes came in.
 @Suite struct CaseVariantsTests {
     private func makeStore() throws -> RecordStore {
         let store = RecordStore(zone: try domeosZone(), pathPrefix: "skydns", clock: { 1_000 })
@@ -46,14 +46,33 @@ import Testing
         #expect(store.recordCount == 1)
     }
 
-    /// Random puts, deletes and directory deletes over keys that collide in case: after each
-    /// step every name holds the lower-case key's record if etcd has it, else the first key in
-    /// byte order.
+    /// etcd v3 holds `…/x` and `…/x/` apart: deleting either leaves the other served.
+    @Test func deletingOneSlashVariantKeepsTheOther() throws {
+        let store = try makeStore()
+        store.apply([.put(kv("/skydns/sohu/domeos/ts/x", hostValue("10.0.0.1"))),
+                     .put(kv("/skydns/sohu/domeos/ts/x/", hostValue("10.0.0.2")))])
+        #expect(host(store, ["sohu", "domeos", "ts", "x"]) == "10.0.0.1")  // the key without the slash wins
+        store.apply([.delete(key: "/skydns/sohu/domeos/ts/x/")])
+        #expect(host(store, ["sohu", "domeos", "ts", "x"]) == "10.0.0.1")
+        store.apply([.put(kv("/skydns/sohu/domeos/ts/x/", hostValue("10.0.0.2"))),
+                     .delete(key: "/skydns/sohu/domeos/ts/x")])
+        #expect(host(store, ["sohu", "domeos", "ts", "x"]) == "10.0.0.2")
+        // Deleting a slash key etcd never held leaves the other alone.
+        store.apply([.put(kv("/skydns/sohu/domeos/ts/y", hostValue("10.0.0.3"))),
+                     .delete(key: "/skydns/sohu/domeos/ts/y/")])
+        #expect(host(store, ["sohu", "domeos", "ts", "y"]) == "10.0.0.3")
+        #expect(store.recordCount == 2)
+    }
+
+    /// Random puts, deletes and directory deletes over keys that collide in case or in a trailing
+    /// slash: after each step every name holds the folded key's record (lower case, no trailing
+    /// slash) if etcd has it, else the first key in byte order.
     @Test(arguments: 1...40)
     func servedFollowsEtcd(seed: UInt64) throws {
         let store = try makeStore()
         let keys = ["/skydns/a/svc/Web/1", "/skydns/a/svc/web/1", "/skydns/a/svc/WEB/1", "/skydns/a/Svc/web/1",
-                    "/skydns/a/Svc/web/2", "/skydns/a/svc/web/2", "/skydns/a/svc/web/3"]
+                    "/skydns/a/Svc/web/2", "/skydns/a/svc/web/2", "/skydns/a/svc/web/3", "/skydns/a/svc/web/1/",
+                    "/skydns/a/svc/Web/1/", "/skydns/a/svc/web/3/"]
         let directories = ["/skydns/a/svc/Web", "/skydns/a/svc/web", "/skydns/a/Svc", "/skydns/a/svc"]
         var etcd: [String: String] = [:]
         var random = seed &* 6364136223846793005 &+ 1442695040888963407
@@ -77,13 +96,14 @@ import Testing
                 etcd = etcd.filter { !$0.key.hasPrefix(directory + "/") }
                 store.apply([.deleteTree(key: directory)])
             }
-            for folded in Set(keys.map { $0.lowercased() }) {
-                let present = etcd.keys.filter { $0.lowercased() == folded }
+            func fold(_ key: String) -> String { (key.hasSuffix("/") ? String(key.dropLast()) : key).lowercased() }
+            for folded in Set(keys.map(fold)) {
+                let present = etcd.keys.filter { fold($0) == folded }
                 let chosen = present.contains(folded) ? folded : present.min { $0.utf8.lexicographicallyPrecedes($1.utf8) }
                 let path = folded.split(separator: "/").dropFirst().map(String.init)
                 #expect(host(store, path) == chosen.flatMap { etcd[$0] }, "seed \(seed) step \(step): \(folded) with \(etcd)")
             }
-            #expect(store.recordCount == Set(etcd.keys.map { $0.lowercased() }).count)
+            #expect(store.recordCount == Set(etcd.keys.map(fold)).count)
         }
     }
 }
