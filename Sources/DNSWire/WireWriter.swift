@@ -180,6 +180,53 @@ public struct WireWriter: Sendable {
         return (records.count, true)
     }
 
+    /// Writes `records` RRset by RRset (the records of one owner, class and type, with the RRSIGs
+    /// covering them, RFC 2181 §5 and RFC 4034 §3), each in the place of its first record, while
+    /// the message stays within `limit` bytes; the first RRset that does not fit whole is rolled
+    /// back and the rest left out. The additional section's way: no TC marks what it leaves out
+    /// (RFC 2181 §9), so a partial RRset there would be taken for the whole one.
+    public mutating func writeWholeRRsets(_ records: [ResourceRecord], limit: Int) -> (written: Int, complete: Bool) {
+        var positions: [RRsetKey: Int] = [:]
+        var rrsets: [[ResourceRecord]] = []
+        for record in records {
+            let key = RRsetKey(record)
+            if let position = positions[key] {
+                rrsets[position].append(record)
+            } else {
+                positions[key] = rrsets.count
+                rrsets.append([record])
+            }
+        }
+        var written = 0
+        for rrset in rrsets {
+            let mark = self.mark
+            guard writeRecords(rrset, limit: limit).complete else {
+                rollBack(to: mark)
+                return (written, false)
+            }
+            written += rrset.count
+        }
+        return (written, true)
+    }
+
+    /// What makes records one RRset: owner (any case), class, and type, an RRSIG's being the
+    /// type it covers.
+    private struct RRsetKey: Hashable {
+        let name: DomainName
+        let recordClass: RecordClass
+        let type: RecordType
+
+        init(_ record: ResourceRecord) {
+            name = record.name
+            recordClass = record.recordClass
+            if case .unknown(let type, let rdata) = record.data, type == RecordType(46), rdata.count >= 2 {
+                self.type = RecordType(UInt16(rdata[0]) << 8 | UInt16(rdata[1]))
+            } else {
+                self.type = record.type
+            }
+        }
+    }
+
     /// What `writeSections` wrote.
     public struct SectionCounts: Sendable, Equatable {
         public var answers: Int
@@ -191,14 +238,15 @@ public struct WireWriter: Sendable {
     }
 
     /// The truncation cascade, in one place: the answer, authority and additional sections in
-    /// order, each record whole, while the message stays within `limit` bytes (leave room for
-    /// the OPT record in it). When a record does not fit, the sections after it are left out
-    /// whole: additional records go first, then whole authority and answer records.
+    /// order, each record whole (each additional RRset whole), while the message stays within
+    /// `limit` bytes (leave room for the OPT record in it). When a record does not fit, the
+    /// sections after it are left out whole: additional records go first, then whole authority
+    /// and answer records.
     public mutating func writeSections(answers: [ResourceRecord], authorities: [ResourceRecord],
                                        additionals: [ResourceRecord], limit: Int) -> SectionCounts {
         let answered = writeRecords(answers, limit: limit)
         let authority = answered.complete ? writeRecords(authorities, limit: limit) : (written: 0, complete: false)
-        let additional = authority.complete ? writeRecords(additionals, limit: limit) : (written: 0, complete: false)
+        let additional = authority.complete ? writeWholeRRsets(additionals, limit: limit) : (written: 0, complete: false)
         return SectionCounts(answers: answered.written, authorities: authority.written, additionals: additional.written,
                              truncated: !authority.complete)
     }

@@ -9,20 +9,22 @@ struct TruncationTests {
         ResourceRecord(name: owner, ttl: 60, data: .a(ARecord("192.0.2.\(last)")!))
     }
 
-    /// 12 header + 17 question + 3 × 16 answers + 5 × 16 additionals + 11 OPT = 168 bytes.
+    /// 12 header + 17 question + 3 × 16 answers + 5 × 18 additionals (each its own RRset, owned
+    /// by a.example.com … e.example.com) + 11 OPT = 178 bytes.
     static let withEDNS = Message(
         header: Header(id: 9, flags: Header.qrBit | Header.aaBit),
         questions: [Question(name: apex, type: .a)],
         answers: (1...3).map { a($0) },
-        additionals: (11...15).map { a($0) },
+        additionals: (11...15).map { a($0, owner: name("\(Character(Unicode.Scalar($0 + 86))).example.com")) },
         edns: EDNS(udpPayloadSize: 4096, dnssecOK: true))
 
     @Test("with EDNS: additional goes first, then whole answers with TC; OPT always kept", arguments: [
         // maxSize, answers, additionals (without OPT), TC, encoded size
-        (65535, 3, 5, false, 168),
-        (168, 3, 5, false, 168),
-        (167, 3, 4, false, 152),
-        (120, 3, 2, false, 120),
+        (65535, 3, 5, false, 178),
+        (178, 3, 5, false, 178),
+        (177, 3, 4, false, 160),
+        (124, 3, 2, false, 124),
+        (123, 3, 1, false, 106),
         (100, 3, 0, false, 88),
         (88, 3, 0, false, 88),
         (87, 2, 0, true, 72),
@@ -42,6 +44,34 @@ struct TruncationTests {
         #expect(parsed.additionals == Array(Self.withEDNS.additionals.prefix(additionals)))
         #expect(parsed.edns == Self.withEDNS.edns)
         #expect(parsed.questions == Self.withEDNS.questions)
+    }
+
+    /// The additional section holds whole RRsets only (no TC marks what it leaves out, so a part
+    /// would be taken for the whole), each in the place of its first record: 12 + 17 + 3 × 16
+    /// answers + 11 OPT = 88 bytes, and each glue RRset 20 + 16 bytes.
+    @Test("an additional RRset is written whole or not at all", arguments: [
+        // maxSize, additionals (without OPT), encoded size
+        (160, ["ns1 192.0.2.11", "ns1 192.0.2.12", "ns2 192.0.2.21", "ns2 192.0.2.22"], 160),
+        (159, ["ns1 192.0.2.11", "ns1 192.0.2.12"], 124),
+        (124, ["ns1 192.0.2.11", "ns1 192.0.2.12"], 124),
+        (123, [], 88),
+    ])
+    func additionalRRsetsWhole(maxSize: Int, additionals: [String], size: Int) throws {
+        let ns1 = name("ns1.example.com"), ns2 = name("ns2.example.com")
+        let message = Message(header: Header(id: 11, flags: Header.qrBit), questions: [Question(name: Self.apex, type: .a)],
+                              answers: (1...3).map { Self.a($0) },
+                              additionals: [Self.a(11, owner: ns1), Self.a(21, owner: ns2), Self.a(12, owner: ns1),
+                                            Self.a(22, owner: ns2)],
+                              edns: EDNS(udpPayloadSize: 4096))
+        let bytes = message.encode(maxSize: maxSize)
+        #expect(bytes.count == size)
+        let parsed = try Message(parsing: bytes)
+        #expect(!parsed.header.isTruncated)
+        #expect(parsed.answers.count == 3)
+        #expect(parsed.additionals.map { record -> String in
+            guard case .a(let a) = record.data else { return "?" }
+            return "\(record.name.labels[0].map { Character(Unicode.Scalar($0)) }.map(String.init).joined()) \(a)"
+        } == additionals)
     }
 
     /// 12 + 17 + 2 × 16 answers + 2 × 18 NS + 16 glue = 113 bytes, no EDNS.
