@@ -169,7 +169,8 @@ final class ResponseCache: Sendable {
     /// Returns the form kept; nil when nothing was.
     @discardableResult
     func insert(_ key: Key, reply: Message, now: Double = monotonicNow()) -> CachedReply? {
-        guard let lifetime = Self.lifetime(of: reply), lifetime > 0, let stored = CachedReply(reply) else { return nil }
+        guard let lifetime = Self.lifetime(of: reply), lifetime > 0, let stored = CachedReply(Self.negativeTTLCapped(reply))
+        else { return nil }
         let bytes = stored.wire.count + 2 * stored.ttlOffsets.count
         let entry = Entry(reply: stored, dnssecOK: key.dnssecOK, checkingDisabled: key.checkingDisabled, stored: now,
                           lifetime: Double(min(lifetime, maxTTL)))
@@ -181,6 +182,20 @@ final class ResponseCache: Sendable {
 
     /// The wire size of every reply held, in bytes.
     var byteCount: Int { entries.withLock { $0.totalCost } }
+
+    /// `reply` with, when it is negative (NXDOMAIN, or no answer), its SOA's TTL cut to the
+    /// negative TTL, min(TTL, MINIMUM): the SOA then ages to 0 as the entry expires, so a cache
+    /// below this one keeps the denial no longer than the upstream allowed (RFC 2308 §5).
+    private static func negativeTTLCapped(_ reply: Message) -> Message {
+        guard reply.header.responseCode == .nxDomain || reply.answers.isEmpty else { return reply }
+        var reply = reply
+        for index in reply.authorities.indices {
+            if case .soa(let soa) = reply.authorities[index].data {
+                reply.authorities[index].ttl = min(reply.authorities[index].ttl, soa.minimum)
+            }
+        }
+        return reply
+    }
 
     /// How long (seconds) `reply` may be kept: the lowest answer TTL of a positive answer, the
     /// negative TTL (min of the SOA's TTL and MINIMUM) of a negative one; nil when it must not

@@ -83,7 +83,10 @@ struct ResponseCacheRuleTests {
         #expect(cache.count == 0)
     }
 
-    @Test("negative answers age too, the SOA's TTL included")
+    /// The SOA of a cached denial carries what is left of the negative TTL, min(TTL, MINIMUM),
+    /// not of its own TTL: a cache below keeps the denial no longer than the upstream allowed
+    /// (RFC 2308 §5). An SOA beside answers is left as it is.
+    @Test("negative answers age too, the SOA's TTL as the negative TTL")
     func negativeAgeing() throws {
         let cache = ResponseCache(capacity: 10, maxTTL: 3600)
         let key = ResponseCache.Key(question("nx.example.test"))
@@ -91,8 +94,11 @@ struct ResponseCacheRuleTests {
                      now: 0)
         let aged = try #require(cache.lookup(key, now: 100))
         #expect(aged.header.responseCode == .nxDomain)
-        #expect(aged.authorities.map(\.ttl) == [3500])
+        #expect(aged.authorities.map(\.ttl) == [20])
         #expect(cache.lookup(key, now: 120) == nil)
+        let nodata = ResponseCache.Key(question("www.example.test"))
+        cache.insert(nodata, reply: reply("www.example.test", authorities: [soa(ttl: 30, minimum: 120)]), now: 0)
+        #expect(cache.lookup(nodata, now: 10)?.authorities.map(\.ttl) == [20])
     }
 
     @Test("-rcache-ttl caps how long an entry is kept")
