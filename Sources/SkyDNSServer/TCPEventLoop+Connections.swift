@@ -68,6 +68,9 @@ extension TCPEventLoop {
             listener.refusals.warning(listener.context.logger,
                                       "TCP connection refused: no file descriptors left (\(listener.openConnections) connections open)")
             pauseAccepting(now: monotonicNanoseconds())
+            // The kernel woke only this loop for the pending connection: another loop, which
+            // may still hold its reserve, is asked to take it.
+            listener.nudge(after: index)
             return
         }
         Glibc.close(reserveFD)
@@ -223,9 +226,11 @@ extension TCPEventLoop {
                 settle(connection, &state)
             }
         }
+        // A reserve lost to a race for the last descriptor is taken again once one is free, not
+        // only after a pause: without it the loop cannot refuse when descriptors run out again.
+        if reserveFD < 0 { reserveFD = skydns_open_reserve_fd() }
         if let until = acceptPausedUntil, now >= until, !draining {
             acceptPausedUntil = nil
-            if reserveFD < 0 { reserveFD = skydns_open_reserve_fd() }
             setListening(true)
         }
     }

@@ -14,8 +14,8 @@ import SkyDNSStore
 /// connection is watched for input only while it may take more, and for output only while
 /// replies wait.
 final class TCPEventLoop: @unchecked Sendable {
-    // Everything but `completions`, `arrivals`, `returnedReserve` and `poller.wake()` is used only by
-    // the loop's own thread.
+    // Everything but `completions`, `arrivals`, `returnedReserve`, `acceptNudged` and `poller.wake()`
+    // is used only by the loop's own thread.
     /// Listening socket `index` has token `listenerTokens - index`; connections' tokens are far below.
     static let listenerTokens = UInt64.max - 1
     /// Replies pending beyond this stop the connection's reading until they drain.
@@ -45,6 +45,8 @@ final class TCPEventLoop: @unchecked Sendable {
     /// A reserve fd another loop opened for this one, in place of the descriptor a connection
     /// this loop accepted with its reserve took there (-1: none; see `TCPListener.returnReserve`).
     let returnedReserve = Atomic<Int32>(-1)
+    /// Another loop could not accept a pending connection: try the listening sockets.
+    let acceptNudged = Atomic<Bool>(false)
     var listening = false
     var acceptPausedUntil: Int64?
     var draining = false
@@ -96,6 +98,12 @@ final class TCPEventLoop: @unchecked Sendable {
         wake()
     }
 
+    /// Asks the loop to accept what is pending (see `acceptNudged`).
+    func nudgeAccept() {
+        acceptNudged.store(true, ordering: .releasing)
+        wake()
+    }
+
     /// Takes a reserve fd from another loop (see `returnedReserve`).
     func receiveReserve(_ fd: Int32) {
         let unused = returnedReserve.exchange(fd, ordering: .acquiringAndReleasing)
@@ -129,6 +137,9 @@ final class TCPEventLoop: @unchecked Sendable {
                     deliverCompletions(&state, now: now)
                     placeArrivals(&state, now: now)
                     restoreReserve()
+                    if acceptNudged.exchange(false, ordering: .acquiring) && listening {
+                        for fd in listenFDs { acceptReady(on: fd, &state, now: now) }
+                    }
                 case let token where Self.listenerTokens - token < UInt64(listenFDs.count):
                     acceptReady(on: listenFDs[Int(Self.listenerTokens - token)], &state, now: now)
                 default:

@@ -143,6 +143,13 @@ final class TCPListener: Sendable {
         if fd >= 0 { loops[origin].receiveReserve(fd) }
     }
 
+    /// Loop `index` cannot accept a pending connection (no reserve fd, no idle connection):
+    /// the next loop tries. A loop not listening (paused, draining) passes nothing on.
+    func nudge(after index: Int) {
+        guard loops.count > 1 else { return }
+        loops[(index + 1) % loops.count].nudgeAccept()
+    }
+
     /// A handed-over connection has been placed or refused.
     func landed(_ arrival: TCPEventLoop.Arrival) {
         if arrival.visited > 1 { handedOver.subtract(1, ordering: .relaxed) }
