@@ -211,7 +211,8 @@ final class Forwarder: Sendable {
     }
 
     /// Addresses and CNAME targets outside the domain, for completing answers from the store;
-    /// waits for the engine. nil when no upstream answered NOERROR.
+    /// waits for the engine. Empty for NXDOMAIN; nil when no upstream answered NOERROR or
+    /// NXDOMAIN (a failure, not a denial: see `ExternalResolver`).
     func resolve(_ name: DomainName, type: RecordType) -> [ResourceRecord]? {
         var header = Header(id: 0, questionCount: 1)
         header.recursionDesired = true
@@ -222,8 +223,12 @@ final class Forwarder: Sendable {
         let lastStart = monotonicNanoseconds() &+ Self.maxQueueWait
         guard engine.submit({ UpstreamRequest(query: query, servers: servers, lastStart: lastStart) { done.put($0) } })
         else { return nil }
-        guard case .answered(let reply) = done.take(), reply.header.responseCode == .noError else { return nil }
-        return ForwardedReply.answers(to: name, type: type, in: reply.answers)
+        guard case .answered(let reply) = done.take() else { return nil }
+        switch reply.header.responseCode {
+        case .noError: return ForwardedReply.answers(to: name, type: type, in: reply.answers)
+        case .nxDomain: return []
+        default: return nil
+        }
     }
 }
 

@@ -47,7 +47,7 @@ func makeResponder(forwarder: Forwarder?, resolvingOutside: Bool) -> QueryRespon
     if let forwarder {
         if resolvingOutside { responder.external = { name, type in forwarder.resolve(name, type: type) } }
     } else {
-        responder.external = { _, _ in nil }
+        responder.external = { _, _ in [] }
     }
     return responder
 }

@@ -40,7 +40,7 @@ extension AnswerBuilder {
                                                                            chain: chain + [target], both: both) {
             next = inStore
         } else {
-            next = isResolvedUpstream(target) ? resolveOutside(target, type) : nil
+            next = isResolvedUpstream(target) ? resolveOutside(target, type, required: !both) : nil
         }
         guard let next, !next.isEmpty else { return result }
         return [ResourceRecord(name: owner, ttl: alias.ttl, data: .cname(CNAMERecord(target: target)))] + next

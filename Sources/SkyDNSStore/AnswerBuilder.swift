@@ -14,6 +14,8 @@ public struct Answer: Sendable, Equatable {
 /// Notes that an outside name had to be resolved without a resolver at hand.
 final class ExternalDemand {
     var wanted = false
+    /// No upstream answered for a record the answer cannot go without (the end of a CNAME chain).
+    var failed = false
     /// Lookups sent upstream for this answer so far (at most `AnswerBuilder.maxOutsideLookups`).
     var lookups = 0
 }
@@ -27,7 +29,10 @@ final class WorkBudget {
 }
 
 /// Looks up names outside the served domain (CNAME and SRV/MX targets elsewhere); the server
-/// provides it when it forwards. Returns nil when the name cannot be resolved.
+/// provides it when it forwards. Returns the name's records of the type, empty when it has none
+/// (NXDOMAIN or NODATA upstream, or nothing is forwarded: `-no-rec`); nil when no upstream
+/// answered (a timeout, SERVFAIL), which makes an answer that needs the records SERVFAIL, never
+/// a denial caches would keep.
 public typealias ExternalResolver = @Sendable (DomainName, RecordType) -> [ResourceRecord]?
 
 /// Every answer SkyDNS gives, off the allocation-free A/AAAA path: CNAME chains, SRV, MX, TXT,
@@ -53,7 +58,9 @@ struct AnswerBuilder {
         messageLimit = limit
     }
 
-    func resolveOutside(_ name: DomainName, _ type: RecordType) -> [ResourceRecord]? {
+    /// - Parameter required: the answer cannot go without the records (the end of a CNAME chain,
+    ///   unlike SRV and MX glue): when no upstream answers, the answer is SERVFAIL.
+    func resolveOutside(_ name: DomainName, _ type: RecordType, required: Bool = false) -> [ResourceRecord]? {
         guard let external else {
             demand.wanted = true
             return nil
@@ -62,7 +69,9 @@ struct AnswerBuilder {
         // the answer goes without their addresses (glue is optional; clients look targets up).
         guard demand.lookups < Self.maxOutsideLookups else { return nil }
         demand.lookups += 1
-        return external(name, type)
+        let records = external(name, type)
+        if records == nil && required { demand.failed = true }
+        return records
     }
 
     /// Upstream lookups one answer may make (a CNAME chain's end needs one; each SRV or MX
@@ -105,6 +114,11 @@ struct AnswerBuilder {
             break
         }
         answer.needsOutOfZoneData = demand.wanted
+        if demand.failed && answer.answers.isEmpty {
+            // The chain ends at a name no upstream answered for: unknown, not absent.
+            answer.rcode = .servFail
+            return answer
+        }
         answer.answers = deduplicated(answer.answers)
         answer.additionals = deduplicated(answer.additionals)
         unifyTTL(&answer.answers)

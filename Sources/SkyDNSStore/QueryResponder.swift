@@ -210,7 +210,8 @@ public final class QueryResponder {
         let answer = AnswerBuilder(snapshot: snapshot, external: external, rotation: rotation, limit: limit)
             .answer(qname: qname, lookupName: lookupName ?? qname.lowercased(), type: query.type)
         if answer.needsOutOfZoneData { return .outOfZoneData(query) }
-        beginResponse(query, packet: packet, rcode: answer.rcode, authoritative: true, into: &writer)
+        // A SERVFAIL (no upstream answered for a CNAME's target) speaks for no data of ours.
+        beginResponse(query, packet: packet, rcode: answer.rcode, authoritative: answer.rcode != .servFail, into: &writer)
         writer.registerName(at: Header.size)
         let written = writer.writeSections(answers: answer.answers, authorities: answer.authorities,
                                            additionals: answer.additionals, limit: limit)

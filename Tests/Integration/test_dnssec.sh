@@ -2,7 +2,9 @@
 # -dnssec with keys made by dnssec-keygen, for each of RSASHA256, ECDSAP256SHA256 and ED25519:
 # BIND's delv, with the key as trust anchor, fully validates A, AAAA, SRV, TXT, SOA and DNSKEY
 # answers (CNAME chains, wildcards and answers completed on a forwarder thread too), NSEC queries and the
-# denials of a missing name and a missing type (compact denial); Unbound with a
+# denials of a missing name and a missing type (compact denial; a CNAME to an outside name the
+# upstream denies), while a CNAME to a name no upstream answers for is an unsigned SERVFAIL, no
+# denial; Unbound with a
 # stub zone to the server and the key as anchor answers with AD, and with another key as anchor
 # SERVFAIL. A query without DO gets the bytes a server without -dnssec sends; an answer too big
 # for the client's UDP size is cut whole and marked TC, and validates over TCP. Key files that
@@ -17,8 +19,12 @@ put_v3 /skydns/sohu/domeos/v6/1 '{"host":"fd00::12","ttl":30}'
 put_v3 /skydns/sohu/domeos/svc/default/kafka-svc-1/b56639fb '{"host":"172.16.50.1","port":9092,"priority":10,"weight":10,"ttl":30}'
 put_v3 /skydns/sohu/domeos/notes/1 '{"text":"hello dnssec","ttl":30}'
 put_v3 /skydns/sohu/domeos/alias/1 '{"host":"kafka-1-wkfa1.domeos.sohu","ttl":30}'
-# A CNAME whose target lies outside: completed on a forwarder thread (the upstream is dead here).
+# CNAMEs whose targets lie outside, completed on a forwarder thread: the upstream (Knot, serving
+# example.org) denies the first and refuses the second (not its zone).
 put_v3 /skydns/sohu/domeos/ext/1 '{"host":"www.example.org","ttl":30}'
+put_v3 /skydns/sohu/domeos/down/1 '{"host":"www.example.net","ttl":30}'
+start_zone example.org
+export SKYDNS_NAMESERVERS=127.0.0.1:$KNOT_PORT
 for i in $(seq 1 60); do put_v3 "/skydns/sohu/domeos/big/$i" "{\"host\":\"10.9.0.$i\",\"ttl\":30}"; done
 
 mkdir -p "$WORK/keys"
@@ -137,6 +143,9 @@ for algorithm in RSASHA256 ECDSAP256SHA256 ED25519; do
   expect_eq "$(status nope.$ZONE A +dnssec)" NOERROR "$algorithm: compact denial rcode"
   dig +dnssec +noall +authority @127.0.0.1 -p "$DNS_PORT" nope.$ZONE | finds "NSEC	\\\\000.nope.$ZONE. RRSIG NSEC TYPE128" \
     || fail "$algorithm: no NXNAME NSEC"
+  # No upstream answered for the CNAME's target: unknown, not denied.
+  dig +dnssec @127.0.0.1 -p "$DNS_PORT" down.$ZONE A | finds 'status: SERVFAIL' || fail "$algorithm: down.$ZONE not SERVFAIL"
+  dig +dnssec +noall +authority @127.0.0.1 -p "$DNS_PORT" down.$ZONE A | finds NSEC && fail "$algorithm: a denial for down.$ZONE"
   # Without DO: NXDOMAIN as before, no signatures.
   expect_eq "$(status nope.$ZONE A)" NXDOMAIN "$algorithm: NXDOMAIN without DO"
   # 60 addresses and a signature do not fit 512 bytes: cut whole, TC set.

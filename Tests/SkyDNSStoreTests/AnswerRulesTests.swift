@@ -24,13 +24,15 @@ func line(_ record: ResourceRecord) -> String {
     return "\(record.name) \(record.ttl) \(data)"
 }
 
-/// Answers for names outside the domain, as an upstream would give them.
+/// Answers for names outside the domain, as an upstream would give them: nothing for most
+/// names (NXDOMAIN or NODATA), and no answer at all (nil: a timeout) for `down.example.net`.
 let fakeUpstream: ExternalResolver = { name, type in
     switch (name.lowercased().description, type) {
     case ("lb.example.net.", .a): [ResourceRecord(name: name, ttl: 30, data: .a(ARecord(bytes: [192, 0, 2, 10])))]
     case ("one.example.net.", .a): [ResourceRecord(name: name, ttl: 30, data: .a(ARecord(bytes: [192, 0, 2, 1])))]
     case ("two.example.net.", .a): [ResourceRecord(name: name, ttl: 30, data: .a(ARecord(bytes: [192, 0, 2, 2])))]
-    default: nil
+    case ("down.example.net.", _): nil
+    default: []
     }
 }
 
@@ -141,7 +143,36 @@ let kube2skyHiddenRecords: [(String, String)] = [
         ("/skydns/sohu/domeos/mx2/b", #"{"host":"b.ipaddr.domeos.sohu","mail":true}"#),
         ("/skydns/sohu/domeos/ipaddr/a", hostValue("172.16.1.1")),
         ("/skydns/sohu/domeos/ipaddr/b", hostValue("172.16.1.2")),
+        // Targets outside: one that has no address, one no upstream answers for, and a chain
+        // through the domain to the latter; an SRV and an MX at the latter.
+        ("/skydns/sohu/domeos/none/r", hostValue("none.example.net")),
+        ("/skydns/sohu/domeos/down/r", hostValue("down.example.net")),
+        ("/skydns/sohu/domeos/viadown/r", hostValue("down.domeos.sohu")),
+        ("/skydns/sohu/domeos/srvdown/r", #"{"host":"down.example.net","port":80,"mail":true}"#),
     ]
+
+    /// A CNAME whose target has no address (NXDOMAIN or NODATA upstream) is left out, as SkyDNS:
+    /// NODATA. One whose target no upstream answered for is unknown, not absent: SERVFAIL
+    /// without AA, never a denial resolvers would keep for the negative TTL. SRV and MX glue is
+    /// optional: their targets are answered without addresses.
+    @Test(arguments: [
+        ("none.domeos.sohu.", RecordType.a, ResponseCode.noError, [String]()),
+        ("down.domeos.sohu.", .a, .servFail, []),
+        ("down.domeos.sohu.", .aaaa, .servFail, []),
+        ("viadown.domeos.sohu.", .a, .servFail, []),
+        ("down.domeos.sohu.", .cname, .noError, ["down.domeos.sohu. 300 CNAME down.example.net."]),
+        ("srvdown.domeos.sohu.", .srv, .noError, ["srvdown.domeos.sohu. 300 SRV 10 100 80 down.example.net."]),
+        ("srvdown.domeos.sohu.", .mx, .noError, ["srvdown.domeos.sohu. 300 MX 10 down.example.net."]),
+    ])
+    func outsideTargetUnanswered(name: String, type: RecordType, rcode: ResponseCode, expected: [String]) throws {
+        let snapshot = try rulesSnapshot(Self.records, zone: rulesZone())
+        let response = try upstreamAsker().response(query(name, type), snapshot: snapshot)
+        #expect(response.rcode == rcode)
+        #expect(response.header.isAuthoritative == (rcode != .servFail))
+        #expect(response.answers.map(line) == expected)
+        // The SOA of a denial only: none beside answers, none with SERVFAIL.
+        #expect(response.message.authorities.isEmpty == (rcode == .servFail || !expected.isEmpty))
+    }
 
     /// Round robin off, so the alias picked is the first in key order.
     @Test(arguments: [

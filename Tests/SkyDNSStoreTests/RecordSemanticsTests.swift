@@ -37,7 +37,7 @@ final class TableServer {
 
     init(_ server: ServerName) throws {
         snapshot = try #require(try semanticsSnapshots.get()[server])
-        responder.external = { _, _ in nil }
+        responder.external = { _, _ in [] }
     }
 
     /// The reply to `name`/`type` as bytes and parsed; nil (with an issue recorded) when the
