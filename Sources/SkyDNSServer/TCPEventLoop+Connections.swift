@@ -228,7 +228,7 @@ extension TCPEventLoop {
         }
         // A reserve lost to a race for the last descriptor is taken again once one is free, not
         // only after a pause: without it the loop cannot refuse when descriptors run out again.
-        if reserveFD < 0 { reserveFD = skydns_open_reserve_fd() }
+        if reserveFD < 0 && hasReserve { reserveFD = skydns_open_reserve_fd() }
         if let until = acceptPausedUntil, now >= until, !draining {
             acceptPausedUntil = nil
             setListening(true)

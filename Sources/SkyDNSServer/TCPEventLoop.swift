@@ -42,6 +42,9 @@ final class TCPEventLoop: @unchecked Sendable {
     private let scratch: UnsafeMutableRawBufferPointer
     /// Closed to accept and refuse one connection when the fd table is full.
     var reserveFD: Int32
+    /// Whether the reserve could be opened at start: under a limit too small for it, a loop
+    /// leaves the descriptors that free up to etcd and the upstream exchanges.
+    let hasReserve: Bool
     /// A reserve fd another loop opened for this one, in place of the descriptor a connection
     /// this loop accepted with its reserve took there (-1: none; see `TCPListener.returnReserve`).
     let returnedReserve = Atomic<Int32>(-1)
@@ -60,6 +63,7 @@ final class TCPEventLoop: @unchecked Sendable {
         freeSlots = Array((0..<maxConnections).reversed())
         scratch = .allocate(byteCount: Self.scratchSize, alignment: 8)
         reserveFD = skydns_open_reserve_fd()
+        hasReserve = reserveFD >= 0
     }
 
     /// Wakes the loop from another thread (a completion, or stop).

@@ -73,13 +73,15 @@ kill "$HOG"
 kill -0 "$SERVER_PID" 2>/dev/null || fail "server died"
 stop_server
 
-# A limit too small for the upstream exchanges (24: fewer than the server holds open at start):
+# A limit too small for the upstream exchanges (28: a few beyond what the server holds open at start
+# on two CPUs; at 24 the last descriptor went to the TCP loops or to etcd's connection, whichever
+# came first, and now and then etcd never connected):
 # the server serves its domain and says at start that forwarded queries will fail, and why.
 DNS_PORT=$(free_port)
-prlimit --nofile=24 "$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3=false \
+prlimit --nofile=28 "$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3=false \
   -nameservers=127.0.0.1:$UP >>"$WORK/server.log" 2>&1 &
 SERVER_PID=$!; PIDS+=("$SERVER_PID")
-eventually answers_are kafka.domeos.sohu 172.28.0.12 || fail "the domain with 24 fds"
-grep -q 'the open-files limit (24) leaves [0-9]* file descriptors, fewer than the 6 upstream exchanges' "$WORK/server.log" \
+eventually answers_are kafka.domeos.sohu 172.28.0.12 || fail "the domain with 28 fds"
+grep -q 'the open-files limit (28) leaves [0-9]* file descriptors, fewer than the [0-9]* upstream exchanges' "$WORK/server.log" \
   || fail "a limit too small to forward not said"
 echo "tcp fd share ok"
