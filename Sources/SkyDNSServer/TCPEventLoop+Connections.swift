@@ -231,6 +231,7 @@ extension TCPEventLoop {
         if reserveFD < 0 && hasReserve { reserveFD = skydns_open_reserve_fd() }
         if let until = acceptPausedUntil, now >= until, !draining {
             acceptPausedUntil = nil
+            if reserveFD < 0 { reserveFD = skydns_open_reserve_fd() }
             setListening(true)
         }
     }

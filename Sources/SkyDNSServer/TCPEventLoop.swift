@@ -43,7 +43,8 @@ final class TCPEventLoop: @unchecked Sendable {
     /// Closed to accept and refuse one connection when the fd table is full.
     var reserveFD: Int32
     /// Whether the reserve could be opened at start: under a limit too small for it, a loop
-    /// leaves the descriptors that free up to etcd and the upstream exchanges.
+    /// leaves the descriptors that free up to etcd and the upstream exchanges, and tries again
+    /// only when a pause for the want of one ends.
     let hasReserve: Bool
     /// A reserve fd another loop opened for this one, in place of the descriptor a connection
     /// this loop accepted with its reserve took there (-1: none; see `TCPListener.returnReserve`).
