@@ -111,9 +111,11 @@ extension TCPEventLoop {
     }
 
     /// Gives an admitted connection a place: below the cap a free one; at the cap (or, for one
-    /// accepted with the reserve fd, always) the place of an idle connection of this loop, taken
-    /// over whole so that no other loop can take it first; without one here, the next loop
-    /// tries, and after the last it is refused. Any loop's idle connection thus makes room.
+    /// accepted with the reserve fd, always) the place of a connection of this loop, taken over
+    /// whole so that no other loop can take it first. Each loop in turn looks for an idle one;
+    /// when none has one, each in turn closes the least recently active connection of an
+    /// address holding more connections than the new one's, so that addresses keeping every
+    /// place busy cannot lock a new one out; after that it is refused.
     /// True when the connection went on to another loop.
     @discardableResult
     func place(_ arrival: Arrival, _ state: inout LoopState, now: Int64) -> Bool {
@@ -122,7 +124,9 @@ extension TCPEventLoop {
             refuse(arrival, listener)
             return false
         }
-        guard !arrival.outOfDescriptors && listener.reservePlace() || evictIdlest(&state, now: now, keepingPlace: true) else {
+        guard !arrival.outOfDescriptors && listener.reservePlace() || evictIdlest(&state, now: now, keepingPlace: true)
+              || arrival.visited > listener.loopCount && evictFromHeavierSource(than: arrival.source, &state)
+        else {
             if listener.handOver(arrival) { return true }
             refuse(arrival, listener)
             return false
@@ -199,6 +203,30 @@ extension TCPEventLoop {
         }
         guard let idlest else { return false }
         close(idlest, &state, abandoned: true, keepingPlace: keepingPlace)
+        return true
+    }
+
+    /// At the cap with no connection idle: closes the least recently active connection of this
+    /// loop whose address holds more connections than `source` does (the new one counted),
+    /// the address holding most first, whatever it has in flight. True when one was closed; its
+    /// place passes to the caller.
+    func evictFromHeavierSource(than source: SourceKey, _ state: inout LoopState) -> Bool {
+        let candidates = connections.map { $0.map { ($0.source, $0.lastActivity) } }
+        let chosen: Int? = state.listener.withSourceCounts { counts in
+            let floor = counts[source, default: 0]
+            var chosen: (slot: Int, held: Int, lastActivity: Int64)?
+            for (slot, candidate) in candidates.enumerated() {
+                guard let (owner, lastActivity) = candidate else { continue }
+                let held = counts[owner, default: 0]
+                guard held > floor else { continue }
+                if let current = chosen,
+                   held < current.held || held == current.held && lastActivity >= current.lastActivity { continue }
+                chosen = (slot, held, lastActivity)
+            }
+            return chosen?.slot
+        }
+        guard let chosen, let victim = connections[chosen] else { return false }
+        close(victim, &state, abandoned: true, keepingPlace: true)
         return true
     }
 

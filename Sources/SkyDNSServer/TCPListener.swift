@@ -117,10 +117,11 @@ final class TCPListener: Sendable {
         return true
     }
 
-    /// Passes a connection to the loop after the `visited` ones from its origin; false when
-    /// every loop has had it, or `maxHandedOver` are on their way already.
+    /// Passes a connection to the loop after the `visited` ones from its origin, going round the
+    /// loops twice (first for an idle connection, then for one of an address holding more);
+    /// false after that, or when `maxHandedOver` are on their way already.
     func handOver(_ arrival: TCPEventLoop.Arrival) -> Bool {
-        guard arrival.visited < loops.count else { return false }
+        guard arrival.visited < 2 * loops.count else { return false }
         if arrival.visited == 1 {
             guard handedOver.add(1, ordering: .relaxed).newValue <= Self.maxHandedOver else {
                 handedOver.subtract(1, ordering: .relaxed)
@@ -155,6 +156,8 @@ final class TCPListener: Sendable {
         if arrival.visited > 1 { handedOver.subtract(1, ordering: .relaxed) }
     }
 
+    var loopCount: Int { loops.count }
+
     var openConnections: Int { open.load(ordering: .relaxed) }
 
     var underPressure: Bool { open.load(ordering: .relaxed) > limits.pressureThreshold }
@@ -178,6 +181,12 @@ final class TCPListener: Sendable {
             counts[source] = held + 1
             return true
         }
+    }
+
+    /// `body` over the number of connections each address holds, under the lock `admit` takes
+    /// (keep it short).
+    func withSourceCounts<Result: Sendable>(_ body: ([SourceKey: Int]) -> Result) -> Result {
+        sources.withLock { body($0) }
     }
 
     /// Gives back what `admit` took.

@@ -15,6 +15,9 @@
 #     UDP and the connections it did accept are answered, a new client is answered once the
 #     held ones have been idle a while (the idlest is closed for it), and TCP works again once
 #     they close;
+# (g) 512 connections from eight addresses, each asking every 0.3 s (none idle): a client from a
+#     new address is answered, a connection of an address holding more making room for it, and
+#     the connection it keeps is not closed for its own next ones;
 # (f) a query waiting on an upstream that never answers does not hold up the queries behind it
 #     on the same connection: they are answered first (RFC 7766 §7), and it gets SERVFAIL after
 #     the upstream timeout.
@@ -187,6 +190,35 @@ elif mode == "idle":
         for s in new:
             if s: s.close()
     for s in held: s.close()
+elif mode == "busy":
+    held = []
+    for source in range(8):
+        for _ in range(64):
+            try: held.append(connect(f"127.0.0.{40 + source}"))
+            except OSError: pass
+    check(len(held) == 512, f"(g) only {len(held)} of 512 connections opened")
+    stop = threading.Event()
+    def keep_busy():  # a query on each every 0.3 s: none is ever idle for the 1 s eviction needs
+        while not stop.is_set():
+            live = [s for s in held if s.fileno() >= 0]
+            for i, s in enumerate(live):
+                try: s.sendall(query(i))
+                except OSError: s.close()
+            for s in live:
+                if s.fileno() < 0: continue
+                try:
+                    if read_reply(s) is None: s.close()
+                except OSError: s.close()
+            stop.wait(0.3)
+    worker = threading.Thread(target=keep_busy, daemon=True); worker.start()
+    time.sleep(1.5)
+    kept = connect("127.0.0.1")
+    answers = [ask(kept, 6000)] + [fresh_client(6001 + i) for i in range(20)] + [ask(kept, 6100)]
+    log(f"(g) new clients while 8 addresses keep all 512 connections busy: {answers.count(True)} of 22 answered")
+    check(all(answers), f"(g) {answers.count(False)} of 22 queries from a new address unanswered while others kept every connection busy")
+    stop.set(); worker.join()
+    kept.close()
+    for s in held: s.close()
 elif mode == "nofds":
     pid = int(sys.argv[3])
     def cpu():  # utime + stime of the server, in seconds
@@ -250,8 +282,9 @@ eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "first sync
 before=$(threads_of "$SERVER_PID")
 python3 "$WORK/clients.py" flood "$DNS_PORT" || fail "(a) one address flooding TCP"
 python3 "$WORK/clients.py" idle "$DNS_PORT" "$SERVER_PID" || fail "(b) idle connections at the cap"
+python3 "$WORK/clients.py" busy "$DNS_PORT" || fail "(g) busy connections at the cap"
 kill -0 "$SERVER_PID" 2>/dev/null || fail "server died"
-expect_eq "$(threads_of "$SERVER_PID")" "$before" "(a, b) server threads after 1,100 connections"
+expect_eq "$(threads_of "$SERVER_PID")" "$before" "(a, b, g) server threads after 1,600 connections"
 grep -q 'refused: 64 connections from that address already' "$WORK/server.log" || fail "(a) per-address refusals not logged"
 stop_server
 
