@@ -113,9 +113,9 @@ extension TCPEventLoop {
     /// Gives an admitted connection a place: below the cap a free one; at the cap (or, for one
     /// accepted with the reserve fd, always) the place of a connection of this loop, taken over
     /// whole so that no other loop can take it first. Each loop in turn looks for an idle one;
-    /// when none has one, each in turn closes the least recently active connection of an
-    /// address holding more connections than the new one's, so that addresses keeping every
-    /// place busy cannot lock a new one out; after that it is refused.
+    /// when none has one, the loop holding a connection of the address holding the most closes
+    /// the least recently active of them, if that address holds more than the new one's, so
+    /// that addresses keeping every place busy cannot lock a new one out; else it is refused.
     /// True when the connection went on to another loop.
     @discardableResult
     func place(_ arrival: Arrival, _ state: inout LoopState, now: Int64) -> Bool {
@@ -207,21 +207,21 @@ extension TCPEventLoop {
     }
 
     /// At the cap with no connection idle: closes the least recently active connection of this
-    /// loop whose address holds more connections than `source` does (the new one counted),
-    /// the address holding most first, whatever it has in flight. True when one was closed; its
-    /// place passes to the caller.
+    /// loop whose address holds the most connections of all addresses, if that is more than
+    /// `source` holds (the new one counted), whatever it has in flight. True when one was
+    /// closed; its place passes to the caller. A loop without a connection of the heaviest
+    /// address closes none, and the next loop tries: the heaviest of this loop's own addresses
+    /// may be one holding only a few, and it lost them one by one while another loop held
+    /// dozens of the heaviest's.
     func evictFromHeavierSource(than source: SourceKey, _ state: inout LoopState) -> Bool {
         let candidates = connections.map { $0.map { ($0.source, $0.lastActivity) } }
         let chosen: Int? = state.listener.withSourceCounts { counts in
-            let floor = counts[source, default: 0]
-            var chosen: (slot: Int, held: Int, lastActivity: Int64)?
+            guard let heaviest = counts.values.max(), heaviest > counts[source, default: 0] else { return nil }
+            var chosen: (slot: Int, lastActivity: Int64)?
             for (slot, candidate) in candidates.enumerated() {
-                guard let (owner, lastActivity) = candidate else { continue }
-                let held = counts[owner, default: 0]
-                guard held > floor else { continue }
-                if let current = chosen,
-                   held < current.held || held == current.held && lastActivity >= current.lastActivity { continue }
-                chosen = (slot, held, lastActivity)
+                guard let (owner, lastActivity) = candidate, counts[owner, default: 0] == heaviest else { continue }
+                if let current = chosen, lastActivity >= current.lastActivity { continue }
+                chosen = (slot, lastActivity)
             }
             return chosen?.slot
         }

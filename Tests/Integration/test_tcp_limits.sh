@@ -18,6 +18,11 @@
 # (g) 512 connections from eight addresses, each asking every 0.3 s (none idle): a client from a
 #     new address is answered, a connection of an address holding more making room for it, and
 #     the connection it keeps is not closed for its own next ones;
+# (h) 4 connections from one address and 507 from eight others, all kept busy, the heavy ones
+#     mostly on one event loop: 400 new addresses are answered, the eight giving up places
+#     heaviest first (13 or 14 left each), and the client holding 4 keeps them all (a loop
+#     holding none of the heaviest address's connections closed those of its own heaviest, the
+#     light client's, and cut some of the eight to 1 while others kept 24);
 # (f) a query waiting on an upstream that never answers does not hold up the queries behind it
 #     on the same connection: they are answered first (RFC 7766 §7), and it gets SERVFAIL after
 #     the upstream timeout.
@@ -219,6 +224,70 @@ elif mode == "busy":
     stop.set(); worker.join()
     kept.close()
     for s in held: s.close()
+elif mode == "fair":
+    light = [connect("127.0.0.5") for _ in range(4)]
+    pusher = connect("127.0.0.6")
+    stop = threading.Event()
+    held = list(light)
+    def keep_busy():  # a query on each every 0.3 s: none is ever idle for the 1 s eviction needs
+        n = 0
+        while not stop.is_set():
+            live = [s for s in list(held) if s.fileno() >= 0]
+            for s in live:
+                n += 1
+                try: s.sendall(query(n & 0xFFFF))
+                except OSError: s.close()
+            for s in live:
+                if s.fileno() < 0: continue
+                try:
+                    if read_reply(s) is None: s.close()
+                except OSError: s.close()
+            stop.wait(0.3)
+    worker = threading.Thread(target=keep_busy, daemon=True); worker.start()
+    # The light client's loop (most likely the one that accepted `pusher` next) kept working by
+    # a pipelined burst, so that the heavy connections go mostly to the other loop: there the
+    # heaviest addresses' connections are, and the light client's loop holds few to close first.
+    burst_stop = threading.Event()
+    def keep_working():
+        burst = b"".join(query(i) for i in range(2000))
+        while not burst_stop.is_set():
+            try:
+                pusher.sendall(burst)
+                for _ in range(2000): read_reply(pusher)
+            except OSError: return
+    working = threading.Thread(target=keep_working, daemon=True); working.start()
+    heavy = []
+    for source in range(8):
+        for _ in range(64 if source < 7 else 59):
+            try: heavy.append(connect(f"127.0.0.{50 + source}"))
+            except OSError: pass
+            else: held.append(heavy[-1])
+    burst_stop.set(); working.join()
+    pusher.close()
+    check(len(heavy) == 507, f"(h) only {len(heavy)} of 507 heavy connections opened")
+    time.sleep(1.5)
+    def kept(): return sum(1 for s in light if s.fileno() >= 0 and alive(s))
+    check(kept() == 4, f"(h) the client holding 4 connections kept {kept()} before any new address came")
+    answered, lost_at = 0, None
+    for i in range(400):
+        try:
+            s = connect(f"127.0.{2 + i // 200}.{1 + i % 200}")
+            answered += ask(s, 7000 + i)
+            held.append(s)
+        except OSError: pass
+        if lost_at is None and kept() < 4: lost_at = i
+    stop.set(); worker.join()
+    by_address = {}
+    for s in heavy:
+        if s.fileno() >= 0 and alive(s): by_address[s.getsockname()[0]] = by_address.get(s.getsockname()[0], 0) + 1
+    log(f"(h) 400 new addresses while 8 keep 507 connections busy: {answered} answered; the client holding 4 kept {kept()}; "
+        f"the eight hold {sorted(by_address.values())}")
+    # 107 places left to eight addresses, the heaviest giving one up each time: 13 or 14 each.
+    check(len(by_address) == 8 and max(by_address.values()) - min(by_address.values()) <= 2,
+          f"(h) the eight were not cut heaviest first: {sorted(by_address.values())}")
+    check(answered == 400, f"(h) {400 - answered} of 400 new addresses unanswered")
+    check(lost_at is None, f"(h) the client holding 4 connections lost one at new address {lost_at}, while others held more")
+    for s in held: s.close()
 elif mode == "nofds":
     pid = int(sys.argv[3])
     def cpu():  # utime + stime of the server, in seconds
@@ -283,8 +352,9 @@ before=$(threads_of "$SERVER_PID")
 python3 "$WORK/clients.py" flood "$DNS_PORT" || fail "(a) one address flooding TCP"
 python3 "$WORK/clients.py" idle "$DNS_PORT" "$SERVER_PID" || fail "(b) idle connections at the cap"
 python3 "$WORK/clients.py" busy "$DNS_PORT" || fail "(g) busy connections at the cap"
+python3 "$WORK/clients.py" fair "$DNS_PORT" || fail "(h) a client holding few connections at the cap"
 kill -0 "$SERVER_PID" 2>/dev/null || fail "server died"
-expect_eq "$(threads_of "$SERVER_PID")" "$before" "(a, b, g) server threads after 1,600 connections"
+expect_eq "$(threads_of "$SERVER_PID")" "$before" "(a, b, g, h) server threads after 3,100 connections"
 grep -q 'refused: 64 connections from that address already' "$WORK/server.log" || fail "(a) per-address refusals not logged"
 stop_server
 
