@@ -122,10 +122,19 @@ extension EtcdWatcher {
             progress.reset(tree.kvs, position: position)
             var kvs = tree.kvs
             for path in locked({ hiddenPaths }).sorted() {
+                // A path that failed to re-read would lose its records until it changed (it is
+                // watched, so no query fetches it again): a failed exchange (no answer, a 5xx)
+                // fails the whole read, which is retried; only etcd's own refusal or an answer
+                // that can never be used leaves the path out.
                 do {
                     kvs += try v2.readTree(path).kvs
-                } catch {
-                    logger.debug("etcd: re-reading hidden \(path) failed: \(error)")
+                } catch let error as EtcdError {
+                    switch error {
+                    case .tooLarge, .malformed: break
+                    case .server(let status, _) where status < 500: break
+                    case .transport, .server, .cancelled: throw error
+                    }
+                    logger.warning("etcd: hidden \(path) left out of the re-read: \(error)")
                 }
             }
             progress.applied = tree.index

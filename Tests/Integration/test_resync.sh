@@ -3,7 +3,8 @@
 # etcd does next"): the server is frozen (SIGSTOP) while etcd moves on, so when it resumes, its
 # next watch starts before what etcd still remembers: v3 compacted past the watch revision, v2's
 # 1000-event history overrun. It must notice, re-read, and end with exactly etcd's data:
-# deletions made meanwhile gone, puts there, hidden v2 paths current.
+# deletions made meanwhile gone, puts there, hidden v2 paths current, also when re-reading one of
+# them fails.
 source "$(dirname "$0")/lib.sh"
 # A process left stopped would ignore cleanup's SIGTERM and hang its wait: continue it first.
 trap 'kill -CONT "${SERVER_PID:-}" "${ETCD_PID:-}" 2>/dev/null; cleanup' EXIT
@@ -67,4 +68,51 @@ eventually answers_are _broker._tcp.kafka.default.svc.domeos.sohu 172.31.5.2 || 
 expect_eq "$(short keep.domeos.sohu)" 172.31.0.1 "v2: untouched record"
 put_v2 /skydns/sohu/domeos/after/1 '{"host":"172.31.0.4"}'
 eventually answers_are after.domeos.sohu 172.31.0.4 || fail "v2: watch not resumed after the re-read"
+stop_server
+
+# --- v2: a hidden path whose re-read fails (etcd answers 503 once, through a proxy): the whole
+# re-read is retried, so the path's records are still served, although the path did not change.
+fresh_etcd
+put_v2 /skydns/sohu/domeos/churn/1 '{"host":"172.31.9.1"}'
+put_v2 /skydns/sohu/domeos/svc/default/kafka/_tcp/_broker/abcd '{"host":"172.31.5.1","port":9092}'
+PROXY_PORT=$(free_port)
+python3 - "$PROXY_PORT" "$ETCD_PORT" "$WORK/fail-hidden" <<'PY' &
+import http.client, http.server, os, sys
+port, etcd, flag = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+class Relay(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def log_message(self, *a): pass
+    def relay(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if ("/_tcp" in self.path and "recursive=true" in self.path and "wait=true" not in self.path
+                and os.path.exists(flag)):
+            os.remove(flag)
+            out = b'{"errorCode":300,"message":"Raft Internal Error"}'
+            self.send_response(503); self.send_header("Content-Length", str(len(out))); self.end_headers()
+            self.wfile.write(out); return
+        upstream = http.client.HTTPConnection("127.0.0.1", etcd, timeout=600)
+        headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization")}
+        upstream.request(self.command, self.path, body, headers)
+        reply = upstream.getresponse(); out = reply.read()
+        self.send_response(reply.status)
+        for k, v in reply.getheaders():
+            if k.lower() not in ("content-length", "transfer-encoding", "connection", "date"): self.send_header(k, v)
+        self.send_header("Content-Length", str(len(out))); self.end_headers(); self.wfile.write(out)
+    do_GET = do_PUT = do_POST = do_DELETE = relay
+http.server.ThreadingHTTPServer(("127.0.0.1", port), Relay).serve_forever()
+PY
+PIDS+=($!)
+for _ in $(seq 50); do curl -sf -m 1 "http://127.0.0.1:$PROXY_PORT/version" >/dev/null && break; sleep 0.1; done
+DNS_PORT=$(free_port)
+start_server -machines="http://127.0.0.1:$PROXY_PORT" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3=false
+eventually answers_are churn.domeos.sohu 172.31.9.1 || fail "v2 via proxy: first sync"
+expect_eq "$(short _broker._tcp.kafka.default.svc.domeos.sohu)" 172.31.5.1 "v2 via proxy: hidden name before the freeze"
+kill -STOP "$SERVER_PID"
+v2_many_puts /skydns/sohu/domeos/churn/1 1100 || fail "v2 churn (proxy)"
+touch "$WORK/fail-hidden"
+kill -CONT "$SERVER_PID"
+eventually_for 20 answers_are churn.domeos.sohu 172.31.9.100 || fail "v2 via proxy: no re-read after the history overran"
+[ ! -e "$WORK/fail-hidden" ] || fail "v2 via proxy: the hidden path was not re-read (no failure injected)"
+eventually answers_are _broker._tcp.kafka.default.svc.domeos.sohu 172.31.5.1 \
+  || fail "v2: a hidden path whose re-read failed lost its records: $(status _broker._tcp.kafka.default.svc.domeos.sohu)"
 echo "resync ok"
