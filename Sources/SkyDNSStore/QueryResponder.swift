@@ -165,7 +165,9 @@ public final class QueryResponder {
             }
             return .outsideZone(query)
         }
-        guard query.recordClass == .in else {
+        // No class but IN is served, and no zone transfer (RFC 5936 §2.2.1: a refused
+        // transfer is REFUSED; an empty NOERROR would pass for a transfer of nothing).
+        guard query.recordClass == .in, query.type != .axfr, query.type != .ixfr else {
             return refuse(query, packet: packet, into: &writer)
         }
         guard snapshot.isSynced else {

@@ -142,6 +142,17 @@ import Testing
         #expect(response.answers.isEmpty)
     }
 
+    /// A zone transfer of the domain, or of a name in it, is refused (RFC 5936 §2.2.1), not
+    /// answered with an empty NOERROR that a secondary would take for an empty zone.
+    @Test(arguments: [(RecordType.axfr, "domeos.sohu."), (.ixfr, "domeos.sohu."), (.axfr, "svc.domeos.sohu.")])
+    func zoneTransferRefused(type: RecordType, name: String) throws {
+        let response = try Asker().response(query(name, type, id: 7), snapshot: snapshot())
+        #expect(response.rcode == .refused)
+        #expect(response.header.id == 7)
+        #expect(!response.header.isAuthoritative)
+        #expect(response.answers.isEmpty && response.message.authorities.isEmpty)
+    }
+
     @Test func refusedBeforeFirstSync() throws {
         let store = RecordStore(zone: try domeosZone(), pathPrefix: "skydns")
         let asker = Asker()
