@@ -144,8 +144,10 @@ public final class DNSServer: Sendable {
                                       publisher: SnapshotPublisher, logger: Logger, metrics: ServerMetrics) throws -> Forwarder {
         var upstreams = try configuration.nameservers.map { text throws(ServerError) in try SocketAddress(text) }
         if upstreams.isEmpty {
-            upstreams = resolvConfNameservers()
+            let read = resolvConfNameservers()
+            upstreams = read.servers
             logger.info("upstream nameservers from /etc/resolv.conf: \(upstreams.map(\.description))")
+            logRejected(read.rejected, logger: logger)
         }
         if upstreams.isEmpty {
             logger.warning("no upstream nameservers: names outside \(configuration.domain) will get SERVFAIL")
@@ -229,6 +231,14 @@ public final class DNSServer: Sendable {
         return drained
     }
 
+    /// Names the `nameserver` entries of resolv.conf that are no address (a typo, an unknown
+    /// interface after `%`), which would otherwise leave the forwarder short of an upstream unsaid.
+    private static func logRejected(_ rejected: [String], logger: Logger) {
+        for entry in rejected {
+            logger.warning("/etc/resolv.conf: nameserver \(entry.debugDescription) is not an IP address (or names no interface after %); ignoring it")
+        }
+    }
+
     /// Stops following etcd: the data served stays as last read.
     public func stopWatchingEtcd() {
         watcher.stop()
@@ -249,9 +259,11 @@ public final class DNSServer: Sendable {
             logger.info("SIGHUP: upstreams come from \(store.keys.configKey); not re-reading /etc/resolv.conf")
             return
         }
-        let upstreams = resolvConfNameservers()
+        let read = resolvConfNameservers()
+        let upstreams = read.servers
         forwarder.setUpstreams(upstreams)
         logger.info("SIGHUP: upstream nameservers from /etc/resolv.conf: \(upstreams.map(\.description))")
+        Self.logRejected(read.rejected, logger: logger)
         if upstreams.isEmpty {
             logger.warning("no upstream nameservers: names outside \(configuration.domain) will get SERVFAIL")
         }

@@ -302,22 +302,36 @@ struct JobQueue {
 }
 
 /// The upstreams when none are configured: the `nameserver` lines of resolv.conf (at most
-/// `maxResolvConfServers`; the forwarder drops any that is this server itself, saying so).
-func resolvConfNameservers(path: String = "/etc/resolv.conf") -> [SocketAddress] {
-    guard let file = fopen(path, "r") else { return [] }
+/// `maxResolvConfServers`; the forwarder drops any that is this server itself, saying so), read
+/// as glibc and musl read them: the address ends at a blank, `;` or `#` (a comment), CR is a
+/// blank, and a link-local address keeps its `%zone`. `rejected` holds the entries that are no
+/// address, so that they are logged rather than lost without a word.
+func resolvConfNameservers(path: String = "/etc/resolv.conf") -> (servers: [SocketAddress], rejected: [String]) {
+    guard let file = fopen(path, "r") else { return ([], []) }
     defer { fclose(file) }
     var servers: [SocketAddress] = []
+    var rejected: [String] = []
     var line: UnsafeMutablePointer<CChar>?
     var capacity = 0
-    while servers.count < maxResolvConfServers, getline(&line, &capacity, file) > 0, let text = line {
-        let fields = String(cString: text).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+    while servers.count < maxResolvConfServers, rejected.count < maxResolvConfServers,
+          getline(&line, &capacity, file) > 0, let text = line {
+        let fields = String(cString: text).split(whereSeparator: isResolvConfBlank)
         guard fields.count >= 2, fields[0] == "nameserver" else { continue }
-        let host = String(fields[1])
-        guard let server = try? SocketAddress(host.contains(":") ? "[\(host)]:53" : "\(host):53") else { continue }
+        let host = String(fields[1].prefix { $0 != ";" && $0 != "#" })
+        // Empty or bracketed would reach SocketAddress as `:53` or `[]:53`, which mean 0.0.0.0.
+        guard !host.isEmpty, !host.contains("["), !host.contains("]"), let server = try? SocketAddress(host.contains(":") ? "[\(host)]:53" : "\(host):53") else {
+            rejected.append(String(fields[1].prefix(64)))
+            continue
+        }
         servers.append(server)
     }
     free(line)
-    return servers
+    return (servers, rejected)
+}
+
+/// A blank between resolv.conf's fields; CR LF is one Character.
+private func isResolvConfBlank(_ c: Character) -> Bool {
+    c == " " || c == "\t" || c == "\n" || c == "\r" || c == "\r\n"
 }
 
 /// glibc reads 3 `nameserver` lines; a few more are allowed, not a file's worth.

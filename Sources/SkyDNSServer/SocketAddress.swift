@@ -32,6 +32,13 @@ struct SocketAddress: Sendable, CustomStringConvertible {
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
             address.sin6_port = port.bigEndian
+            // A link-local address needs its zone (RFC 4007 §11): `fe80::1%eth0` or `fe80::1%2`.
+            if let percent = host.firstIndex(of: "%") {
+                let zone = String(host[host.index(after: percent)...])
+                host = String(host[..<percent])
+                guard let index = UInt32(zone) ?? zoneIndex(zone) else { throw .invalidAddress(text) }
+                address.sin6_scope_id = index
+            }
             guard inet_pton(AF_INET6, host, &address.sin6_addr) == 1 else { throw .invalidAddress(text) }
             store(address)
             length = socklen_t(MemoryLayout<sockaddr_in6>.size)
@@ -133,6 +140,13 @@ public enum ServerError: Error, CustomStringConvertible {
 
 /// The host part of an IPv4 or IPv6 socket address as text ("a.b.c.d", "fe80::1"), for log lines
 /// and comparisons; "" for another family.
+/// The index of the interface named `name`, nil when there is none.
+private func zoneIndex(_ name: String) -> UInt32? {
+    guard !name.isEmpty, name.utf8.count < Int(IF_NAMESIZE) else { return nil }
+    let index = if_nametoindex(name)
+    return index == 0 ? nil : index
+}
+
 func addressText(_ storage: sockaddr_storage) -> String {
     var storage = storage
     var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))
