@@ -124,10 +124,18 @@ extension TCPEventLoop {
             refuse(arrival, listener)
             return false
         }
-        guard !arrival.outOfDescriptors && listener.reservePlace() || evictIdlest(&state, now: now, keepingPlace: true)
-              || arrival.visited > listener.loopCount && evictFromHeavierSource(than: arrival.source, &state)
-        else {
+        var room = !arrival.outOfDescriptors && listener.reservePlace() || evictIdlest(&state, now: now, keepingPlace: true)
+            || arrival.visited > listener.loopCount && evictFromHeavierSource(than: arrival.source, &state)
+        if !room {
             if listener.handOver(arrival) { return true }
+            // Not passed on: every loop has had it, or every hand-over place is taken. A flood
+            // from one address does both: it keeps those places taken, and its connections on
+            // their way make it the heaviest address with none in any loop to close. A
+            // connection of this loop's heaviest address is then the last chance; without it
+            // such a flood locked every new address out.
+            room = evictFromHeavierSource(than: arrival.source, &state, heaviestOfAll: false)
+        }
+        guard room else {
             refuse(arrival, listener)
             return false
         }
@@ -207,21 +215,25 @@ extension TCPEventLoop {
     }
 
     /// At the cap with no connection idle: closes the least recently active connection of this
-    /// loop whose address holds the most connections of all addresses, if that is more than
-    /// `source` holds (the new one counted), whatever it has in flight. True when one was
-    /// closed; its place passes to the caller. A loop without a connection of the heaviest
-    /// address closes none, and the next loop tries: the heaviest of this loop's own addresses
-    /// may be one holding only a few, and it lost them one by one while another loop held
-    /// dozens of the heaviest's.
-    func evictFromHeavierSource(than source: SourceKey, _ state: inout LoopState) -> Bool {
+    /// loop whose address holds the most connections of all addresses (`heaviestOfAll`, else of
+    /// this loop's), if that is more than `source` holds (the new one counted), whatever it has
+    /// in flight. True when one was closed; its place passes to the caller. A loop without a
+    /// connection of the heaviest of all closes none, and the next loop tries: the heaviest of
+    /// this loop's own addresses may hold only a few, and it lost them one by one while another
+    /// loop held dozens of the heaviest's.
+    func evictFromHeavierSource(than source: SourceKey, _ state: inout LoopState, heaviestOfAll: Bool = true) -> Bool {
         let candidates = connections.map { $0.map { ($0.source, $0.lastActivity) } }
         let chosen: Int? = state.listener.withSourceCounts { counts in
-            guard let heaviest = counts.values.max(), heaviest > counts[source, default: 0] else { return nil }
-            var chosen: (slot: Int, lastActivity: Int64)?
+            let floor = counts[source, default: 0]
+            let least = heaviestOfAll ? counts.values.max() ?? 0 : 0
+            var chosen: (slot: Int, held: Int, lastActivity: Int64)?
             for (slot, candidate) in candidates.enumerated() {
-                guard let (owner, lastActivity) = candidate, counts[owner, default: 0] == heaviest else { continue }
-                if let current = chosen, lastActivity >= current.lastActivity { continue }
-                chosen = (slot, lastActivity)
+                guard let (owner, lastActivity) = candidate else { continue }
+                let held = counts[owner, default: 0]
+                guard held > floor, held >= least else { continue }
+                if let current = chosen,
+                   held < current.held || held == current.held && lastActivity >= current.lastActivity { continue }
+                chosen = (slot, held, lastActivity)
             }
             return chosen?.slot
         }

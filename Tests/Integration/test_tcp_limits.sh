@@ -23,6 +23,10 @@
 #     heaviest first (13 or 14 left each), and the client holding 4 keeps them all (a loop
 #     holding none of the heaviest address's connections closed those of its own heaviest, the
 #     light client's, and cut some of the eight to 1 while others kept 24);
+# (i) 512 busy connections from 43 addresses, and one more address connecting from 32 threads
+#     (all but its share refused, after going round the loops): 40 clients from new addresses
+#     are answered (4 to 8 of 40 were: the flood kept every place for a connection on its way
+#     between loops taken, and those on their way made it the heaviest address with none placed);
 # (f) a query waiting on an upstream that never answers does not hold up the queries behind it
 #     on the same connection: they are answered first (RFC 7766 §7), and it gets SERVFAIL after
 #     the upstream timeout.
@@ -288,6 +292,56 @@ elif mode == "fair":
     check(answered == 400, f"(h) {400 - answered} of 400 new addresses unanswered")
     check(lost_at is None, f"(h) the client holding 4 connections lost one at new address {lost_at}, while others held more")
     for s in held: s.close()
+elif mode == "transit":
+    held = []
+    for source in range(43):  # 12 each from 43 addresses (the last ones refused at the cap)
+        for _ in range(12):
+            try: held.append(connect(f"127.0.5.{1 + source}"))
+            except OSError: pass
+    stop = threading.Event()
+    def keep_busy():  # a query on each every 0.3 s: none is ever idle for the 1 s eviction needs
+        n = 0
+        while not stop.is_set():
+            live = [s for s in held if s.fileno() >= 0]
+            for s in live:
+                n += 1
+                try: s.sendall(query(n & 0xFFFF))
+                except OSError: s.close()
+            for s in live:
+                if s.fileno() < 0: continue
+                try:
+                    if read_reply(s) is None: s.close()
+                except OSError: s.close()
+            stop.wait(0.3)
+    worker = threading.Thread(target=keep_busy, daemon=True); worker.start()
+    time.sleep(1.5)
+    # One address connecting from 32 threads, each connection held until the server closes it:
+    # all but its share are refused, and they keep every place for connections on their way
+    # between the loops taken.
+    flooded = [0]
+    def flood():
+        while not stop.is_set():
+            try: s = connect("127.0.0.99")
+            except OSError: continue
+            flooded[0] += 1
+            s.settimeout(2)
+            try: s.recv(1)
+            except OSError: pass
+            s.close()
+    flooders = [threading.Thread(target=flood, daemon=True) for _ in range(32)]
+    for f in flooders: f.start()
+    time.sleep(1)
+    answers, unconnected = [], 0
+    for i in range(40):
+        try: s = connect(f"127.0.7.{1 + i}")
+        except OSError: unconnected += 1; answers.append(False); continue
+        answers.append(ask(s, 8000 + i)); s.close()
+        time.sleep(0.05)
+    stop.set()
+    for f in flooders + [worker]: f.join()
+    log(f"(i) {flooded[0]} connections from one address at the cap: new addresses {answers.count(True)} of 40 answered ({unconnected} not connected)")
+    check(all(answers), f"(i) {answers.count(False)} of 40 new addresses refused while one address flooded connections")
+    for s in held: s.close()
 elif mode == "nofds":
     pid = int(sys.argv[3])
     def cpu():  # utime + stime of the server, in seconds
@@ -353,8 +407,9 @@ python3 "$WORK/clients.py" flood "$DNS_PORT" || fail "(a) one address flooding T
 python3 "$WORK/clients.py" idle "$DNS_PORT" "$SERVER_PID" || fail "(b) idle connections at the cap"
 python3 "$WORK/clients.py" busy "$DNS_PORT" || fail "(g) busy connections at the cap"
 python3 "$WORK/clients.py" fair "$DNS_PORT" || fail "(h) a client holding few connections at the cap"
+python3 "$WORK/clients.py" transit "$DNS_PORT" || fail "(i) one address flooding connections at the cap"
 kill -0 "$SERVER_PID" 2>/dev/null || fail "server died"
-expect_eq "$(threads_of "$SERVER_PID")" "$before" "(a, b, g, h) server threads after 3,100 connections"
+expect_eq "$(threads_of "$SERVER_PID")" "$before" "(a, b, g, h, i) server threads after the connections"
 grep -q 'refused: 64 connections from that address already' "$WORK/server.log" || fail "(a) per-address refusals not logged"
 stop_server
 
