@@ -115,7 +115,9 @@ extension TCPEventLoop {
     /// whole so that no other loop can take it first. Each loop in turn looks for an idle one;
     /// when none has one, the loop holding a connection of the address holding the most closes
     /// the least recently active of them, if that address holds more than the new one's, so
-    /// that addresses keeping every place busy cannot lock a new one out; else it is refused.
+    /// that addresses keeping every place busy cannot lock a new one out. One that cannot be
+    /// passed on further takes, if it can, a place of its loop's heaviest address; else it is
+    /// refused.
     /// True when the connection went on to another loop.
     @discardableResult
     func place(_ arrival: Arrival, _ state: inout LoopState, now: Int64) -> Bool {
