@@ -79,6 +79,25 @@ def alive(s):
     except OSError: return False
     finally: s.setblocking(True)
 
+def keep_busy(held, stop):  # a query on each every 0.3 s: none is ever idle for the 1 s eviction needs
+    n = 0
+    while not stop.is_set():
+        live = [s for s in list(held) if s.fileno() >= 0]
+        for s in live:
+            n += 1
+            try: s.sendall(query(n & 0xFFFF))
+            except OSError: s.close()
+        for s in live:
+            if s.fileno() < 0: continue
+            try:
+                if read_reply(s) is None: s.close()
+            except OSError: s.close()
+        stop.wait(0.3)
+def busy_worker(held):  # keep_busy on its own thread; returns what stops and joins it
+    stop = threading.Event()
+    worker = threading.Thread(target=keep_busy, args=(held, stop), daemon=True); worker.start()
+    return stop, worker
+
 if mode == "flood":
     held = []
     for i in range(600):
@@ -161,16 +180,7 @@ elif mode == "idle":
         def members(w): return [by_port[fd_port[fd]] for fd in w if fd_port.get(fd) in by_port]
         busy = members(watched[counts[0][1]])
         working = members(watched[counts[-1][1]])[0]
-        stop = threading.Event()
-        def keep_busy():  # a query on each every 0.2 s: all sent, then all replies read
-            while not stop.is_set():
-                for i, s in enumerate(busy):
-                    try: s.sendall(query(i))
-                    except OSError: pass
-                for s in busy:
-                    try: read_reply(s)
-                    except OSError: pass
-                stop.wait(0.2)
+        stop, busy_thread = busy_worker(busy)
         def keep_working():
             burst = b"".join(query(i) for i in range(2000))
             while not stop.is_set():
@@ -178,8 +188,8 @@ elif mode == "idle":
                     working.sendall(burst)
                     for _ in range(2000): read_reply(working)
                 except OSError: return
-        workers = [threading.Thread(target=f, daemon=True) for f in (keep_busy, keep_working)]
-        for w in workers: w.start()
+        workers = [busy_thread, threading.Thread(target=keep_working, daemon=True)]
+        workers[1].start()
         time.sleep(1.2)
         # Eight at a time, so that the loop waiting in epoll accepts some; each is kept open, so
         # that every one needs an idle connection's place.
@@ -206,20 +216,7 @@ elif mode == "busy":
             try: held.append(connect(f"127.0.0.{40 + source}"))
             except OSError: pass
     check(len(held) == 512, f"(g) only {len(held)} of 512 connections opened")
-    stop = threading.Event()
-    def keep_busy():  # a query on each every 0.3 s: none is ever idle for the 1 s eviction needs
-        while not stop.is_set():
-            live = [s for s in held if s.fileno() >= 0]
-            for i, s in enumerate(live):
-                try: s.sendall(query(i))
-                except OSError: s.close()
-            for s in live:
-                if s.fileno() < 0: continue
-                try:
-                    if read_reply(s) is None: s.close()
-                except OSError: s.close()
-            stop.wait(0.3)
-    worker = threading.Thread(target=keep_busy, daemon=True); worker.start()
+    stop, worker = busy_worker(held)
     time.sleep(1.5)
     kept = connect("127.0.0.1")
     answers = [ask(kept, 6000)] + [fresh_client(6001 + i) for i in range(20)] + [ask(kept, 6100)]
@@ -231,23 +228,8 @@ elif mode == "busy":
 elif mode == "fair":
     light = [connect("127.0.0.5") for _ in range(4)]
     pusher = connect("127.0.0.6")
-    stop = threading.Event()
     held = list(light)
-    def keep_busy():  # a query on each every 0.3 s: none is ever idle for the 1 s eviction needs
-        n = 0
-        while not stop.is_set():
-            live = [s for s in list(held) if s.fileno() >= 0]
-            for s in live:
-                n += 1
-                try: s.sendall(query(n & 0xFFFF))
-                except OSError: s.close()
-            for s in live:
-                if s.fileno() < 0: continue
-                try:
-                    if read_reply(s) is None: s.close()
-                except OSError: s.close()
-            stop.wait(0.3)
-    worker = threading.Thread(target=keep_busy, daemon=True); worker.start()
+    stop, worker = busy_worker(held)
     # The light client's loop (most likely the one that accepted `pusher` next) kept working by
     # a pipelined burst, so that the heavy connections go mostly to the other loop: there the
     # heaviest addresses' connections are, and the light client's loop holds few to close first.
@@ -298,22 +280,7 @@ elif mode == "transit":
         for _ in range(12):
             try: held.append(connect(f"127.0.5.{1 + source}"))
             except OSError: pass
-    stop = threading.Event()
-    def keep_busy():  # a query on each every 0.3 s: none is ever idle for the 1 s eviction needs
-        n = 0
-        while not stop.is_set():
-            live = [s for s in held if s.fileno() >= 0]
-            for s in live:
-                n += 1
-                try: s.sendall(query(n & 0xFFFF))
-                except OSError: s.close()
-            for s in live:
-                if s.fileno() < 0: continue
-                try:
-                    if read_reply(s) is None: s.close()
-                except OSError: s.close()
-            stop.wait(0.3)
-    worker = threading.Thread(target=keep_busy, daemon=True); worker.start()
+    stop, worker = busy_worker(held)
     time.sleep(1.5)
     # One address connecting from 32 threads, each connection held until the server closes it:
     # all but its share are refused, and they keep every place for connections on their way
