@@ -9,7 +9,13 @@ final class EndpointRing: @unchecked Sendable {
     private let index = Mutex(0)
 
     init(_ endpoints: [String]) {
-        let trimmed = endpoints.map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }.filter { !$0.isEmpty }
+        // Every final slash goes (`http://etcd:2379//` as a manifest may write it, which Go's
+        // path.Join cleaned): one left behind makes `//v2/keys`, which etcd answers with a 301.
+        let trimmed = endpoints.map { endpoint in
+            var trimmed = Substring(endpoint)
+            while trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+            return String(trimmed)
+        }.filter { !$0.isEmpty }
         self.endpoints = trimmed.isEmpty ? ["http://127.0.0.1:2379"] : trimmed
     }
 

@@ -53,9 +53,9 @@ put_v2 /custom/sohu/domeos/web/1 '{"host":"172.30.1.1"}'
 put_v2 /skydns/test/envdomain/web/1 '{"host":"172.30.2.1"}'
 put_v2 /skydns/test/flagdomain/web/1 '{"host":"172.30.3.1"}'
 
-# Environment only, no flags at all.
+# Environment only, no flags at all; ETCD_MACHINES with final slashes, as a manifest may write it.
 DNS_PORT=$(free_port)
-SKYDNS_DOMAIN=envdomain.test SKYDNS_ADDR=127.0.0.1:$DNS_PORT ETCD_MACHINES=$ETCD start_server
+SKYDNS_DOMAIN=envdomain.test SKYDNS_ADDR=127.0.0.1:$DNS_PORT ETCD_MACHINES=$ETCD// start_server
 eventually answers_are web.envdomain.test 172.30.2.1 || fail "env-configured server: $(status web.envdomain.test)"
 # domeos.sohu is not its domain: not answered from /skydns/sohu/domeos (it is forwarded instead).
 [ "$(short web.domeos.sohu)" != 172.30.0.1 ] || fail "env-configured server answers outside its domain"
