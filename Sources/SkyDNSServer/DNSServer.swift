@@ -65,10 +65,11 @@ public final class DNSServer: Sendable {
         let liveConfig = Mutex(configuration)
         let writer = StoreWriter(store: store, logger: logger, metrics: metrics) { value in
             // SkyDNS's /skydns/config was read before serving (applyingEtcdConfigKey); of a change
-            // seen later, the nameservers apply at once and the rest at the next start.
+            // seen later, the nameservers apply at once and the rest at the next start. Field by
+            // field, as at start: a bad `ttl` must not keep new nameservers from taking effect.
             var merged = configuration
             do {
-                try merged.merge(etcdConfigJSON: value)
+                for note in try merged.applyEtcdConfig(value) { logger.warning("\(store.keys.configKey): \(note)") }
             } catch {
                 logger.warning("ignoring \(store.keys.configKey): \(error)")
                 return

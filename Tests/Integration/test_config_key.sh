@@ -2,7 +2,8 @@
 # SkyDNS's /skydns/config key, read before serving and applied over the flags (SkyDNS unmarshalled
 # it over the flag values): {"ttl":45,"min_ttl":20} makes a record without a TTL answer 45 and the
 # SOA minimum 20, even against -ttl; dns_addr moves the listener; an invalid or unknown field is
-# logged by name and the rest still applies; v2 too; any read_timeout forwards without a crash.
+# logged by name and the rest still applies, at start and when the key changes while running; v2
+# too; any read_timeout forwards without a crash.
 source "$(dirname "$0")/lib.sh"
 start_etcd
 put_v3 /skydns/config '{"ttl":45,"min_ttl":20,"bogus":1,"ndot":-1,"priority":0}'
@@ -34,6 +35,19 @@ dig +time=1 +tries=1 @127.0.0.1 -p "$other" nottl.domeos.sohu >/dev/null 2>&1 &&
 put_v3 /skydns/config "{\"dns_addr\":\"127.0.0.1:$(( DNS_PORT ))\",\"ttl\":50}"
 eventually_for 5 bash -c "tail -c +$(( mark + 1 )) '$WORK/server.log' | grep -q 'take effect at the next start'" || fail "a live change of the key not logged"
 expect_eq "$(ttl_of nottl.domeos.sohu)" 45 "TTL after a live change (applies at the next start)"
+stop_server
+
+# A key with one invalid field (ttl as a string) changed while running: its nameservers still
+# apply at once, field by field as at start (the whole change was ignored).
+start_fake_upstream live <<'PY'
+s.sendto(reply_a(qid, question, [192, 0, 2, 77], 60), peer)
+PY
+put_v3 /skydns/config '{"ttl":"45","nameservers":["127.0.0.1:9"]}'
+DNS_PORT=$(free_port)
+start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3
+eventually answers_are nottl.domeos.sohu 10.1.0.1 || fail "bad ttl in the key: record not served"
+put_v3 /skydns/config "{\"ttl\":\"45\",\"nameservers\":[\"127.0.0.1:$UPSTREAM_PORT\"]}"
+eventually answers_are www.example.org 192.0.2.77 || fail "live nameservers beside an invalid ttl: $(status www.example.org)"
 stop_server
 
 # v2, and a key that is not JSON: logged, flags used.
