@@ -129,7 +129,7 @@ public enum ServerError: Error, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .invalidAddress(let text): "invalid listen address \"\(text)\": want host:port"
+        case .invalidAddress(let text): "invalid address \"\(text)\": want host:port (an IPv6 zone after % must name an interface)"
         case .socket(let call, let code): "\(call): \(String(cString: strerror(code)))"
         case .invalidDomain(let domain): "invalid domain \"\(domain)\""
         case .thread(let refused): refused.description

@@ -53,6 +53,7 @@ cat >"$WORK/skydns" <<SH
 exec unshare -m bash -c 'mount --make-rprivate / && mount --bind "$WORK/resolv.conf" /etc/resolv.conf && exec "\$0" "\$@"' "$SKYDNS_BIN" "\$@"
 SH
 chmod +x "$WORK/skydns"
+REAL_SKYDNS_BIN=$SKYDNS_BIN
 SKYDNS_BIN=$WORK/skydns
 DNS_PORT=$(free_port)
 start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3=false
@@ -69,4 +70,18 @@ grep -q 'SIGHUP: upstream nameservers from /etc/resolv.conf: \["127.0.0.2:53"\]'
 grep -q 'nameserver "\[\]" is not an IP address' "$WORK/server.log" || fail "[] not logged"
 grep -q 'nameserver "#x" is not an IP address' "$WORK/server.log" || fail "an empty address not logged"
 expect_eq "$(short kafka-1-wkfa1.domeos.sohu)" 172.28.0.12 "the domain after SIGHUP"
+stop_server
+
+# The same zones in -nameservers: a known interface forwards there, an unknown one is exit 2.
+SKYDNS_BIN=$REAL_SKYDNS_BIN
+DNS_PORT=$(free_port)
+start_server -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -etcd3=false -nameservers='[fe80::53%va]:53'
+expect_eq "$(short www.example.test)" 192.0.2.6 "forwarded to -nameservers=[fe80::53%va]:53"
+stop_server
+set +e
+"$SKYDNS_BIN" -machines="$ETCD" -domain=domeos.sohu -addr=127.0.0.1:$DNS_PORT -nameservers='[fe80::53%nosuch0]:53' >"$WORK/bad.log" 2>&1
+code=$?
+set -e
+expect_eq "$code" 2 "exit code of -nameservers with an unknown zone"
+grep -q 'invalid address "\[fe80::53%nosuch0\]:53"' "$WORK/bad.log" || fail "unknown zone: $(tail -1 "$WORK/bad.log")"
 echo "resolv.conf ok"
