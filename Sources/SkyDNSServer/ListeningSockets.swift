@@ -40,7 +40,15 @@ struct ListeningSockets {
         }
         sockets.tcp = passed.tcp.map(\.fd)
         let names = passed.udp.map { "udp \($0.address)" } + passed.tcp.map { "tcp \($0.address)" }
-        sockets.description = "systemd sockets: \(names.joined(separator: ", ")) (udp x\(udpWorkers) each)"
+        sockets.description = "systemd sockets: \(names.joined(separator: ", "))"
+            + (passed.udp.isEmpty ? "" : " (udp x\(udpWorkers) each)")
+        // Both are served but only one came: say so, since clients fail without a word.
+        if passed.tcp.isEmpty {
+            logger.warning("-systemd: no stream (TCP) socket passed: truncated answers cannot be retried over TCP; add ListenStream= to the socket unit")
+        }
+        if passed.udp.isEmpty {
+            logger.warning("-systemd: no datagram (UDP) socket passed: resolvers, which ask over UDP first, get no answer; add ListenDatagram= to the socket unit")
+        }
         return sockets
     }
 

@@ -36,6 +36,17 @@ kill -TERM "$SERVER_PID"
 set +e; wait "$SERVER_PID"; code=$?; set -e
 expect_eq "$code" 0 "exit code after SIGTERM"
 
+# Only a datagram socket (a unit without ListenStream=): UDP is served, the missing TCP is logged.
+DNS_PORT=$(free_port); mark=$(log_mark)
+systemd-socket-activate -d -l "127.0.0.1:$DNS_PORT" -- "$SKYDNS_BIN" -systemd -machines="$ETCD" -domain=domeos.sohu \
+  -etcd3=false -nameservers="$SKYDNS_NAMESERVERS" >>"$WORK/server.log" 2>&1 &
+SERVER_PID=$!; PIDS+=("$SERVER_PID")
+for _ in $(seq 100); do ss -Hlnu "sport = :$DNS_PORT" | finds . && break; sleep 0.05; done
+dig +time=1 +tries=10 @127.0.0.1 -p "$DNS_PORT" kafka-1-wkfa1.domeos.sohu A >/dev/null
+eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "UDP over the only activated socket"
+log_since "$mark" | finds 'no stream (TCP) socket passed' || fail "a missing TCP socket not logged"
+kill -TERM "$SERVER_PID"; wait "$SERVER_PID" 2>/dev/null || true
+
 # Misuse: each must exit 2 (a setting to fix) with a line naming what is wrong, not serve -addr.
 misuse() {  # misuse EXPECTED_TEXT ENV... : runs the server with -systemd, fds 3.. set up by the caller
   local expected=$1; shift
