@@ -21,7 +21,8 @@ struct SocketAddress: Sendable, CustomStringConvertible {
         // inet_pton stops at a NUL: "127.0.0.1\0junk" must not pass as 127.0.0.1.
         guard !host.utf8.contains(0) else { throw .invalidAddress(text) }
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        if host.isEmpty { host = "0.0.0.0" }
+        // `:53` is every address, IPv6 too where the kernel has it, as Go's net.Listen binds it.
+        if host.isEmpty { host = ipv6Available() ? "::" : "0.0.0.0" }
         var storage = sockaddr_storage()
         func store<Address>(_ address: Address) {
             withUnsafeBytes(of: address) { raw in
@@ -140,6 +141,14 @@ public enum ServerError: Error, CustomStringConvertible {
 
 /// The host part of an IPv4 or IPv6 socket address as text ("a.b.c.d", "fe80::1"), for log lines
 /// and comparisons; "" for another family.
+/// Whether this kernel makes IPv6 sockets (not so when booted with ipv6.disable=1).
+private func ipv6Available() -> Bool {
+    let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    close(fd)
+    return true
+}
+
 /// The index of the interface named `name`, nil when there is none.
 private func zoneIndex(_ name: String) -> UInt32? {
     guard !name.isEmpty, name.utf8.count < Int(IF_NAMESIZE) else { return nil }

@@ -4,7 +4,7 @@
 # 127.0.0.1 is dropped by dig, glibc and musl alike). Checked with dig (an answer from the store
 # and a forwarded one, which is sent later by another thread), glibc's getent and a musl program
 # through a resolv.conf naming 127.0.0.7; then the same with -addr=[::]:53 for fd00::7 (IPv6) and
-# 127.0.0.7 (IPv4 through the dual-stack socket).
+# 127.0.0.7 (IPv4 through the dual-stack socket), and -addr=:53, which binds [::]:53 too.
 # Runs in network and mount namespaces of its own: a wildcard bind there covers only that
 # namespace's loopback, and the resolv.conf is bind-mounted there.
 if [ -z "${SKYDNS_IN_NETNS:-}" ]; then
@@ -101,6 +101,14 @@ if [ -e /proc/net/if_inet6 ] && ip -6 addr add fd00::7/128 dev lo 2>/dev/null; t
   umount /etc/resolv.conf
   through 127.0.0.7
   echo "[::]: dig, glibc and musl answered at fd00::7, ::1 and 127.0.0.7"
+  stop_server
+  # `-addr=:53` is every address, IPv6 included, as SkyDNS's Go listener bound it.
+  start_server -machines="$ETCD" -domain=domeos.sohu -addr=:53 -etcd3=false -nameservers=127.0.0.1:$UPSTREAM
+  eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "first sync (:53 bind)"
+  for address in fd00::7 127.0.0.7; do
+    expect_eq "$(at $address kafka-1-wkfa1.domeos.sohu)" 172.28.0.12 "UDP answer at $address (:53 bind)"
+    expect_eq "$(at $address kafka-1-wkfa1.domeos.sohu +tcp)" 172.28.0.12 "TCP answer at $address (:53 bind)"
+  done
 else
   echo "no IPv6 on loopback here: the [::] checks did not run"
 fi
