@@ -96,6 +96,11 @@ struct SocketAddress: Sendable, CustomStringConvertible {
         close(try bind(type: type, sharedPort: false))
     }
 
+    private var isIPv6Wildcard: Bool {
+        var address = storage
+        return family == AF_INET6 && withUnsafeBytes(of: &address) { $0[8..<24].allSatisfy { $0 == 0 } }
+    }
+
     private func bind(type: Int32, sharedPort: Bool) throws(ServerError) -> Int32 {
         let fd = socket(family, type, 0)
         guard fd >= 0 else { throw .socket("socket", errno) }
@@ -106,6 +111,12 @@ struct SocketAddress: Sendable, CustomStringConvertible {
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
         }
         if sharedPort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, socklen_t(MemoryLayout<Int32>.size)) }
+        if isIPv6Wildcard {
+            // [::] takes IPv4 clients too (as Go's listener does), also where the host's
+            // net.ipv6.bindv6only default would make it IPv6-only.
+            var off: Int32 = 0
+            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &off, socklen_t(MemoryLayout<Int32>.size))
+        }
         var address = storage
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }
@@ -139,8 +150,6 @@ public enum ServerError: Error, CustomStringConvertible {
     }
 }
 
-/// The host part of an IPv4 or IPv6 socket address as text ("a.b.c.d", "fe80::1"), for log lines
-/// and comparisons; "" for another family.
 /// Whether this kernel makes IPv6 sockets (not so when booted with ipv6.disable=1).
 private func ipv6Available() -> Bool {
     let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
@@ -156,6 +165,8 @@ private func zoneIndex(_ name: String) -> UInt32? {
     return index == 0 ? nil : index
 }
 
+/// The host part of an IPv4 or IPv6 socket address as text ("a.b.c.d", "fe80::1"), for log lines
+/// and comparisons; "" for another family.
 func addressText(_ storage: sockaddr_storage) -> String {
     var storage = storage
     var buffer = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN))

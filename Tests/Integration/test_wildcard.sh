@@ -109,6 +109,19 @@ if [ -e /proc/net/if_inet6 ] && ip -6 addr add fd00::7/128 dev lo 2>/dev/null; t
     expect_eq "$(at $address kafka-1-wkfa1.domeos.sohu)" 172.28.0.12 "UDP answer at $address (:53 bind)"
     expect_eq "$(at $address kafka-1-wkfa1.domeos.sohu +tcp)" 172.28.0.12 "TCP answer at $address (:53 bind)"
   done
+  stop_server
+  # A host whose IPv6 sockets default to IPv6-only (net.ipv6.bindv6only=1): [::] still takes IPv4.
+  if sysctl -qw net.ipv6.bindv6only=1 2>/dev/null; then
+    start_server -machines="$ETCD" -domain=domeos.sohu -addr=:53 -etcd3=false -nameservers=127.0.0.1:$UPSTREAM
+    eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "first sync (bindv6only=1)"
+    for address in fd00::7 127.0.0.7; do
+      expect_eq "$(at $address kafka-1-wkfa1.domeos.sohu)" 172.28.0.12 "UDP answer at $address (:53, bindv6only=1)"
+      expect_eq "$(at $address kafka-1-wkfa1.domeos.sohu +tcp)" 172.28.0.12 "TCP answer at $address (:53, bindv6only=1)"
+    done
+    sysctl -qw net.ipv6.bindv6only=0
+  else
+    echo "net.ipv6.bindv6only cannot be set here: the IPv6-only default check did not run"
+  fi
 else
   echo "no IPv6 on loopback here: the [::] checks did not run"
 fi
