@@ -102,22 +102,21 @@ if [ -e /proc/net/if_inet6 ] && ip -6 addr add fd00::7/128 dev lo 2>/dev/null; t
   through 127.0.0.7
   echo "[::]: dig, glibc and musl answered at fd00::7, ::1 and 127.0.0.7"
   stop_server
+  # every_address_answers WHAT: a server with -addr=:53 answers at fd00::7 and 127.0.0.7, UDP and TCP.
+  every_address_answers() {
+    start_server -machines="$ETCD" -domain=domeos.sohu -addr=:53 -etcd3=false -nameservers=127.0.0.1:$UPSTREAM
+    eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "first sync ($1)"
+    for address in fd00::7 127.0.0.7; do
+      expect_eq "$(at $address kafka-1-wkfa1.domeos.sohu)" 172.28.0.12 "UDP answer at $address ($1)"
+      expect_eq "$(at $address kafka-1-wkfa1.domeos.sohu +tcp)" 172.28.0.12 "TCP answer at $address ($1)"
+    done
+    stop_server
+  }
   # `-addr=:53` is every address, IPv6 included, as SkyDNS's Go listener bound it.
-  start_server -machines="$ETCD" -domain=domeos.sohu -addr=:53 -etcd3=false -nameservers=127.0.0.1:$UPSTREAM
-  eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "first sync (:53 bind)"
-  for address in fd00::7 127.0.0.7; do
-    expect_eq "$(at $address kafka-1-wkfa1.domeos.sohu)" 172.28.0.12 "UDP answer at $address (:53 bind)"
-    expect_eq "$(at $address kafka-1-wkfa1.domeos.sohu +tcp)" 172.28.0.12 "TCP answer at $address (:53 bind)"
-  done
-  stop_server
+  every_address_answers ":53 bind"
   # A host whose IPv6 sockets default to IPv6-only (net.ipv6.bindv6only=1): [::] still takes IPv4.
   if sysctl -qw net.ipv6.bindv6only=1 2>/dev/null; then
-    start_server -machines="$ETCD" -domain=domeos.sohu -addr=:53 -etcd3=false -nameservers=127.0.0.1:$UPSTREAM
-    eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "first sync (bindv6only=1)"
-    for address in fd00::7 127.0.0.7; do
-      expect_eq "$(at $address kafka-1-wkfa1.domeos.sohu)" 172.28.0.12 "UDP answer at $address (:53, bindv6only=1)"
-      expect_eq "$(at $address kafka-1-wkfa1.domeos.sohu +tcp)" 172.28.0.12 "TCP answer at $address (:53, bindv6only=1)"
-    done
+    every_address_answers ":53, bindv6only=1"
     sysctl -qw net.ipv6.bindv6only=0
   else
     echo "net.ipv6.bindv6only cannot be set here: the IPv6-only default check did not run"
