@@ -124,15 +124,21 @@ extension EtcdWatcher {
             for path in locked({ hiddenPaths }).sorted() {
                 // A path that failed to re-read would lose its records until it changed (it is
                 // watched, so no query fetches it again): a failed exchange (no answer, a 5xx)
-                // fails the whole read, which is retried; only etcd's own refusal or an answer
-                // that can never be used leaves the path out.
+                // fails the whole read, which is retried a few times; etcd's own refusal, an
+                // answer that can never be used, or a path still failing after those retries is
+                // left out, since until the re-read is delivered no update is applied.
                 do {
                     kvs += try v2.readTree(path).kvs
                 } catch let error as EtcdError {
                     switch error {
                     case .tooLarge, .malformed: break
                     case .server(let status, _) where status < 500: break
-                    case .transport, .server, .cancelled: throw error
+                    case .cancelled: throw error
+                    case .transport, .server:
+                        guard progress.hiddenRetries >= WatchProgress.maxHiddenRetries else {
+                            progress.hiddenRetries += 1
+                            throw error
+                        }
                     }
                     logger.warning("etcd: hidden \(path) left out of the re-read: \(error)")
                 }
@@ -140,6 +146,7 @@ extension EtcdWatcher {
             progress.applied = tree.index
             progress.deliveredFullRead = true
             progress.needsFullRead = false
+            progress.hiddenRetries = 0
             progress.redetected = false
             progress.hasRecords = progress.hasRecords || !tree.kvs.isEmpty
             deliver([.replaceAll(kvs.map(\.keyValue))])

@@ -23,6 +23,10 @@ final class WatchProgress {
     var anchor: (key: String, history: KeyHistory)?
     /// v3: how many keys under the prefix we hold (etcd must count as many at `applied`).
     var heldKeys: Int64 = 0
+    /// Full v2 re-reads in a row that failed on a hidden path; at `maxHiddenRetries` the next
+    /// one leaves such a path out, so a path etcd never serves cannot hold back every update.
+    var hiddenRetries = 0
+    static let maxHiddenRetries = 3
 
     func noteHeld(_ key: String, _ history: KeyHistory) {
         if history.modified > (anchor?.history.modified ?? 0) { anchor = (key, history) }

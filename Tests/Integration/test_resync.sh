@@ -85,8 +85,9 @@ class Relay(http.server.BaseHTTPRequestHandler):
     def relay(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if ("/_tcp" in self.path and "recursive=true" in self.path and "wait=true" not in self.path
-                and os.path.exists(flag)):
-            os.remove(flag)
+                and (os.path.exists(flag) or os.path.exists(flag + "-always"))):
+            if os.path.exists(flag): os.remove(flag)
+            else: open(flag + "-hit", "w").close()
             out = b'{"errorCode":300,"message":"Raft Internal Error"}'
             self.send_response(503); self.send_header("Content-Length", str(len(out))); self.end_headers()
             self.wfile.write(out); return
@@ -115,4 +116,14 @@ eventually_for 20 answers_are churn.domeos.sohu 172.31.9.100 || fail "v2 via pro
 [ ! -e "$WORK/fail-hidden" ] || fail "v2 via proxy: the hidden path was not re-read (no failure injected)"
 eventually answers_are _broker._tcp.kafka.default.svc.domeos.sohu 172.31.5.1 \
   || fail "v2: a hidden path whose re-read failed lost its records: $(status _broker._tcp.kafka.default.svc.domeos.sohu)"
+
+# --- v2: a hidden path whose re-read always fails (503 every time) is left out after a few
+# retries: until the re-read is delivered no update is applied, so it must not hold back the rest.
+kill -STOP "$SERVER_PID"
+v2_many_puts /skydns/sohu/domeos/churn/1 1200 || fail "v2 churn (proxy, always failing)"
+touch "$WORK/fail-hidden-always"
+kill -CONT "$SERVER_PID"
+eventually_for 30 answers_are churn.domeos.sohu 172.31.9.200 \
+  || fail "v2: a hidden path that always fails to re-read held back every update: $(short churn.domeos.sohu)"
+[ -e "$WORK/fail-hidden-hit" ] || fail "v2 via proxy: the hidden path was not re-read (no failure injected)"
 echo "resync ok"
