@@ -35,7 +35,8 @@ public final class OperatorHTTPServer: Sendable {
     private let wake = Mutex<Int32>(-1)
     private let stopped = DispatchSemaphore(value: 0)
 
-    /// - Parameter address: `-metrics-addr`: `ip:port`, `[ipv6]:port` or `:port` (all IPv4 addresses).
+    /// - Parameter address: `-metrics-addr`: `ip:port`, `[ipv6]:port` or `:port` (every address,
+    ///   IPv6 included where the kernel has it, as `-addr=:53`).
     /// - Throws: `OperatorHTTPError` when the address is not one of those.
     public init(address: String, metricsPath: String, metrics: ServerMetrics,
                 readiness: @escaping @Sendable () -> HealthReport, logger: Logger) throws(OperatorHTTPError) {
@@ -55,6 +56,11 @@ public final class OperatorHTTPServer: Sendable {
         guard fd >= 0 else { throw failure("socket", errno) }
         var on: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
+        if address.isIPv6Wildcard {
+            // [::] takes IPv4 clients too, also where net.ipv6.bindv6only=1 is the default.
+            var off: Int32 = 0
+            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &off, socklen_t(MemoryLayout<Int32>.size))
+        }
         guard address.bind(fd) == 0, listen(fd, 128) == 0 else {
             let code = errno
             close(fd)
@@ -135,6 +141,8 @@ struct ListenAddress: Sendable {
         guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]) else { return nil }
         var host = String(text[..<colon])
         var storage = sockaddr_storage()
+        // `:port` is every address, as `-addr=:53` and Go's listener take it.
+        if host.isEmpty, Self.ipv6Available() { host = "[::]" }
         if host.hasPrefix("[") && host.hasSuffix("]") {
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
@@ -144,7 +152,7 @@ struct ListenAddress: Sendable {
             family = AF_INET6
             length = socklen_t(MemoryLayout<sockaddr_in6>.size)
         } else {
-            if host.isEmpty { host = "0.0.0.0" }
+            if host.isEmpty { host = "0.0.0.0" }  // a kernel without IPv6
             var address = sockaddr_in()
             address.sin_family = sa_family_t(AF_INET)
             address.sin_port = port.bigEndian
@@ -155,6 +163,20 @@ struct ListenAddress: Sendable {
         }
         self.storage = storage
         self.text = text
+    }
+
+    /// Whether this is `[::]`, which is made to take IPv4 clients too.
+    var isIPv6Wildcard: Bool {
+        var address = storage
+        return family == AF_INET6 && withUnsafeBytes(of: &address) { $0[8..<24].allSatisfy { $0 == 0 } }
+    }
+
+    /// Whether this kernel makes IPv6 sockets (not so when booted with ipv6.disable=1).
+    private static func ipv6Available() -> Bool {
+        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        close(fd)
+        return true
     }
 
     func bind(_ fd: Int32) -> Int32 {

@@ -102,14 +102,18 @@ if [ -e /proc/net/if_inet6 ] && ip -6 addr add fd00::7/128 dev lo 2>/dev/null; t
   through 127.0.0.7
   echo "[::]: dig, glibc and musl answered at fd00::7, ::1 and 127.0.0.7"
   stop_server
-  # every_address_answers WHAT: a server with -addr=:53 answers at fd00::7 and 127.0.0.7, UDP and TCP.
+  # every_address_answers WHAT: a server with -addr=:53 answers at fd00::7 and 127.0.0.7, UDP and
+  # TCP, and so does its -metrics-addr=:9153.
   every_address_answers() {
-    start_server -machines="$ETCD" -domain=domeos.sohu -addr=:53 -etcd3=false -nameservers=127.0.0.1:$UPSTREAM
+    start_server -machines="$ETCD" -domain=domeos.sohu -addr=:53 -etcd3=false -nameservers=127.0.0.1:$UPSTREAM \
+      -metrics-addr=:9153
     eventually answers_are kafka-1-wkfa1.domeos.sohu 172.28.0.12 || fail "first sync ($1)"
     for address in fd00::7 127.0.0.7; do
       expect_eq "$(at $address kafka-1-wkfa1.domeos.sohu)" 172.28.0.12 "UDP answer at $address ($1)"
       expect_eq "$(at $address kafka-1-wkfa1.domeos.sohu +tcp)" 172.28.0.12 "TCP answer at $address ($1)"
     done
+    expect_eq "$(curl -s -m 5 -o /dev/null -w '%{http_code}' 'http://[fd00::7]:9153/healthz')" 200 "metrics at fd00::7 ($1)"
+    expect_eq "$(curl -s -m 5 -o /dev/null -w '%{http_code}' http://127.0.0.7:9153/healthz)" 200 "metrics at 127.0.0.7 ($1)"
     stop_server
   }
   # `-addr=:53` is every address, IPv6 included, as SkyDNS's Go listener bound it.
