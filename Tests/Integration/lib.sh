@@ -15,18 +15,24 @@ trap cleanup EXIT
 export SKYDNS_NAMESERVERS=${SKYDNS_NAMESERVERS:-127.0.0.1:9}
 
 # free_port: a loopback port free for TCP and for UDP right now (the server binds both: a port only
-# checked for TCP may be some client's UDP source port, and the server's start fails).
+# checked for TCP may be some client's UDP source port, and the server's start fails), and not
+# handed out before in this script: ports picked before anything binds them (a server's DNS and
+# metrics ports, two servers') could otherwise be the same one, as the kernel may offer it again.
 free_port() {
   python3 -c '
-import socket
+import socket, sys
+taken = set(open(sys.argv[1]).read().split()) if __import__("os").path.exists(sys.argv[1]) else set()
 while True:
     t = socket.socket(); t.bind(("127.0.0.1", 0)); port = t.getsockname()[1]
     u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
-        u.bind(("127.0.0.1", port)); break
+        u.bind(("127.0.0.1", port))
+        if str(port) not in taken: break
     except OSError:
-        t.close(); u.close()
-print(port)'
+        pass
+    t.close(); u.close()
+with open(sys.argv[1], "a") as f: f.write(f"{port}\n")
+print(port)' "$WORK/ports-handed-out"
 }
 
 # finds GREP-ARGS...: whether the input holds a match (grep's status), reading all of it. The end
