@@ -171,8 +171,6 @@ final class TCPListener: Sendable {
         return true
     }
 
-    var atCapacity: Bool { open.load(ordering: .relaxed) >= limits.maxConnections }
-
     /// Counts a connection from `source`; false when that address already holds `maxPerSource`.
     func admit(_ source: SourceKey) -> Bool {
         sources.withLock { counts in
