@@ -56,11 +56,6 @@ public final class OperatorHTTPServer: Sendable {
         guard fd >= 0 else { throw failure("socket", errno) }
         var on: Int32 = 1
         setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
-        if address.isIPv6Wildcard {
-            // [::] takes IPv4 clients too, also where net.ipv6.bindv6only=1 is the default.
-            var off: Int32 = 0
-            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &off, socklen_t(MemoryLayout<Int32>.size))
-        }
         guard address.bind(fd) == 0, listen(fd, 128) == 0 else {
             let code = errno
             close(fd)
@@ -142,7 +137,7 @@ struct ListenAddress: Sendable {
         var host = String(text[..<colon])
         var storage = sockaddr_storage()
         // `:port` is every address, as `-addr=:53` and Go's listener take it.
-        if host.isEmpty, Self.ipv6Available() { host = "[::]" }
+        if host.isEmpty, ipv6Available() { host = "[::]" }
         if host.hasPrefix("[") && host.hasSuffix("]") {
             var address = sockaddr_in6()
             address.sin6_family = sa_family_t(AF_INET6)
@@ -165,21 +160,9 @@ struct ListenAddress: Sendable {
         self.text = text
     }
 
-    /// Whether this is `[::]`, which is made to take IPv4 clients too.
-    var isIPv6Wildcard: Bool {
-        var address = storage
-        return family == AF_INET6 && withUnsafeBytes(of: &address) { $0[8..<24].allSatisfy { $0 == 0 } }
-    }
-
-    /// Whether this kernel makes IPv6 sockets (not so when booted with ipv6.disable=1).
-    private static func ipv6Available() -> Bool {
-        let fd = socket(AF_INET6, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { return false }
-        close(fd)
-        return true
-    }
-
+    /// Binds `fd` here (`[::]` taking IPv4 clients too); bind(2)'s result.
     func bind(_ fd: Int32) -> Int32 {
+        takeIPv4OnIPv6Wildcard(fd, boundTo: storage)
         var address = storage
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }

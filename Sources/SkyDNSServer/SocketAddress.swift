@@ -96,11 +96,6 @@ struct SocketAddress: Sendable, CustomStringConvertible {
         close(try bind(type: type, sharedPort: false))
     }
 
-    private var isIPv6Wildcard: Bool {
-        var address = storage
-        return family == AF_INET6 && withUnsafeBytes(of: &address) { $0[8..<24].allSatisfy { $0 == 0 } }
-    }
-
     private func bind(type: Int32, sharedPort: Bool) throws(ServerError) -> Int32 {
         let fd = socket(family, type, 0)
         guard fd >= 0 else { throw .socket("socket", errno) }
@@ -111,12 +106,7 @@ struct SocketAddress: Sendable, CustomStringConvertible {
             setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, socklen_t(MemoryLayout<Int32>.size))
         }
         if sharedPort { setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, socklen_t(MemoryLayout<Int32>.size)) }
-        if isIPv6Wildcard {
-            // [::] takes IPv4 clients too (as Go's listener does), also where the host's
-            // net.ipv6.bindv6only default would make it IPv6-only.
-            var off: Int32 = 0
-            setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &off, socklen_t(MemoryLayout<Int32>.size))
-        }
+        takeIPv4OnIPv6Wildcard(fd, boundTo: storage)
         var address = storage
         let result = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.bind(fd, $0, length) }
@@ -150,12 +140,26 @@ public enum ServerError: Error, CustomStringConvertible {
     }
 }
 
-/// Whether this kernel makes IPv6 sockets (not so when booted with ipv6.disable=1).
-private func ipv6Available() -> Bool {
+/// Whether this kernel makes IPv6 sockets (not so when booted with ipv6.disable=1): where it
+/// does, a listening address without a host (`:53`) is `[::]`, as Go's listener takes it.
+public func ipv6Available() -> Bool {
     let fd = socket(AF_INET6, Int32(SOCK_DGRAM.rawValue), 0)
     guard fd >= 0 else { return false }
     close(fd)
     return true
+}
+
+/// Before `fd` is bound to `storage`: when that is the IPv6 wildcard `[::]`, the socket takes
+/// IPv4 clients too (IPV6_V6ONLY cleared, as Go's listener does), also where the host's
+/// net.ipv6.bindv6only default would make it IPv6-only.
+public func takeIPv4OnIPv6Wildcard(_ fd: Int32, boundTo storage: sockaddr_storage) {
+    var storage = storage
+    let wildcard = withUnsafeBytes(of: &storage) { raw in
+        Int32(raw.load(as: sa_family_t.self)) == AF_INET6 && raw[8..<24].allSatisfy { $0 == 0 }
+    }
+    guard wildcard else { return }
+    var off: Int32 = 0
+    setsockopt(fd, Int32(IPPROTO_IPV6), IPV6_V6ONLY, &off, socklen_t(MemoryLayout<Int32>.size))
 }
 
 /// The index of the interface named `name`, nil when there is none.
