@@ -20,9 +20,9 @@ public enum SigningAlgorithm: UInt8, Sendable, CaseIterable {
     }
 }
 
-/// DNSSEC record types (RFC 4034 §2-§4; NXNAME: RFC 9824 §2).
+/// DNSSEC record types (RFC 4034 §2-§4; NXNAME: RFC 9824 §2); RRSIG is the codec's, which
+/// keeps a signature with its RRset.
 extension RecordType {
-    public static let rrsig = RecordType(46)
     public static let nsec = RecordType(47)
     public static let dnskey = RecordType(48)
     public static let nxname = RecordType(128)

@@ -47,3 +47,21 @@ public struct ResourceRecord: Hashable, Sendable {
         return true
     }
 }
+
+/// What makes records one RRset (RFC 2181 §5): owner (any case), class and type, an RRSIG's
+/// type being the type it covers, so that signatures go with what they sign (RFC 4034 §3).
+public struct RRsetKey: Hashable, Sendable {
+    public let name: DomainName
+    public let recordClass: RecordClass
+    public let type: RecordType
+
+    public init(_ record: ResourceRecord) {
+        name = record.name
+        recordClass = record.recordClass
+        if case .unknown(let type, let rdata) = record.data, type == .rrsig, rdata.count >= 2 {
+            self.type = RecordType(UInt16(rdata[0]) << 8 | UInt16(rdata[1]))
+        } else {
+            self.type = record.type
+        }
+    }
+}

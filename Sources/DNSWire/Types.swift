@@ -15,6 +15,7 @@ public struct RecordType: RawRepresentable, Hashable, Sendable, CustomStringConv
     public static let aaaa = RecordType(28)
     public static let srv = RecordType(33)
     public static let opt = RecordType(41)
+    public static let rrsig = RecordType(46)
     public static let ixfr = RecordType(251)
     public static let axfr = RecordType(252)
     public static let any = RecordType(255)

@@ -209,24 +209,6 @@ public struct WireWriter: Sendable {
         return (written, true)
     }
 
-    /// What makes records one RRset: owner (any case), class, and type, an RRSIG's being the
-    /// type it covers.
-    private struct RRsetKey: Hashable {
-        let name: DomainName
-        let recordClass: RecordClass
-        let type: RecordType
-
-        init(_ record: ResourceRecord) {
-            name = record.name
-            recordClass = record.recordClass
-            if case .unknown(let type, let rdata) = record.data, type == RecordType(46), rdata.count >= 2 {
-                self.type = RecordType(UInt16(rdata[0]) << 8 | UInt16(rdata[1]))
-            } else {
-                self.type = record.type
-            }
-        }
-    }
-
     /// What `writeSections` wrote.
     public struct SectionCounts: Sendable, Equatable {
         public var answers: Int

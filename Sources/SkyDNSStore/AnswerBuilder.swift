@@ -167,22 +167,17 @@ struct AnswerBuilder {
     /// (RFC 2181 §5.2), the one the A/AAAA answer for that name gives them: with several, the
     /// smallest among them, capped by `-ttl`.
     private func unifyRRsetTTLs(_ records: inout [ResourceRecord]) {
-        var rrsets: [RRset: (count: Int, ttl: UInt32)] = [:]
+        var rrsets: [RRsetKey: (count: Int, ttl: UInt32)] = [:]
         for record in records {
-            let key = RRset(name: record.name, type: record.type)
+            let key = RRsetKey(record)
             let seen = rrsets[key] ?? (0, zone.defaultTTL)
             rrsets[key] = (seen.count + 1, min(seen.ttl, record.ttl))
         }
         for index in records.indices {
-            if let rrset = rrsets[RRset(name: records[index].name, type: records[index].type)], rrset.count > 1 {
+            if let rrset = rrsets[RRsetKey(records[index])], rrset.count > 1 {
                 records[index].ttl = rrset.ttl
             }
         }
-    }
-
-    private struct RRset: Hashable {
-        let name: DomainName
-        let type: RecordType
     }
 
     /// Round robin without breaking CNAME chains: addresses rotate among themselves, only when
