@@ -23,22 +23,10 @@ start_etcd
 put_v2 /skydns/sohu/domeos/kafka-1-wkfa1/19d074a1 '{"host":"172.28.0.12","ttl":30}'
 
 # An upstream for names outside the domain: every A query gets 192.0.2.55.
-UPSTREAM=$(free_port)
-python3 - "$UPSTREAM" >"$WORK/upstream.log" 2>&1 <<'PY' &
-import socket, struct, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-while True:
-    query, peer = s.recvfrom(4096)
-    end = 12
-    while query[end] != 0:
-        end += query[end] + 1
-    end += 5
-    header = query[:2] + struct.pack(">HHHHH", 0x8180, 1, 1, 0, 0)
-    record = b"\xc0\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + bytes([192, 0, 2, 55])
-    s.sendto(header + query[12:end] + record, peer)
+start_fake_upstream upstream <<'PY'
+s.sendto(reply_a(qid, question, [192, 0, 2, 55], 60), peer)
 PY
-PIDS+=($!)
+UPSTREAM=$UPSTREAM_PORT
 
 cat >"$WORK/gai.c" <<'C'
 #include <arpa/inet.h>
